@@ -1,0 +1,1 @@
+"""Megaton Roto: rotoscoping service built on SAM2."""

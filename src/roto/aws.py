@@ -1,0 +1,98 @@
+"""S3 and SQS clients (aioboto3) and the setup of the bucket and queues."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+
+from roto.settings import Settings
+
+DLQ_SUFFIX = "-dlq"
+DLQ_RETENTION_S = 14 * 24 * 3600
+
+
+def _client_kwargs(settings: Settings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "region_name": settings.aws_region,
+        "config": Config(
+            signature_version="s3v4",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=settings.worker_wait_time_s + 15,
+            s3={"addressing_style": "path"} if settings.aws_endpoint_url else {},
+        ),
+    }
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    return kwargs
+
+
+async def open_clients(settings: Settings, stack: AsyncExitStack) -> tuple[Any, Any]:
+    """(s3, sqs) clients that live as long as ``stack``."""
+    session = aioboto3.Session()
+    kwargs = _client_kwargs(settings)
+    s3 = await stack.enter_async_context(session.client("s3", **kwargs))
+    sqs = await stack.enter_async_context(session.client("sqs", **kwargs))
+    return s3, sqs
+
+
+async def resolve_queue_urls(sqs: Any, settings: Settings) -> dict[str, str]:
+    """Queue URL by role (interactive, batch, media)."""
+    urls = {}
+    for role, name in settings.queue_names.items():
+        urls[role] = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+    return urls
+
+
+async def ensure_bucket(s3: Any, settings: Settings) -> None:
+    """Create the bucket if it is missing (local stack and tests; CloudFormation owns it in AWS)."""
+    try:
+        await s3.head_bucket(Bucket=settings.s3_bucket)
+    except s3.exceptions.ClientError:
+        params: dict[str, Any] = {"Bucket": settings.s3_bucket}
+        if settings.aws_region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": settings.aws_region}
+        await s3.create_bucket(**params)
+    await s3.put_bucket_cors(
+        Bucket=settings.s3_bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["GET", "PUT", "HEAD"],
+                    "AllowedOrigins": ["*"],
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                }
+            ]
+        },
+    )
+
+
+async def ensure_queues(sqs: Any, settings: Settings) -> dict[str, str]:
+    """Create each job queue with its dead-letter queue and redrive policy; returns URLs."""
+    urls = {}
+    for role, name in settings.queue_names.items():
+        dlq_url = (
+            await sqs.create_queue(
+                QueueName=name + DLQ_SUFFIX,
+                Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)},
+            )
+        )["QueueUrl"]
+        dlq_arn = (
+            await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        )["Attributes"]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.worker_max_receives}
+        urls[role] = (
+            await sqs.create_queue(
+                QueueName=name,
+                Attributes={
+                    "VisibilityTimeout": str(settings.worker_visibility_timeout_s),
+                    "RedrivePolicy": json.dumps(redrive),
+                },
+            )
+        )["QueueUrl"]
+    return urls

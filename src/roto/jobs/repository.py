@@ -1,0 +1,264 @@
+"""SQL for jobs, the outbox and idempotency keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from roto.jobs.schemas import ErrorInfo, Job, Progress
+from roto.timefmt import rfc3339
+
+
+class JobRow(msgspec.Struct):
+    """A jobs row, as the services and workers see it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    video_id: uuid.UUID | None
+    type: str
+    status: str
+    payload: dict[str, Any]
+    progress_done: int
+    progress_total: int
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    request_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    def to_wire(self) -> Job:
+        return Job(
+            id=str(self.id),
+            type=self.type,  # type: ignore[arg-type]
+            status=self.status,  # type: ignore[arg-type]
+            video_id=str(self.video_id) if self.video_id else None,
+            progress=Progress(done=self.progress_done, total=self.progress_total),
+            created_at=rfc3339(self.created_at) or "",
+            started_at=rfc3339(self.started_at),
+            finished_at=rfc3339(self.finished_at),
+            error=ErrorInfo(self.error_code, self.error_message or "")
+            if self.error_code
+            else None,
+            result=self.result,
+        )
+
+
+class OutboxRow(msgspec.Struct):
+    id: int
+    job_id: uuid.UUID
+    queue: str
+    body: str
+    attempts: int
+
+
+JOB_COLUMNS = (
+    "id, user_id, video_id, type, status, payload, progress_done, progress_total, result, "
+    "error_code, error_message, attempts, request_id, created_at, started_at, finished_at"
+)
+
+INSERT_JOB = f"""
+INSERT INTO jobs (id, user_id, video_id, type, payload, progress_total, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING {JOB_COLUMNS}
+"""
+SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+SELECT_JOB_FOR_USER = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"
+LIST_JOBS = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE user_id = $1
+  AND ($2::uuid IS NULL OR video_id = $2)
+  AND ($3::text IS NULL OR status = $3)
+  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $6
+"""
+# A worker takes a job that is queued, or running under a worker that died.
+CLAIM_JOB = f"""
+UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now()),
+                attempts = attempts + 1
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING {JOB_COLUMNS}
+"""
+UPDATE_PROGRESS = """
+UPDATE jobs SET progress_done = $2, progress_total = $3
+WHERE id = $1 AND status = 'running'
+"""
+FINISH_JOB = f"""
+UPDATE jobs SET status = $2, result = $3, error_code = $4, error_message = $5,
+                finished_at = now(), progress_done = CASE WHEN $2 = 'succeeded'
+                    THEN progress_total ELSE progress_done END
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING {JOB_COLUMNS}
+"""
+CANCEL_JOB = f"""
+UPDATE jobs SET status = 'canceled', finished_at = now()
+WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')
+RETURNING {JOB_COLUMNS}
+"""
+SELECT_STATUS = "SELECT status FROM jobs WHERE id = $1"
+
+INSERT_OUTBOX = "INSERT INTO outbox (job_id, queue, body) VALUES ($1, $2, $3) RETURNING id"
+SELECT_DUE_OUTBOX = """
+SELECT id, job_id, queue, body, attempts FROM outbox
+WHERE available_at <= now()
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+LOCK_OUTBOX_ROW = """
+SELECT id, job_id, queue, body, attempts FROM outbox WHERE id = $1 FOR UPDATE SKIP LOCKED
+"""
+DELETE_OUTBOX = "DELETE FROM outbox WHERE id = $1"
+RETRY_OUTBOX = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                  available_at = now() + make_interval(secs => $3)
+WHERE id = $1
+"""
+COUNT_OUTBOX = "SELECT count(*) FROM outbox"
+
+SELECT_IDEMPOTENCY = """
+SELECT job_id, status_code FROM idempotency_keys
+WHERE user_id = $1 AND key = $2 AND created_at > now() - make_interval(secs => $3)
+"""
+DELETE_STALE_IDEMPOTENCY = """
+DELETE FROM idempotency_keys
+WHERE user_id = $1 AND key = $2 AND created_at <= now() - make_interval(secs => $3)
+"""
+INSERT_IDEMPOTENCY = """
+INSERT INTO idempotency_keys (user_id, key, job_id, status_code) VALUES ($1, $2, $3, $4)
+"""
+
+
+def _job(record: asyncpg.Record | None) -> JobRow | None:
+    return None if record is None else msgspec.convert(dict(record), JobRow)
+
+
+async def insert_job(
+    conn: asyncpg.Connection,
+    *,
+    job_id: uuid.UUID,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID | None,
+    job_type: str,
+    payload: dict[str, Any],
+    progress_total: int = 0,
+    request_id: str | None = None,
+) -> JobRow:
+    record = await conn.fetchrow(
+        INSERT_JOB, job_id, user_id, video_id, job_type, payload, progress_total, request_id
+    )
+    job = _job(record)
+    assert job is not None
+    return job
+
+
+async def get_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobRow | None:
+    return _job(await conn.fetchrow(SELECT_JOB, job_id))
+
+
+async def get_job_for_user(
+    conn: asyncpg.Connection, job_id: uuid.UUID, user_id: uuid.UUID
+) -> JobRow | None:
+    return _job(await conn.fetchrow(SELECT_JOB_FOR_USER, job_id, user_id))
+
+
+async def list_jobs(
+    conn: asyncpg.Connection,
+    user_id: uuid.UUID,
+    *,
+    video_id: uuid.UUID | None,
+    status: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[JobRow]:
+    stamp, last_id = after if after else (None, None)
+    records = await conn.fetch(LIST_JOBS, user_id, video_id, status, stamp, last_id, limit)
+    return [msgspec.convert(dict(r), JobRow) for r in records]
+
+
+async def claim_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobRow | None:
+    """Mark the job running (again, after a dead worker); None if it is finished or gone."""
+    return _job(await conn.fetchrow(CLAIM_JOB, job_id))
+
+
+async def update_progress(conn: asyncpg.Connection, job_id: uuid.UUID, done: int, total: int) -> None:
+    await conn.execute(UPDATE_PROGRESS, job_id, done, total)
+
+
+async def finish_job(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> JobRow | None:
+    """Move an unfinished job to a terminal status; None if it was already finished."""
+    return _job(await conn.fetchrow(FINISH_JOB, job_id, status, result, error_code, error_message))
+
+
+async def cancel_job(conn: asyncpg.Connection, job_id: uuid.UUID, user_id: uuid.UUID) -> JobRow | None:
+    return _job(await conn.fetchrow(CANCEL_JOB, job_id, user_id))
+
+
+async def get_status(conn: asyncpg.Connection, job_id: uuid.UUID) -> str | None:
+    status: str | None = await conn.fetchval(SELECT_STATUS, job_id)
+    return status
+
+
+async def insert_outbox(conn: asyncpg.Connection, job_id: uuid.UUID, queue: str, body: str) -> int:
+    outbox_id: int = await conn.fetchval(INSERT_OUTBOX, job_id, queue, body)
+    return outbox_id
+
+
+async def lock_due_outbox(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
+    """Due outbox rows, locked for this transaction (others skip them)."""
+    return [msgspec.convert(dict(r), OutboxRow) for r in await conn.fetch(SELECT_DUE_OUTBOX, limit)]
+
+
+async def lock_outbox_row(conn: asyncpg.Connection, outbox_id: int) -> OutboxRow | None:
+    record = await conn.fetchrow(LOCK_OUTBOX_ROW, outbox_id)
+    return None if record is None else msgspec.convert(dict(record), OutboxRow)
+
+
+async def delete_outbox(conn: asyncpg.Connection, outbox_id: int) -> None:
+    await conn.execute(DELETE_OUTBOX, outbox_id)
+
+
+async def retry_outbox_later(
+    conn: asyncpg.Connection, outbox_id: int, error: str, delay_s: float
+) -> None:
+    await conn.execute(RETRY_OUTBOX, outbox_id, error[:500], delay_s)
+
+
+async def count_outbox(conn: asyncpg.Connection) -> int:
+    count: int = await conn.fetchval(COUNT_OUTBOX)
+    return count
+
+
+async def find_idempotent_job(
+    conn: asyncpg.Connection, user_id: uuid.UUID, key: str, ttl_s: int
+) -> tuple[uuid.UUID, int] | None:
+    """(job_id, status_code) answered earlier for this key within the TTL."""
+    record = await conn.fetchrow(SELECT_IDEMPOTENCY, user_id, key, float(ttl_s))
+    return None if record is None else (record["job_id"], record["status_code"])
+
+
+async def remember_idempotent_job(
+    conn: asyncpg.Connection,
+    user_id: uuid.UUID,
+    key: str,
+    job_id: uuid.UUID,
+    status_code: int,
+    ttl_s: int,
+) -> None:
+    await conn.execute(DELETE_STALE_IDEMPOTENCY, user_id, key, float(ttl_s))
+    await conn.execute(INSERT_IDEMPOTENCY, user_id, key, job_id, status_code)

@@ -1,0 +1,117 @@
+"""Settings, read once from ``ROTO_*`` environment variables (the list lives in the README)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+ENV_PREFIX = "ROTO_"
+GiB = 1024**3
+MiB = 1024**2
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the service. Field ``foo_bar`` is read from ``ROTO_FOO_BAR``."""
+
+    env: str = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: str = ".roto"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/roto"
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # AWS. With ``aws_endpoint_url`` unset the clients talk to real AWS.
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    s3_bucket: str = "roto-dev"
+    # Queue names (not URLs); URLs are looked up once at start.
+    queue_interactive: str = "roto-interactive"
+    queue_batch: str = "roto-batch"
+    queue_media: str = "roto-media"
+
+    # Auth. The dev stack writes a random secret under data_dir; the cloud injects one.
+    jwt_secret: str = ""
+    jwt_issuer: str = "megaton-roto"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+
+    # Uploads.
+    max_upload_bytes: int = 20 * GiB
+    multipart_threshold_bytes: int = 64 * MiB
+    multipart_part_size_bytes: int = 64 * MiB
+    presign_ttl_s: int = 3600
+
+    # Ingest limits.
+    max_duration_s: float = 2 * 3600.0
+    max_width: int = 8192
+    max_height: int = 8192
+    frame_jpeg_quality: int = 92
+
+    # Job pipeline.
+    outbox_poll_interval_s: float = 1.0
+    idempotency_ttl_s: int = 24 * 3600
+    worker_role: str = "media"
+    worker_concurrency: int = 2
+    worker_wait_time_s: int = 10
+    worker_visibility_timeout_s: int = 60
+    worker_heartbeat_interval_s: float = 20.0
+    worker_max_receives: int = 3
+    worker_drain_timeout_s: float = 30.0
+    sse_ping_interval_s: float = 15.0
+
+    @property
+    def queue_names(self) -> dict[str, str]:
+        """Queue names by role of queue: interactive, batch, media."""
+        return {
+            "interactive": self.queue_interactive,
+            "batch": self.queue_batch,
+            "media": self.queue_media,
+        }
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def settings_field_names() -> list[str]:
+    """Names of all settings as environment variables (``ROTO_...``)."""
+    return [ENV_PREFIX + name.upper() for name in Settings.__struct_fields__]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from an environment mapping plus explicit overrides (used by tests)."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for name in Settings.__struct_fields__:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            raw[name] = environ[key]
+    unknown = sorted(
+        k for k in environ if k.startswith(ENV_PREFIX) and k not in set(settings_field_names())
+    )
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+    raw.update(overrides)
+    # Empty strings mean "unset" for optional values, as in a shell `export ROTO_X=`.
+    for name in ("aws_endpoint_url",):
+        if raw.get(name) == "":
+            raw[name] = None
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid settings: {exc}") from exc
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return load_settings()

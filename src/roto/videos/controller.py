@@ -1,0 +1,1 @@
+ROUTES: list[object] = []  # placeholder, replaced by the domain helper

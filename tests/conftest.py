@@ -1,0 +1,121 @@
+"""Fixtures: real PostgreSQL, Redis and moto's S3+SQS server, started once per test session;
+each test gets its own database (cloned from a migrated template), bucket and queues."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import boto3
+import pytest
+from litestar.testing import AsyncTestClient
+
+from roto import aws, db
+from roto.app import create_app
+from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer
+from roto.settings import Settings, load_settings
+
+TEMPLATE_DB = "roto_template"
+
+
+class Services:
+    def __init__(self, root: Path) -> None:
+        self.postgres = Postgres.start(root / "pg")
+        self.redis = RedisServer.start(root / "redis", persist=False)
+        self.moto = MotoServer.start(log_path=root / "moto.log")
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    os.environ.update(LOCAL_AWS_ENV)
+    svc = Services(tmp_path_factory.mktemp("services"))
+    asyncio.run(_make_template(svc.postgres))
+    yield svc
+    svc.moto.stop()
+    svc.redis.stop()
+    svc.postgres.stop()
+
+
+async def _make_template(pg: Postgres) -> None:
+    conn = await asyncpg.connect(pg.dsn())
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+        await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    finally:
+        await conn.close()
+    await db.migrate_dsn(pg.dsn(TEMPLATE_DB))
+
+
+def make_settings(services: Services, database: str, tag: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": services.postgres.dsn(database),
+        "database_pool_max": 5,
+        "redis_url": services.redis.url,
+        "aws_endpoint_url": services.moto.endpoint,
+        "s3_bucket": f"roto-{tag}",
+        "queue_interactive": f"{tag}-interactive",
+        "queue_batch": f"{tag}-batch",
+        "queue_media": f"{tag}-media",
+        "jwt_secret": "test-secret-" + tag,
+        "log_json": False,
+        "log_level": "WARNING",
+        "outbox_poll_interval_s": 0.2,
+        "worker_wait_time_s": 1,
+        "worker_visibility_timeout_s": 10,
+        "worker_heartbeat_interval_s": 2.0,
+        "worker_drain_timeout_s": 10.0,
+    }
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
+async def provision(settings: Settings) -> None:
+    """Create the bucket and queues of ``settings`` on the local endpoint."""
+    from contextlib import AsyncExitStack
+
+    async with AsyncExitStack() as stack:
+        s3, sqs = await aws.open_clients(settings, stack)
+        await aws.ensure_bucket(s3, settings)
+        await aws.ensure_queues(sqs, settings)
+
+
+@pytest.fixture
+async def settings(services: Services, request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
+    tag = "t" + uuid.uuid4().hex[:12]
+    admin = await asyncpg.connect(services.postgres.dsn())
+    try:
+        await admin.execute(f"CREATE DATABASE {tag} TEMPLATE {TEMPLATE_DB}")
+    finally:
+        await admin.close()
+    overrides = getattr(request, "param", None) or {}
+    value = make_settings(services, tag, tag, **overrides)
+    await provision(value)
+    yield value
+    admin = await asyncpg.connect(services.postgres.dsn())
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, timeout=30) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def s3_sync(settings: Settings, services: Services) -> object:
+    """A plain boto3 S3 client on the local endpoint, for assertions about stored objects."""
+    return boto3.client("s3", endpoint_url=services.moto.endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def sqs_sync(settings: Settings, services: Services) -> object:
+    return boto3.client("sqs", endpoint_url=services.moto.endpoint, region_name="us-east-1")
