@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+
 import structlog
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -17,6 +18,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from roto.auth.controller import ROUTES as AUTH_ROUTES
 from roto.auth.deps import provide_current_user
+from roto.auth.security import jwt_key
 from roto.errors import exception_handlers
 from roto.health.controller import ROUTES as HEALTH_ROUTES
 from roto.jobs.controller import ROUTES as JOB_ROUTES
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for ``settings`` (default: the process environment)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    jwt_key(settings)  # refuse to start with an empty signing key, not at the first login
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -92,7 +95,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                    "apiKey": SecurityScheme(
+                        type="apiKey", name="X-API-Key", security_scheme_in="header"
+                    ),
                 }
             ),
             security=[{"bearer": []}, {"apiKey": []}],

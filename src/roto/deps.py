@@ -6,7 +6,7 @@ from typing import TypeAlias
 
 from litestar.di import NamedDependency
 
-from roto.auth.deps import CurrentUser
+from roto.auth.schemas import CurrentUser
 from roto.resources import Resources
 
 #: The process's clients (``resources`` parameter).

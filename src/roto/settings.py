@@ -67,6 +67,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_receives: int = 3
     worker_drain_timeout_s: float = 30.0
     sse_ping_interval_s: float = 15.0
+    # An event stream re-reads its job this often, so a missed pub/sub message cannot hang it.
+    sse_resync_interval_s: float = 5.0
+
+    # The embedded dev stack (`make run`). Port 0 means ``port`` + 1 for Redis, + 2 for S3+SQS.
+    devstack_redis_port: int = 0
+    devstack_aws_port: int = 0
+    devstack_s3_sync_interval_s: float = 5.0
+
+    # GPU daemon: SAM2.1 (tiny | small | base_plus | large) and its dynamic batcher.
+    model_size: str = "tiny"
+    model_image_size: int = 0  # 0 keeps the config's 1024; else a multiple of 32
+    model_checkpoint: str = ""  # a file path or s3://bucket/key
+    model_checkpoint_sha256: str = ""  # required with model_checkpoint
+    model_allow_random_weights: bool = False  # development only: run without a checkpoint
+    model_random_seed: int = 0
+    model_device: str = "auto"  # auto | cpu | cuda | cuda:N
+    model_compile: bool = True  # TensorRT or torch.compile on CUDA; always eager on CPU
+    batch_max_size: int = 8
+    batch_max_wait_ms: float = 5.0
+    batch_queue_limit: int = 256
 
     @property
     def queue_names(self) -> dict[str, str]:

@@ -1,1 +1,101 @@
-ROUTES: list[object] = []  # placeholder, replaced by the domain helper
+"""Auth and account endpoints: register, login, refresh, /v1/me and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import delete, get, post
+from litestar.params import Parameter
+
+from roto.auth import service
+from roto.auth.schemas import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    LoginRequest,
+    Me,
+    RefreshRequest,
+    RegisterRequest,
+    Tokens,
+)
+from roto.deps import ResourcesDep, UserDep
+from roto.ids import parse_id
+from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+# Sign-in endpoints take no credentials: an operation-level requirement list replaces the
+# document-wide one, and an empty requirement means "none needed".
+PUBLIC: list[dict[str, list[str]]] = [{}]
+
+
+@post(
+    "/v1/auth/register",
+    status_code=201,
+    tags=["auth"],
+    summary="Create an account",
+    description="Password 10 to 256 characters. Emails are unique regardless of letter case; "
+    "a taken email answers 409.",
+    security=PUBLIC,
+)
+async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
+    return await service.register(resources.pool, resources.settings, data)
+
+
+@post(
+    "/v1/auth/login",
+    status_code=200,
+    tags=["auth"],
+    summary="Sign in with email and password",
+    description="A wrong email or password answers 401 with the same message.",
+    security=PUBLIC,
+)
+async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
+    return await service.login(resources.pool, resources.settings, data)
+
+
+@post(
+    "/v1/auth/refresh",
+    status_code=200,
+    tags=["auth"],
+    summary="Exchange a refresh token for new tokens",
+    description="Refresh tokens are single use. Presenting a used one answers 401 and revokes "
+    "every token descended from the same sign-in.",
+    security=PUBLIC,
+)
+async def refresh(data: RefreshRequest, resources: ResourcesDep) -> Tokens:
+    return await service.refresh(resources.pool, resources.settings, data.refresh_token)
+
+
+@get("/v1/me", tags=["account"], summary="The signed-in account and its usage")
+async def me(user: UserDep, resources: ResourcesDep) -> Me:
+    return await service.get_account(resources.pool, user)
+
+
+@post(
+    "/v1/api-keys",
+    status_code=201,
+    tags=["account"],
+    summary="Create an API key",
+    description="The `key` is shown only in this response; send it as `X-API-Key`.",
+)
+async def create_api_key(
+    data: ApiKeyCreate, user: UserDep, resources: ResourcesDep
+) -> ApiKeyCreated:
+    return await service.create_api_key(resources.pool, user, data.name)
+
+
+@get("/v1/api-keys", tags=["account"], summary="List API keys (without the keys themselves)")
+async def list_api_keys(
+    user: UserDep,
+    resources: ResourcesDep,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ApiKey]:
+    return await service.list_api_keys(resources.pool, user, limit, cursor)
+
+
+@delete("/v1/api-keys/{key_id:str}", tags=["account"], summary="Revoke an API key")
+async def delete_api_key(key_id: str, user: UserDep, resources: ResourcesDep) -> None:
+    await service.delete_api_key(resources.pool, user, parse_id(key_id, "api key"))
+
+
+ROUTES = [register, login, refresh, me, create_api_key, list_api_keys, delete_api_key]

@@ -1,19 +1,21 @@
-"""Placeholder until the auth domain lands."""
+"""The ``user`` dependency: who is calling, from a bearer access token or an API key."""
+
 from __future__ import annotations
 
-import uuid
-
-import msgspec
 from litestar import Request
 
-from roto.errors import Unauthorized
-from roto.resources import Resources
+from roto.auth import service
+from roto.auth.schemas import CurrentUser
+from roto.deps import ResourcesDep
+
+__all__ = ["CurrentUser", "provide_current_user"]
 
 
-class CurrentUser(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    email: str
-
-
-async def provide_current_user(request: Request, resources: Resources) -> CurrentUser:
-    raise Unauthorized("not implemented yet")
+async def provide_current_user(request: Request, resources: ResourcesDep) -> CurrentUser:
+    """The authenticated caller; 401 when credentials are missing, invalid or expired."""
+    return await service.authenticate(
+        resources.pool,
+        resources.settings,
+        request.headers.get("authorization"),
+        request.headers.get("x-api-key"),
+    )
