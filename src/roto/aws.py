@@ -82,9 +82,9 @@ async def ensure_queues(sqs: Any, settings: Settings) -> dict[str, str]:
                 Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)},
             )
         )["QueueUrl"]
-        dlq_arn = (
-            await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
-        )["Attributes"]["QueueArn"]
+        dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))[
+            "Attributes"
+        ]["QueueArn"]
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.worker_max_receives}
         urls[role] = (
             await sqs.create_queue(

@@ -97,16 +97,26 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
     errors = exc.extra if isinstance(exc.extra, list) else None
     detail = str(exc.detail)
     if errors:
-        detail = "; ".join(
-            f"{e.get('key') or 'body'}: {e.get('message')}" for e in errors if isinstance(e, dict)
-        ) or detail
+        detail = (
+            "; ".join(
+                f"{e.get('key') or 'body'}: {e.get('message')}"
+                for e in errors
+                if isinstance(e, dict)
+            )
+            or detail
+        )
     return problem(400, "Invalid request", detail, type_="urn:roto:error:invalid", errors=errors)
 
 
 def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, NotAuthorizedException):
-        return problem(401, "Unauthorized", str(exc.detail), type_="urn:roto:error:unauthorized",
-                       headers={"WWW-Authenticate": "Bearer"})
+        return problem(
+            401,
+            "Unauthorized",
+            str(exc.detail),
+            type_="urn:roto:error:unauthorized",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if isinstance(exc, NotFoundException):
         return problem(404, "Not found", str(exc.detail), type_="urn:roto:error:not_found")
     return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers)
@@ -114,8 +124,11 @@ def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
 
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled_error", path=request.url.path, exc_info=exc)
-    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error",
-                   "An unexpected error occurred; it has been logged.")
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "An unexpected error occurred; it has been logged.",
+    )
 
 
 exception_handlers: dict[Any, Any] = {

@@ -36,12 +36,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError("naive timestamp")
         return created_at, uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor: not a cursor returned by this API",
-                         errors=[{"key": "cursor", "message": "invalid cursor"}]) from exc
+        raise BadRequest(
+            "cursor: not a cursor returned by this API",
+            errors=[{"key": "cursor", "message": "invalid cursor"}],
+        ) from exc
 
 
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit: must be between 1 and {MAX_LIMIT}",
-                         errors=[{"key": "limit", "message": f"must be 1..{MAX_LIMIT}"}])
+        raise BadRequest(
+            f"limit: must be between 1 and {MAX_LIMIT}",
+            errors=[{"key": "limit", "message": f"must be 1..{MAX_LIMIT}"}],
+        )
     return limit

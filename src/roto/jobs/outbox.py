@@ -8,6 +8,7 @@ sent stays and is retried with backoff by the relay loop, so a job survives an S
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -60,8 +61,9 @@ async def relay(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> int
             except Exception as exc:
                 delay = min(MAX_BACKOFF_S, 0.5 * 2**row.attempts)
                 await repo.retry_outbox_later(conn, row.id, repr(exc), delay)
-                log.warning("outbox_send_failed", job_id=str(row.job_id), error=repr(exc),
-                            retry_in_s=delay)
+                log.warning(
+                    "outbox_send_failed", job_id=str(row.job_id), error=repr(exc), retry_in_s=delay
+                )
                 continue
             await repo.delete_outbox(conn, row.id)
             sent += 1
@@ -79,8 +81,6 @@ async def relay_forever(
             raise
         except Exception as exc:  # the database itself may be briefly away
             log.warning("outbox_relay_failed", error=repr(exc))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=interval_s)
-        except TimeoutError:
-            pass
         wake.clear()

@@ -1,1 +1,146 @@
-ROUTES: list[object] = []  # placeholder, replaced by the domain helper
+"""HTTP handlers of videos: uploads, the video list, deletion and frames."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, post
+from litestar.params import FromPath, Parameter
+from litestar.response import Redirect, Response
+
+from roto.bodies import strict_body
+from roto.deps import ResourcesDep, UserDep
+from roto.idempotency import IdempotencyKeyHeader
+from roto.ids import parse_id
+from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from roto.problems import problem_responses
+from roto.videos import service
+from roto.videos.schemas import UploadComplete, Video, VideoCreate, VideoCreated, VideoIngest
+
+TAGS = ["videos"]
+Limit = Annotated[int, Parameter(description=f"page size, 1..{MAX_LIMIT}")]
+Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
+NOT_FOUND = "no such video for this caller (also for another user's video or a non-UUID id)"
+STORAGE_DOWN = "storage did not answer; nothing was changed, retry"
+
+
+def request_id(request: Request[Any, Any, Any]) -> str | None:
+    """The id that ``roto.logging`` bound to this request, carried into the jobs it creates."""
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+@post(
+    "/v1/videos",
+    status_code=201,
+    tags=TAGS,
+    summary="Announce an upload",
+    description="Answers where to send the file: one presigned PUT, or presigned part URLs "
+    "(MULTIPART) above the multipart threshold. Then call upload-complete.",
+    responses=problem_responses(
+        {
+            422: "filename with a path or control characters, a content type other than "
+            "video/* or application/octet-stream, or size_bytes over the upload limit",
+            503: STORAGE_DOWN,
+        }
+    ),
+)
+async def create_video(
+    data: VideoCreate, request: Request[Any, Any, Any], resources: ResourcesDep, user: UserDep
+) -> VideoCreated:
+    video, upload = await service.create_video(
+        resources, user.id, await strict_body(request, VideoCreate)
+    )
+    return VideoCreated(video, upload)
+
+
+@post(
+    "/v1/videos/{video_id:str}/upload-complete",
+    status_code=202,
+    tags=TAGS,
+    summary="Finish the upload and start ingest",
+    description="Send `{}` after a single PUT, or every part's number and ETag after a "
+    "multipart upload. A repeated Idempotency-Key answers the first job again.",
+    responses=problem_responses(
+        {
+            404: NOT_FOUND,
+            409: "the file was not uploaded yet, or the video is not awaiting_upload",
+            422: "parts missing or refused by storage, the stored size differs from "
+            "size_bytes, or an Idempotency-Key reused for another request",
+            503: STORAGE_DOWN,
+        }
+    ),
+)
+async def complete_upload(
+    video_id: FromPath[str],
+    data: UploadComplete,
+    request: Request[Any, Any, Any],
+    resources: ResourcesDep,
+    user: UserDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> VideoIngest:
+    video, job = await service.complete_upload(
+        resources,
+        user.id,
+        parse_id(video_id, "video"),
+        await strict_body(request, UploadComplete),
+        key=idempotency_key,
+        request_id=request_id(request),
+    )
+    return VideoIngest(video.to_wire(), job.to_wire())
+
+
+@get("/v1/videos", tags=TAGS, summary="The caller's videos, newest first")
+async def list_videos(
+    resources: ResourcesDep,
+    user: UserDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[Video]:
+    return await service.list_videos(resources, user.id, limit, cursor)
+
+
+@get(
+    "/v1/videos/{video_id:str}",
+    tags=TAGS,
+    summary="One video",
+    responses=problem_responses({404: NOT_FOUND}),
+)
+async def get_video(video_id: FromPath[str], resources: ResourcesDep, user: UserDep) -> Video:
+    video = await service.get_video(resources, user.id, parse_id(video_id, "video"))
+    return video.to_wire()
+
+
+@delete(
+    "/v1/videos/{video_id:str}",
+    status_code=204,
+    tags=TAGS,
+    summary="Delete a video with everything stored for it",
+    responses=problem_responses(
+        {404: NOT_FOUND, 503: "storage failed midway; the video was kept, retry the DELETE"}
+    ),
+)
+async def delete_video(video_id: FromPath[str], resources: ResourcesDep, user: UserDep) -> None:
+    await service.delete_video(resources, user.id, parse_id(video_id, "video"))
+
+
+@get(
+    "/v1/videos/{video_id:str}/frames/{frame_index:int}",
+    status_code=307,
+    tags=TAGS,
+    summary="A frame as JPEG: a 307 redirect to a presigned storage URL",
+    responses=problem_responses(
+        {
+            404: NOT_FOUND + "; or frame_index outside 0..frame_count-1",
+            409: "the video is not ready (frames exist once ingest succeeded)",
+        }
+    ),
+)
+async def get_frame(
+    video_id: FromPath[str], frame_index: FromPath[int], resources: ResourcesDep, user: UserDep
+) -> Response[Any]:
+    url = await service.frame_url(resources, user.id, parse_id(video_id, "video"), frame_index)
+    return Redirect(url, status_code=307)
+
+
+ROUTES = [create_video, complete_upload, list_videos, get_video, delete_video, get_frame]

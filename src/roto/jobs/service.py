@@ -1,0 +1,65 @@
+"""Use cases of jobs: list, look up and cancel the caller's jobs."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from redis.exceptions import RedisError
+
+from roto.errors import Conflict, NotFound
+from roto.jobs import events
+from roto.jobs import repository as repo
+from roto.jobs.schemas import Job
+from roto.pagination import Page, check_limit, decode_cursor, encode_cursor
+from roto.resources import Resources
+from roto.videos import repository as videos_repo
+
+log = structlog.get_logger(__name__)
+
+
+async def get_job(resources: Resources, user_id: uuid.UUID, job_id: uuid.UUID) -> repo.JobRow:
+    job = await repo.get_job_for_user(resources.pool, job_id, user_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+async def list_jobs(
+    resources: Resources,
+    user_id: uuid.UUID,
+    *,
+    video_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Job]:
+    check_limit(limit)
+    after = decode_cursor(cursor) if cursor else None
+    async with resources.pool.acquire() as conn:
+        rows = await repo.list_jobs(
+            conn, user_id, video_id=video_id, status=status, after=after, limit=limit + 1
+        )
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+    return Page([row.to_wire() for row in page], next_cursor)
+
+
+async def cancel_job(resources: Resources, user_id: uuid.UUID, job_id: uuid.UUID) -> repo.JobRow:
+    """Cancel a queued or running job and tell its listeners; a finished job is a 409."""
+    async with resources.pool.acquire() as conn, conn.transaction():
+        job = await repo.cancel_job(conn, job_id, user_id)
+        if job is None:
+            current = await repo.get_job_for_user(conn, job_id, user_id)
+            if current is None:
+                raise NotFound(f"job {job_id} not found")
+            raise Conflict(f"job {job_id} is already {current.status}")
+        if job.type == "ingest" and job.video_id is not None:
+            # Otherwise the video would wait in `ingesting` for a job that will never run.
+            await videos_repo.fail_ingest(conn, job.video_id, "canceled", "ingest was canceled")
+    try:
+        await events.publish_status(resources.redis, job.to_wire())
+    except (RedisError, OSError) as exc:
+        # Listeners still see the cancel when their stream re-reads the job.
+        log.warning("job_cancel_publish_failed", job_id=str(job_id), error=repr(exc))
+    return job

@@ -1,0 +1,231 @@
+"""Use cases of videos: announce an upload, complete it into an ingest job, list, delete, frames."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from roto import idempotency
+from roto.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from roto.jobs import repository as jobs_repo
+from roto.jobs.outbox import create_job
+from roto.pagination import Page, check_limit, decode_cursor, encode_cursor
+from roto.resources import Resources
+from roto.timefmt import rfc3339, utcnow
+from roto.videos import repository as repo
+from roto.videos import storage
+from roto.videos.schemas import (
+    CompletedPart,
+    MultipartUpload,
+    PutUpload,
+    Upload,
+    UploadComplete,
+    UploadPart,
+    Video,
+    VideoCreate,
+)
+
+log = structlog.get_logger(__name__)
+
+_VIDEO_TYPE = re.compile(r"^video/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+_GENERIC_TYPE = "application/octet-stream"
+_S3_ERRORS = (ClientError, BotoCoreError, storage.StorageError, OSError)
+
+
+def _invalid(field: str, message: str) -> Unprocessable:
+    return Unprocessable(f"{field}: {message}", errors=[{"key": field, "message": message}])
+
+
+def check_new_video(body: VideoCreate, max_upload_bytes: int) -> None:
+    """Refuse a filename, content type or size that cannot become a video (422 naming it)."""
+    name = body.filename
+    if any(ch in name for ch in "/\\") or name in {".", ".."}:
+        raise _invalid("filename", "must be a bare file name without path separators")
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in name):
+        raise _invalid("filename", "must not contain control characters")
+    if not name.strip():
+        raise _invalid("filename", "must not be blank")
+    content_type = body.content_type.lower()
+    if content_type != _GENERIC_TYPE and not _VIDEO_TYPE.match(content_type):
+        raise _invalid("content_type", f"must be video/* or {_GENERIC_TYPE}")
+    if body.size_bytes > max_upload_bytes:
+        raise _invalid("size_bytes", f"must be at most {max_upload_bytes} bytes")
+
+
+def sorted_parts(parts: list[CompletedPart] | None) -> list[tuple[int, str]]:
+    """(part_number, etag) in ascending order, refusing a missing list or repeated numbers."""
+    if not parts:
+        raise _invalid("parts", "a multipart upload needs the part_number and etag of each part")
+    numbers = [part.part_number for part in parts]
+    if len(set(numbers)) != len(numbers):
+        raise _invalid("parts", "each part_number may appear only once")
+    return sorted((part.part_number, part.etag) for part in parts)
+
+
+async def create_video(
+    resources: Resources, user_id: uuid.UUID, body: VideoCreate
+) -> tuple[Video, Upload]:
+    """A new ``awaiting_upload`` video and where to upload its file."""
+    settings = resources.settings
+    check_new_video(body, settings.max_upload_bytes)
+    video_id = uuid.uuid4()
+    key = storage.source_key(video_id)
+    bucket, ttl = settings.s3_bucket, settings.presign_ttl_s
+    expires_at = rfc3339(utcnow() + timedelta(seconds=ttl)) or ""
+    upload: Upload
+    upload_id = None
+    try:
+        if body.size_bytes <= settings.multipart_threshold_bytes:
+            url = await storage.presign_put(resources.s3, bucket, key, body.content_type, ttl)
+            upload = PutUpload(url, {"Content-Type": body.content_type}, expires_at)
+        else:
+            part_size, count = storage.plan_parts(
+                body.size_bytes, settings.multipart_part_size_bytes
+            )
+            upload_id = await storage.start_multipart(resources.s3, bucket, key, body.content_type)
+            urls = await storage.presign_parts(resources.s3, bucket, key, upload_id, count, ttl)
+            parts = [UploadPart(number, url) for number, url in enumerate(urls, start=1)]
+            upload = MultipartUpload(upload_id, part_size, parts, expires_at)
+    except _S3_ERRORS as exc:
+        raise ServiceUnavailable("storage is unavailable; try again") from exc
+    row = await repo.insert_video(
+        resources.pool,
+        video_id=video_id,
+        user_id=user_id,
+        filename=body.filename,
+        content_type=body.content_type,
+        size_bytes=body.size_bytes,
+        source_key=key,
+        upload_id=upload_id,
+    )
+    return row.to_wire(), upload
+
+
+async def get_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID) -> repo.VideoRow:
+    video = await repo.get_video_for_user(resources.pool, video_id, user_id)
+    if video is None:
+        raise NotFound(f"video {video_id} not found")
+    return video
+
+
+async def list_videos(
+    resources: Resources, user_id: uuid.UUID, limit: int, cursor: str | None
+) -> Page[Video]:
+    check_limit(limit)
+    after = decode_cursor(cursor) if cursor else None
+    rows = await repo.list_videos(resources.pool, user_id, after=after, limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+    return Page([row.to_wire() for row in page], next_cursor)
+
+
+async def _verify_upload(resources: Resources, video: repo.VideoRow, body: UploadComplete) -> None:
+    """Assemble a multipart upload and check that the file is there with the announced size."""
+    s3, bucket = resources.s3, resources.settings.s3_bucket
+    if video.upload_id is None and body.parts:
+        raise _invalid("parts", "this video was uploaded with a single PUT; send {}")
+    try:
+        if video.upload_id is not None:
+            parts = sorted_parts(body.parts)
+            try:
+                await storage.complete_multipart(
+                    s3, bucket, video.source_key, video.upload_id, parts
+                )
+            except ClientError as exc:
+                # NoSuchUpload: an earlier completion of this upload already assembled the object.
+                code = storage.error_code(exc)
+                if code != "NoSuchUpload":
+                    if storage.is_server_error(exc):
+                        raise
+                    raise _invalid("parts", f"storage refused the parts ({code})") from exc
+        size = await storage.object_size(s3, bucket, video.source_key)
+    except _S3_ERRORS as exc:
+        raise ServiceUnavailable("storage is unavailable; try again") from exc
+    if size is None:
+        raise Conflict("upload not found: PUT the file to the upload URL first")
+    if size != video.size_bytes:
+        raise _invalid("size_bytes", f"the uploaded file has {size} bytes, not {video.size_bytes}")
+
+
+async def complete_upload(
+    resources: Resources,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID,
+    body: UploadComplete,
+    *,
+    key: str | None,
+    request_id: str | None,
+) -> tuple[repo.VideoRow, jobs_repo.JobRow]:
+    """Check the uploaded file, then start ingest: the video and its queued ``ingest`` job."""
+    video = await get_video(resources, user_id, video_id)
+    scope = idempotency.Scope("ingest", video_id)
+    outcome = await idempotency.find_replay(resources, user_id, key, scope)
+    if outcome is None:
+        if video.status != "awaiting_upload":
+            raise Conflict(f"video {video_id} is {video.status}, not awaiting_upload")
+        await _verify_upload(resources, video, body)
+
+        async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
+            if await repo.start_ingest(conn, video_id, user_id) is None:
+                raise Conflict(f"video {video_id} is no longer awaiting_upload")
+            return await create_job(
+                conn,
+                user_id=user_id,
+                video_id=video_id,
+                job_type="ingest",
+                payload={"video_id": str(video_id)},
+                request_id=request_id,
+            )
+
+        outcome = await idempotency.create_job_once(
+            resources, user_id=user_id, key=key, scope=scope, status_code=202, create=start
+        )
+    return await get_video(resources, user_id, video_id), outcome.job
+
+
+async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID) -> None:
+    """Delete the stored objects first, then the row: a storage failure leaves a retryable row."""
+    video = await get_video(resources, user_id, video_id)
+    s3, bucket = resources.s3, resources.settings.s3_bucket
+    prefix = storage.video_prefix(video_id)
+    try:
+        if video.upload_id is not None:
+            await storage.abort_multipart(s3, bucket, video.source_key, video.upload_id)
+        await storage.delete_prefix(s3, bucket, prefix)
+    except _S3_ERRORS as exc:
+        log.warning("video_delete_storage_failed", video_id=str(video_id), error=repr(exc))
+        raise ServiceUnavailable("storage is unavailable; the video was kept, try again") from exc
+    await repo.delete_video(resources.pool, video_id, user_id)
+    try:
+        # A worker that was writing frames while we deleted may have left a straggler.
+        await storage.delete_prefix(s3, bucket, prefix)
+    except _S3_ERRORS as exc:
+        log.warning("video_delete_sweep_failed", video_id=str(video_id), error=repr(exc))
+
+
+async def frame_url(
+    resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, frame_index: int
+) -> str:
+    """A presigned GET of the frame's JPEG."""
+    video = await get_video(resources, user_id, video_id)
+    if not video.is_ready:
+        raise Conflict(f"video {video_id} is {video.status}; frames exist once it is ready")
+    if not 0 <= frame_index < (video.frame_count or 0):
+        raise NotFound(
+            f"frame {frame_index} not found: the video has {video.frame_count} frames",
+            errors=[
+                {"key": "frame_index", "message": f"must be 0..{(video.frame_count or 0) - 1}"}
+            ],
+        )
+    key = storage.frame_key(video_id, frame_index)
+    try:
+        return await storage.presign_get(
+            resources.s3, resources.settings.s3_bucket, key, resources.settings.presign_ttl_s
+        )
+    except _S3_ERRORS as exc:
+        raise ServiceUnavailable("storage is unavailable; try again") from exc
