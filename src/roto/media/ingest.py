@@ -1,0 +1,137 @@
+"""The ingest job: download the upload, probe and validate it, extract every frame to S3, then
+mark the video ready (or failed with a reason) in the transaction that finishes the job."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import structlog
+
+from roto.jobs.repository import JobRow
+from roto.media import probe
+from roto.media import repository as repo
+from roto.media.frames import FrameExtractor, frames_in_flight
+from roto.videos.storage import delete_prefix, object_size, video_prefix
+from roto.worker.context import JobCanceled, JobContext, JobFailed
+from roto.worker.roles import JobHandler
+
+log = structlog.get_logger(__name__)
+
+DOWNLOAD_CHUNK_BYTES = 1024**2
+
+
+async def download(s3: Any, bucket: str, key: str, path: Path, max_bytes: int) -> int:
+    """Stream ``key`` to ``path`` chunk by chunk; returns its size. Refuses an oversized file
+    before (and, should it grow, while) downloading it."""
+    size = await object_size(s3, bucket, key)
+    if size is None:
+        raise JobFailed("source_missing", "the uploaded file is not in storage")
+    probe.check_size(size, max_bytes)
+    response = await s3.get_object(Bucket=bucket, Key=key)
+    written = 0
+    out = await asyncio.to_thread(path.open, "wb")
+    try:
+        body = response["Body"]
+        # Entering the body yields the raw HTTP response; the body itself does the chunking.
+        async with body:
+            async for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                written += len(chunk)
+                probe.check_size(written, max_bytes)
+                await asyncio.to_thread(out.write, chunk)
+    finally:
+        await asyncio.to_thread(out.close)
+    return written
+
+
+async def run_ingest(ctx: JobContext) -> dict[str, Any]:
+    """Ingest the job's video; returns the video's metadata as the job's result."""
+    video_id = ctx.job.video_id
+    if video_id is None:
+        raise JobFailed("invalid_job", "an ingest job must name a video")
+    async with ctx.resources.pool.acquire() as conn:
+        video = await repo.get_source(conn, video_id)
+    if video is None:
+        raise JobFailed("video_not_found", "the video no longer exists")
+    settings = ctx.settings
+    with tempfile.TemporaryDirectory(prefix="roto-ingest-") as folder:
+        path = Path(folder) / "source"
+        size = await download(
+            ctx.resources.s3, settings.s3_bucket, video.source_key, path, settings.max_upload_bytes
+        )
+        info = await asyncio.to_thread(probe.probe_file, path)
+        probe.check_limits(info, size, settings)
+        log.info(
+            "ingest_probed",
+            size_bytes=size,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+            codec=info.codec,
+            frame_estimate=info.frame_estimate,
+        )
+        try:
+            frame_count = await _extract(ctx, video_id, path, info)
+        except (JobFailed, JobCanceled):
+            # A video that will never be ready keeps no frames.
+            await delete_prefix(ctx.resources.s3, settings.s3_bucket, frames_prefix(video_id))
+            raise
+    # The decoded count replaces the container's estimate as the total.
+    await ctx.report_progress(frame_count, frame_count, force=True)
+    meta = repo.VideoMetadata(
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        frame_count=frame_count,
+        duration_s=frame_count / info.fps,
+        codec=info.codec,
+    )
+    return msgspec.to_builtins(meta)
+
+
+async def _extract(ctx: JobContext, video_id: uuid.UUID, path: Path, info: probe.ProbeInfo) -> int:
+    """Upload every frame and check that the file decoded whole; returns the frame count."""
+    total = info.frame_estimate
+
+    async def on_progress(done: int) -> None:
+        await ctx.report_progress(done, max(total, done))
+
+    await ctx.report_progress(0, total, force=True)
+    extractor = FrameExtractor(
+        ctx.resources.s3,
+        ctx.settings.s3_bucket,
+        video_id,
+        quality=ctx.settings.frame_jpeg_quality,
+        in_flight=frames_in_flight(info.width, info.height),
+    )
+    frame_count = await extractor.run(path, on_progress)
+    probe.check_complete(frame_count, info)
+    probe.check_duration(frame_count / info.fps, ctx.settings.max_duration_s)
+    return frame_count
+
+
+def frames_prefix(video_id: uuid.UUID) -> str:
+    return f"{video_prefix(video_id)}frames/"
+
+
+async def store_ready(conn: asyncpg.Connection, job: JobRow, result: dict[str, Any]) -> None:
+    """Mark the video ready, in the transaction that marks the job succeeded."""
+    if job.video_id is None:
+        return
+    meta = msgspec.convert(result, repo.VideoMetadata)
+    if not await repo.mark_ready(conn, job.video_id, meta):
+        log.warning("ingest_video_not_ingesting", video_id=str(job.video_id))
+
+
+async def store_failed(conn: asyncpg.Connection, job: JobRow, code: str, message: str) -> None:
+    """Mark the video failed with the job's reason, in the transaction that fails the job."""
+    if job.video_id is not None:
+        await repo.mark_failed(conn, job.video_id, code, message)
+
+
+INGEST_HANDLER = JobHandler(run=run_ingest, on_success=store_ready, on_failure=store_failed)

@@ -1,0 +1,53 @@
+"""The worker process: ``python -m roto.worker --role media``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+import structlog
+
+from roto.logging import configure_logging
+from roto.resources import open_resources
+from roto.settings import Settings, get_settings
+from roto.worker.roles import build_role, role_names
+from roto.worker.runtime import WorkerRuntime
+
+log = structlog.get_logger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m roto.worker", description=__doc__)
+    parser.add_argument(
+        "--role",
+        choices=role_names(),
+        default=None,
+        help="which jobs to run (default: ROTO_WORKER_ROLE)",
+    )
+    return parser.parse_args(argv)
+
+
+async def serve(settings: Settings, role_name: str) -> None:
+    """Run the worker until SIGTERM or SIGINT, then drain."""
+    role = build_role(role_name)
+    async with open_resources(settings) as resources:
+        runtime = WorkerRuntime(resources, role)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runtime.request_stop)
+        try:
+            await runtime.run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    role_name = args.role or settings.worker_role
+    log.info("worker_process_starting", role=role_name, env=settings.env)
+    asyncio.run(serve(settings, role_name))
+    return 0

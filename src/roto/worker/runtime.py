@@ -1,0 +1,180 @@
+"""The worker runtime: receive job messages while a slot is free, run each job as a task, and
+settle its message only after the job's outcome is stored. Shared by every worker role."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+
+import msgspec
+import structlog
+
+from roto.messages import JobMessage, decode_message
+from roto.resources import Resources
+from roto.worker.heartbeat import VisibilityHeartbeat
+from roto.worker.jobrun import Disposition, run_job
+from roto.worker.receiver import Delivery, Receiver, retry_backoff_s
+from roto.worker.roles import Role
+
+log = structlog.get_logger(__name__)
+
+# After SQS itself failed, wait this long before polling again.
+RECEIVE_ERROR_PAUSE_S = 1.0
+
+
+class WorkerRuntime:
+    """Runs one role's jobs in this process until ``request_stop``; ``run`` drains before it
+    returns, handing jobs still running after the drain timeout back to their queue."""
+
+    def __init__(self, resources: Resources, role: Role) -> None:
+        self._resources = resources
+        self._settings = resources.settings
+        self._role = role
+        queues = [(name, resources.queue_urls[name]) for name in role.queues]
+        self._receiver = Receiver(resources.sqs, queues, self._settings.worker_wait_time_s)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._stop_requested_at: float | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def request_stop(self) -> None:
+        """Stop receiving now; ``run`` returns once in-flight jobs finish or are handed back."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+            log.info("worker_stop_requested", role=self._role.name, in_flight=self.in_flight)
+        self._stop.set()
+        self._slot_freed.set()
+
+    async def run(self) -> None:
+        """Enter the role's lifespan, receive and run jobs until ``request_stop``, then drain."""
+        lifespan = self._role.lifespan
+        async with lifespan(self._resources) if lifespan else contextlib.nullcontext():
+            log.info(
+                "worker_started",
+                role=self._role.name,
+                queues=list(self._role.queues),
+                concurrency=self._settings.worker_concurrency,
+            )
+            try:
+                await self._receive_loop()
+            finally:
+                await self._drain()
+        log.info("worker_stopped", role=self._role.name)
+
+    async def _receive_loop(self) -> None:
+        while not self._stop.is_set():
+            await self._wait_for_slot()
+            if self._stop.is_set():
+                break
+            free = self._settings.worker_concurrency - self.in_flight
+            try:
+                deliveries = await self._receiver.receive(free)
+            except Exception as exc:
+                log.warning("receive_failed", error=repr(exc))
+                await self._pause(RECEIVE_ERROR_PAUSE_S)
+                continue
+            if self._stop.is_set():
+                # A long poll under way at the stop is let finish rather than cancelled: SQS may
+                # already have handed its messages out, and they would stay hidden until their
+                # visibility timeout. Never started, they go back at once.
+                await asyncio.gather(*(self._hand_back(d) for d in deliveries))
+                break
+            for delivery in deliveries:
+                self._start(delivery)
+
+    async def _wait_for_slot(self) -> None:
+        while self.in_flight >= self._settings.worker_concurrency and not self._stop.is_set():
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    def _start(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self._serve(delivery), name=f"job-{delivery.message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        started = self._stop_requested_at or time.monotonic()
+        remaining = started + self._settings.worker_drain_timeout_s - time.monotonic()
+        log.info("worker_draining", in_flight=self.in_flight, timeout_s=max(0.0, remaining))
+        _, pending = await asyncio.wait(set(self._tasks), timeout=max(0.0, remaining))
+        if pending:
+            log.warning("drain_timed_out", handing_back=len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending)
+
+    async def _serve(self, delivery: Delivery) -> None:
+        """One message from receipt to its settlement; runs as its own task."""
+        try:
+            message = decode_message(delivery.body)
+            job_id = uuid.UUID(message.job_id)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            log.error(
+                "undecodable_message",
+                queue=delivery.queue,
+                message_id=delivery.message_id,
+                receives=delivery.receives,
+                error=str(exc),
+            )
+            return
+        # Tasks copy the context, so these bindings stay with this job's log lines.
+        with structlog.contextvars.bound_contextvars(
+            job_id=message.job_id, job_type=message.type, request_id=message.request_id
+        ):
+            try:
+                disposition = await self._run_with_heartbeat(job_id, message, delivery)
+                await self._settle(delivery, disposition)
+            except asyncio.CancelledError:
+                await self._hand_back(delivery)
+                raise
+            except Exception as exc:  # settling itself failed: SQS redelivers after the timeout
+                log.error("message_settle_failed", error=repr(exc))
+
+    async def _run_with_heartbeat(
+        self, job_id: uuid.UUID, message: JobMessage, delivery: Delivery
+    ) -> Disposition:
+        heartbeat = VisibilityHeartbeat(
+            self._resources.sqs,
+            delivery.queue_url,
+            delivery.receipt,
+            interval_s=self._settings.worker_heartbeat_interval_s,
+            extend_s=self._settings.worker_visibility_timeout_s,
+        )
+        async with heartbeat:
+            try:
+                return await run_job(self._resources, self._role, job_id, message, delivery)
+            except Exception as exc:  # storing the outcome failed (database away): retry later
+                log.error("job_outcome_not_stored", error=repr(exc), exc_info=exc)
+                return Disposition.RETRY
+
+    async def _settle(self, delivery: Delivery, disposition: Disposition) -> None:
+        if disposition is Disposition.DELETE:
+            await self._receiver.delete(delivery)
+        elif disposition is Disposition.RETRY:
+            delay = retry_backoff_s(delivery.receives, self._settings.worker_visibility_timeout_s)
+            await self._receiver.make_visible_in(delivery, delay)
+        elif disposition is Disposition.DEAD_LETTER:
+            await self._receiver.make_visible_in(delivery, 0)
+
+    async def _hand_back(self, delivery: Delivery) -> None:
+        try:
+            await self._receiver.make_visible_in(delivery, 0)
+            log.info("message_handed_back", message_id=delivery.message_id)
+        except Exception as exc:  # it comes back anyway once its visibility runs out
+            log.warning("hand_back_failed", message_id=delivery.message_id, error=repr(exc))

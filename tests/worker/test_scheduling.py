@@ -1,0 +1,140 @@
+"""How the runtime schedules work: concurrency, queue priority, the visibility heartbeat and
+stopping, with test handlers on real PostgreSQL, Redis and moto's SQS."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from roto.messages import JobMessage, encode_message
+from roto.resources import Resources
+from roto.worker.context import JobContext
+from roto.worker.roles import JobHandler
+from roto.worker.runtime import WorkerRuntime
+from tests.worker.support import (
+    Recorder,
+    create_user,
+    enqueue_job,
+    get_job,
+    has_at_least,
+    make_role,
+    queue_counts,
+    running_worker,
+    wait_for,
+    wait_for_status,
+)
+
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+@pytest.mark.parametrize("settings", [{"worker_concurrency": 2}], indirect=True)
+async def test_at_most_concurrency_jobs_are_received_at_once(resources: Resources) -> None:
+    gate = asyncio.Event()
+
+    async def wait_for_gate(ctx: JobContext, run: int) -> None:
+        await gate.wait()
+
+    recorder = Recorder(wait_for_gate)
+    user_id = await create_user(resources)
+    jobs = [await enqueue_job(resources, user_id) for _ in range(5)]
+    async with running_worker(resources, make_role({"ingest": JobHandler(run=recorder)})):
+        await wait_for(lambda: has_at_least(recorder.runs, 2), 10, "two jobs to start")
+        await asyncio.sleep(1.5)  # longer than a long poll: a third would have been received
+        assert recorder.running == 2
+        assert await queue_counts(resources) == (3, 2)
+        gate.set()
+        for job in jobs:
+            assert (await wait_for_status(resources, job.id, TERMINAL)).status == "succeeded"
+    assert recorder.most_running == 2
+    assert sorted(recorder.runs) == sorted(job.id for job in jobs)
+
+
+@pytest.mark.parametrize("settings", [{"worker_concurrency": 1}], indirect=True)
+async def test_interactive_queue_is_served_before_batch(resources: Resources) -> None:
+    recorder = Recorder()
+    user_id = await create_user(resources)
+    batch = await enqueue_job(resources, user_id, job_type="propagate")
+    interactive = await enqueue_job(resources, user_id, job_type="segment")
+    handler = JobHandler(run=recorder)
+    role = make_role({"segment": handler, "propagate": handler}, queues=("interactive", "batch"))
+    async with running_worker(resources, role):
+        await wait_for_status(resources, batch.id, TERMINAL)
+    assert recorder.runs == [interactive.id, batch.id]
+
+
+async def test_job_type_the_role_does_not_run_is_failed(resources: Resources) -> None:
+    user_id = await create_user(resources)
+    job = await enqueue_job(resources, user_id, job_type="export")
+    async with running_worker(resources, make_role({"ingest": JobHandler(run=Recorder())})):
+        done = await wait_for_status(resources, job.id, TERMINAL)
+    assert (done.status, done.error_code) == ("failed", "unsupported_job_type")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"worker_visibility_timeout_s": 2, "worker_heartbeat_interval_s": 0.5}],
+    indirect=True,
+)
+async def test_heartbeat_keeps_a_long_job_from_being_delivered_twice(
+    resources: Resources,
+) -> None:
+    async def outlast_visibility(ctx: JobContext, run: int) -> None:
+        await asyncio.sleep(5)  # 2.5 x the visibility timeout
+
+    recorder = Recorder(outlast_visibility)
+    role = make_role({"ingest": JobHandler(run=recorder)})
+    user_id = await create_user(resources)
+    job = await enqueue_job(resources, user_id)
+    # Two runtimes poll the same queue: without the heartbeat the second would get the message.
+    async with running_worker(resources, role), running_worker(resources, role):
+        done = await wait_for_status(resources, job.id, TERMINAL, timeout_s=20)
+        await asyncio.sleep(2.5)
+    assert done.status == "succeeded"
+    assert recorder.runs == [job.id]
+    assert await queue_counts(resources) == (0, 0)
+
+
+async def test_stop_lets_a_running_job_finish(resources: Resources) -> None:
+    async def short_job(ctx: JobContext, run: int) -> None:
+        await asyncio.sleep(1.0)
+
+    recorder = Recorder(short_job)
+    user_id = await create_user(resources)
+    job = await enqueue_job(resources, user_id)
+    runtime = WorkerRuntime(resources, make_role({"ingest": JobHandler(run=recorder)}))
+    task = asyncio.create_task(runtime.run())
+    await wait_for(lambda: has_at_least(recorder.runs, 1), 10, "the job to start")
+    runtime.request_stop()
+    await asyncio.wait_for(task, timeout=resources.settings.worker_drain_timeout_s)
+    assert (await get_job(resources, job.id)).status == "succeeded"
+    assert await queue_counts(resources) == (0, 0)
+
+
+@pytest.mark.parametrize("settings", [{"worker_drain_timeout_s": 0.5}], indirect=True)
+async def test_stop_hands_back_a_job_still_running_at_the_drain_timeout(
+    resources: Resources,
+) -> None:
+    async def endless(ctx: JobContext, run: int) -> None:
+        await asyncio.sleep(3600)
+
+    recorder = Recorder(endless)
+    user_id = await create_user(resources)
+    job = await enqueue_job(resources, user_id)
+    runtime = WorkerRuntime(resources, make_role({"ingest": JobHandler(run=recorder)}))
+    task = asyncio.create_task(runtime.run())
+    await wait_for(lambda: has_at_least(recorder.runs, 1), 10, "the job to start")
+    stop_at = time.monotonic()
+    runtime.request_stop()
+    await asyncio.wait_for(task, timeout=10)
+    # Drain timeout, plus at most the long poll that was under way.
+    assert time.monotonic() - stop_at < 0.5 + resources.settings.worker_wait_time_s + 1
+    # Visible again at once, though the visibility timeout is 10 s.
+    got = await resources.sqs.receive_message(
+        QueueUrl=resources.queue_urls["media"], WaitTimeSeconds=0
+    )
+    assert [m["Body"] for m in got.get("Messages", [])] == [
+        encode_message(JobMessage(job_id=str(job.id), type="ingest", request_id=job.request_id))
+    ]
+    assert (await get_job(resources, job.id)).status == "running"
