@@ -29,7 +29,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout_s: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout_s: float = 30.0, proc: subprocess.Popen[Any] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -84,16 +86,43 @@ class RedisServer:
     port: int
 
     @classmethod
-    def start(cls, data_dir: Path, port: int | None = None, *, persist: bool = True) -> RedisServer:
+    def start(
+        cls,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        persist: bool = True,
+        log_path: Path | None = None,
+        own_process_group: bool = False,
+    ) -> RedisServer:
+        """``own_process_group`` keeps a terminal's Ctrl-C from reaching the server directly."""
         data_dir.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
         args = [
-            redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port),
-            "--dir", str(data_dir.resolve()), "--daemonize", "no", "--protected-mode", "no",
-            "--maxmemory", "512mb", "--maxmemory-policy", "allkeys-lru",
+            redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir.resolve()),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+            "--maxmemory",
+            "512mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
         ]
         args += ["--save", "60 1", "--appendonly", "no"] if persist else ["--save", ""]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        out: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            process_group=0 if own_process_group else None,
+        )
         wait_for_port(port, proc=proc)
         return cls(proc, port)
 
@@ -113,12 +142,21 @@ class MotoServer:
     port: int
 
     @classmethod
-    def start(cls, port: int | None = None, log_path: Path | None = None) -> MotoServer:
+    def start(
+        cls,
+        port: int | None = None,
+        log_path: Path | None = None,
+        *,
+        own_process_group: bool = False,
+    ) -> MotoServer:
         port = port or free_port()
         out: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **LOCAL_AWS_ENV},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **LOCAL_AWS_ENV},
+            process_group=0 if own_process_group else None,
         )
         wait_for_port(port, proc=proc)
         server = cls(proc, port)
