@@ -1,0 +1,319 @@
+"""Dynamic batching: coroutines submit single requests, one model thread runs them in batches.
+
+A batch is taken from the highest-priority non-empty queue (interactive before batch work) once
+it is full or its oldest request has waited ``max_wait_ms``. Each kind ("encode", "decode", ...)
+is batched on its own. A request not started by its deadline fails with DeadlineExceeded; a
+batch that raises is retried one request at a time, so a bad input fails only its own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gpu.metrics import BatcherMetrics
+
+log = structlog.get_logger(__name__)
+
+ModelFunction = Callable[[list[Any]], Sequence[Any]]
+
+
+class Priority(enum.IntEnum):
+    """Lower runs first."""
+
+    INTERACTIVE = 0
+    BATCH = 1
+
+
+class BatcherError(RuntimeError):
+    pass
+
+
+class QueueFull(BatcherError):
+    """The batcher holds ``queue_limit`` waiting requests already; try again later."""
+
+
+class DeadlineExceeded(BatcherError):
+    """The request's deadline passed before the model could start on it."""
+
+
+class BatcherClosed(BatcherError):
+    """The batcher was closed before the request ran."""
+
+
+class ResultCountMismatch(BatcherError):
+    """The model function returned a different number of results than it was given items."""
+
+
+@dataclass(eq=False)
+class _Request:
+    kind: str
+    item: Any
+    priority: Priority
+    deadline: float | None
+    enqueued_at: float
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    dequeued: bool = field(default=False)
+
+
+class Batcher:
+    """Owns the model thread; ``functions`` maps each kind to a batched model function, and
+    ``on_start`` (e.g. the model's warm-up) runs on that thread before the first batch."""
+
+    def __init__(
+        self,
+        functions: Mapping[str, ModelFunction],
+        *,
+        max_batch_size: int = 8,
+        max_wait_ms: float = 5.0,
+        queue_limit: int = 256,
+        metrics: BatcherMetrics | None = None,
+        on_start: Callable[[], object] | None = None,
+        name: str = "model",
+    ) -> None:
+        if max_batch_size < 1 or queue_limit < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch_size and queue_limit must be >= 1, max_wait_ms >= 0")
+        self._functions = dict(functions)
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.queue_limit = queue_limit
+        self.metrics = metrics or BatcherMetrics()
+        self._queues: dict[tuple[Priority, str], collections.deque[_Request]] = {
+            (priority, kind): collections.deque() for priority in Priority for kind in functions
+        }
+        self._pending = 0
+        self._closed = False
+        self._on_start = on_start
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"{name}-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def submit(
+        self,
+        kind: str,
+        item: Any,
+        *,
+        priority: Priority = Priority.BATCH,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Run ``item`` in the next batch of ``kind`` and return its result. ``deadline`` is a
+        ``time.monotonic()`` instant, ``timeout`` seconds from now; the earlier one counts."""
+        if kind not in self._functions:
+            raise ValueError(f"unknown kind {kind!r}; known: {', '.join(self._functions)}")
+        now = time.monotonic()
+        if timeout is not None:
+            deadline = now + timeout if deadline is None else min(deadline, now + timeout)
+        if deadline is not None and deadline <= now:
+            self.metrics.requests.labels(kind, "deadline").inc()
+            raise DeadlineExceeded(f"{kind} request's deadline passed before it was queued")
+        loop = asyncio.get_running_loop()
+        request = _Request(
+            kind, item, Priority(priority), deadline, now, loop, loop.create_future()
+        )
+        with self._cond:
+            if self._closed:
+                raise BatcherClosed("the batcher is closed")
+            if self._pending >= self.queue_limit:
+                self.metrics.requests.labels(kind, "rejected").inc()
+                raise QueueFull(f"{self._pending} requests are waiting for the model; try later")
+            self._queues[(request.priority, kind)].append(request)
+            self._pending += 1
+            self.metrics.queue_depth.set(self._pending)
+            self._cond.notify()
+        return await self._wait(request)
+
+    async def _wait(self, request: _Request) -> Any:
+        try:
+            if request.deadline is None:
+                return await asyncio.shield(request.future)
+            remaining = request.deadline - time.monotonic()
+            try:
+                return await asyncio.wait_for(asyncio.shield(request.future), remaining)
+            except TimeoutError:
+                if self._withdraw(request):
+                    self.metrics.requests.labels(request.kind, "deadline").inc()
+                    raise DeadlineExceeded(
+                        f"{request.kind} request waited past its deadline"
+                    ) from None
+                # Already running: its answer is on its way and worth more than an error.
+                return await asyncio.shield(request.future)
+        except asyncio.CancelledError:
+            self._withdraw(request)
+            raise
+
+    def _withdraw(self, request: _Request) -> bool:
+        """Take a request that has not started out of its queue; False if it has started."""
+        with self._cond:
+            if request.dequeued:
+                return False
+            queue = self._queues[(request.priority, request.kind)]
+            try:
+                queue.remove(request)
+            except ValueError:
+                return False
+            self._pending -= 1
+            self.metrics.queue_depth.set(self._pending)
+            request.dequeued = True
+            return True
+
+    async def close(self) -> None:
+        """Fail every waiting request with BatcherClosed, finish the running batch, stop."""
+        with self._cond:
+            self._closed = True
+            waiting = [r for queue in self._queues.values() for r in queue]
+            for queue in self._queues.values():
+                queue.clear()
+            self._pending = 0
+            self.metrics.queue_depth.set(0)
+            self._cond.notify_all()
+        for request in waiting:
+            request.dequeued = True
+            self.metrics.requests.labels(request.kind, "closed").inc()
+            _deliver(request, error=BatcherClosed("the batcher closed before this request ran"))
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        if self._on_start is not None:
+            # A failed warm-up costs speed, not correctness: requests still run and report.
+            try:
+                self._on_start()
+            except Exception:
+                log.exception("batcher_on_start_failed")
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._execute(batch)
+
+    def _next_batch(self) -> list[_Request] | None:
+        """Block until a batch is due; None once closed."""
+        with self._cond:
+            while True:
+                if self._closed:
+                    return None
+                now = time.monotonic()
+                self._expire(now)
+                queue = self._first_queue()
+                if queue is None:
+                    self._cond.wait()
+                    continue
+                due = queue[0].enqueued_at + self.max_wait_s
+                if len(queue) >= self.max_batch_size or now >= due:
+                    return self._take(queue, now)
+                self._cond.wait(timeout=due - now)
+
+    def _first_queue(self) -> collections.deque[_Request] | None:
+        """The highest-priority non-empty queue; between kinds, the one waiting longest."""
+        waiting = [
+            (key[0], queue[0].enqueued_at, queue) for key, queue in self._queues.items() if queue
+        ]
+        if not waiting:
+            return None
+        return min(waiting, key=lambda entry: entry[:2])[2]
+
+    def _expire(self, now: float) -> None:
+        for queue in self._queues.values():
+            expired = [r for r in queue if r.deadline is not None and r.deadline <= now]
+            for request in expired:
+                queue.remove(request)
+                self._pending -= 1
+                request.dequeued = True
+                self.metrics.requests.labels(request.kind, "deadline").inc()
+                _deliver(request, error=DeadlineExceeded("deadline passed before the model ran"))
+        self.metrics.queue_depth.set(self._pending)
+
+    def _take(self, queue: collections.deque[_Request], now: float) -> list[_Request]:
+        batch = [queue.popleft() for _ in range(min(self.max_batch_size, len(queue)))]
+        self._pending -= len(batch)
+        self.metrics.queue_depth.set(self._pending)
+        for request in batch:
+            request.dequeued = True
+            self.metrics.queue_wait.labels(request.kind, request.priority.name.lower()).observe(
+                now - request.enqueued_at
+            )
+        return batch
+
+    def _execute(self, batch: list[_Request]) -> None:
+        kind = batch[0].kind
+        self.metrics.batch_size.labels(kind).observe(len(batch))
+        try:
+            results = self._call(kind, [r.item for r in batch])
+        except ResultCountMismatch as exc:
+            log.error("batch_result_count", kind=kind, error=str(exc))
+            for request in batch:
+                self._fail(request, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            log.warning("batch_failed_retrying_alone", kind=kind, size=len(batch), error=repr(exc))
+            for request in batch:
+                self._execute_alone(request)
+            return
+        for request, result in zip(batch, results, strict=True):
+            self.metrics.requests.labels(kind, "ok").inc()
+            _deliver(request, result=result)
+
+    def _execute_alone(self, request: _Request) -> None:
+        try:
+            (result,) = self._call(request.kind, [request.item])
+        except Exception as exc:
+            self._fail(request, exc)
+            return
+        self.metrics.requests.labels(request.kind, "ok").inc()
+        _deliver(request, result=result)
+
+    def _call(self, kind: str, items: list[Any]) -> Sequence[Any]:
+        started = time.monotonic()
+        try:
+            results = self._functions[kind](items)
+        finally:
+            self.metrics.model_time.labels(kind).observe(time.monotonic() - started)
+        try:
+            count = len(results)
+        except TypeError:
+            raise ResultCountMismatch(
+                f"{kind} model function returned {type(results).__name__}, not a sequence"
+            ) from None
+        if count != len(items):
+            raise ResultCountMismatch(
+                f"{kind} model function returned {count} results for {len(items)} items"
+            )
+        return results
+
+    def _fail(self, request: _Request, error: BaseException) -> None:
+        self.metrics.requests.labels(request.kind, "error").inc()
+        _deliver(request, error=error)
+
+
+def _deliver(request: _Request, *, result: Any = None, error: BaseException | None = None) -> None:
+    """Hand a result to the submitting coroutine's loop from any thread."""
+
+    def settle() -> None:
+        if request.future.done():
+            return
+        if error is not None:
+            request.future.set_exception(error)
+        else:
+            request.future.set_result(result)
+
+    try:
+        request.loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        # The submitter's loop is gone; nobody is left to answer.
+        log.debug("batcher_loop_closed", kind=request.kind)

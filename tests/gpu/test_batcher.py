@@ -1,0 +1,276 @@
+"""The dynamic batcher over a fake model function: batching, priorities, deadlines, the queue
+bound, failure isolation and shutdown. The fake can hold the model thread on a gate, which makes
+the order of what queues up behind it deterministic."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from gpu.batcher import (
+    Batcher,
+    BatcherClosed,
+    DeadlineExceeded,
+    Priority,
+    QueueFull,
+    ResultCountMismatch,
+)
+
+GATE_TIMEOUT_S = 10.0
+
+
+class FakeModel:
+    """Multiplies by ten; raises on items in ``fail_on``; waits on ``gate`` for item "hold"."""
+
+    def __init__(self, fail_on: tuple[Any, ...] = ()) -> None:
+        self.calls: list[tuple[float, list[Any]]] = []
+        self.fail_on = fail_on
+        self.gate = threading.Event()
+        self.holding = threading.Event()
+
+    def __call__(self, items: list[Any]) -> list[Any]:
+        self.calls.append((time.monotonic(), list(items)))
+        if "hold" in items:
+            self.holding.set()
+            assert self.gate.wait(GATE_TIMEOUT_S)
+        if any(item in self.fail_on for item in items):
+            raise ValueError(f"cannot run {items}")
+        return [item * 10 if isinstance(item, int) else item for item in items]
+
+    @property
+    def batches(self) -> list[list[Any]]:
+        return [items for _, items in self.calls]
+
+    def ran(self, item: Any) -> bool:
+        return any(item in items for items in self.batches)
+
+
+@pytest.fixture
+def fake() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+async def make_batcher() -> AsyncIterator[Callable[..., Batcher]]:
+    made: list[Batcher] = []
+
+    def make(functions: dict[str, Any], **options: Any) -> Batcher:
+        batcher = Batcher(functions, **options)
+        made.append(batcher)
+        return batcher
+
+    yield make
+    for batcher in made:
+        await batcher.close()
+
+
+async def hold_model_thread(batcher: Batcher, fake: FakeModel, kind: str = "run") -> asyncio.Task:
+    """Start a request that keeps the model thread busy until ``fake.gate`` is set."""
+    task = asyncio.create_task(batcher.submit(kind, "hold"))
+    assert await asyncio.to_thread(fake.holding.wait, GATE_TIMEOUT_S)
+    return task
+
+
+async def until_pending(batcher: Batcher, count: int) -> None:
+    for _ in range(1000):
+        if batcher.pending == count:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"{batcher.pending} pending, expected {count}")
+
+
+async def test_full_batches_run_without_waiting_for_max_wait(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=4, max_wait_ms=30_000)
+    started = time.monotonic()
+    results = await asyncio.gather(*(batcher.submit("run", i) for i in range(8)))
+    assert results == [i * 10 for i in range(8)]
+    assert fake.batches == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert time.monotonic() - started < 10
+
+
+async def test_lone_request_waits_about_max_wait(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=8, max_wait_ms=100)
+    submitted = time.monotonic()
+    assert await batcher.submit("run", 7) == 70
+    ((called, items),) = fake.calls
+    assert items == [7]
+    # It waited for company, but not much longer than max_wait (slack for a busy CI machine).
+    assert 0.09 <= called - submitted < 0.6
+
+
+async def test_interactive_requests_run_before_queued_batch_work(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=8, max_wait_ms=0)
+    holder = await hold_model_thread(batcher, fake)
+    background = [asyncio.create_task(batcher.submit("run", i)) for i in (1, 2)]
+    await until_pending(batcher, 2)
+    clicks = [
+        asyncio.create_task(batcher.submit("run", i, priority=Priority.INTERACTIVE)) for i in (3, 4)
+    ]
+    await until_pending(batcher, 4)
+    fake.gate.set()
+    await asyncio.gather(holder, *background, *clicks)
+    assert fake.batches == [["hold"], [3, 4], [1, 2]]
+
+
+async def test_kinds_are_batched_separately(make_batcher) -> None:
+    encode, decode = FakeModel(), FakeModel()
+    batcher = make_batcher({"encode": encode, "decode": decode}, max_batch_size=8, max_wait_ms=50)
+    results = await asyncio.gather(
+        batcher.submit("encode", 1),
+        batcher.submit("decode", 2),
+        batcher.submit("encode", 3),
+        batcher.submit("decode", 4),
+    )
+    assert results == [10, 20, 30, 40]
+    assert encode.batches == [[1, 3]]
+    assert decode.batches == [[2, 4]]
+
+
+async def test_unknown_kind_is_refused(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake})
+    with pytest.raises(ValueError, match="unknown kind 'walk'"):
+        await batcher.submit("walk", 1)
+
+
+async def test_request_past_its_deadline_fails_without_running(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_wait_ms=0)
+    holder = await hold_model_thread(batcher, fake)
+    with pytest.raises(DeadlineExceeded):
+        await batcher.submit("run", 5, timeout=0.05)
+    with pytest.raises(DeadlineExceeded):
+        await batcher.submit("run", 6, deadline=time.monotonic() - 1)
+    fake.gate.set()
+    await holder
+    assert await batcher.submit("run", 8) == 80
+    assert not fake.ran(5)
+    assert not fake.ran(6)
+    assert (
+        batcher.metrics.registry.get_sample_value(
+            "roto_batch_requests_total", {"kind": "run", "outcome": "deadline"}
+        )
+        == 2
+    )
+
+
+async def test_started_request_is_answered_even_after_its_deadline(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_wait_ms=0)
+    task = asyncio.create_task(batcher.submit("run", "hold", timeout=0.05))
+    assert await asyncio.to_thread(fake.holding.wait, GATE_TIMEOUT_S)
+    await asyncio.sleep(0.1)
+    fake.gate.set()
+    assert await task == "hold"
+
+
+async def test_full_queue_refuses_new_work(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake}, max_wait_ms=0, queue_limit=2)
+    holder = await hold_model_thread(batcher, fake)
+    waiting = [asyncio.create_task(batcher.submit("run", i)) for i in (1, 2)]
+    await until_pending(batcher, 2)
+    with pytest.raises(QueueFull, match="2 requests are waiting"):
+        await batcher.submit("run", 3)
+    fake.gate.set()
+    assert await asyncio.gather(holder, *waiting) == ["hold", 10, 20]
+    assert not fake.ran(3)
+
+
+async def test_bad_item_fails_alone_and_its_batch_still_answers(make_batcher) -> None:
+    fake = FakeModel(fail_on=(2,))
+    batcher = make_batcher({"run": fake}, max_batch_size=3, max_wait_ms=30_000)
+    results = await asyncio.gather(
+        *(batcher.submit("run", i) for i in (1, 2, 3)), return_exceptions=True
+    )
+    assert results[0] == 10
+    assert isinstance(results[1], ValueError)
+    assert results[2] == 30
+    assert fake.batches == [[1, 2, 3], [1], [2], [3]]
+
+
+async def test_wrong_result_count_fails_every_request_of_the_batch(make_batcher) -> None:
+    calls: list[list[int]] = []
+
+    def short(items: list[int]) -> list[int]:
+        calls.append(items)
+        return items[:-1]
+
+    batcher = make_batcher({"run": short}, max_batch_size=3, max_wait_ms=30_000)
+    results = await asyncio.gather(
+        *(batcher.submit("run", i) for i in (1, 2, 3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ResultCountMismatch) for r in results)
+    assert "returned 2 results for 3 items" in str(results[0])
+    assert calls == [[1, 2, 3]]
+
+
+async def test_cancelled_request_is_not_run(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake}, max_wait_ms=0)
+    holder = await hold_model_thread(batcher, fake)
+    task = asyncio.create_task(batcher.submit("run", 9))
+    await until_pending(batcher, 1)
+    task.cancel()
+    await until_pending(batcher, 0)
+    fake.gate.set()
+    await holder
+    assert await batcher.submit("run", 4) == 40
+    assert not fake.ran(9)
+
+
+async def test_close_fails_pending_and_finishes_the_running_batch(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_wait_ms=0)
+    holder = await hold_model_thread(batcher, fake)
+    waiting = [asyncio.create_task(batcher.submit("run", i)) for i in (1, 2)]
+    await until_pending(batcher, 2)
+    closing = asyncio.create_task(batcher.close())
+    for task in waiting:
+        with pytest.raises(BatcherClosed):
+            await task
+    fake.gate.set()
+    await closing
+    assert await holder == "hold"
+    assert not fake.ran(1)
+    with pytest.raises(BatcherClosed):
+        await batcher.submit("run", 3)
+
+
+async def test_metrics_record_batch_size_wait_and_model_time(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=3, max_wait_ms=30_000)
+    await asyncio.gather(
+        *(batcher.submit("run", i, priority=Priority.INTERACTIVE) for i in (1, 2, 3))
+    )
+    value = batcher.metrics.registry.get_sample_value
+    assert value("roto_batch_size_count", {"kind": "run"}) == 1
+    assert value("roto_batch_size_sum", {"kind": "run"}) == 3
+    assert (
+        value("roto_batch_queue_wait_seconds_count", {"kind": "run", "priority": "interactive"})
+        == 3
+    )
+    assert value("roto_batch_model_seconds_count", {"kind": "run"}) == 1
+    assert value("roto_batch_requests_total", {"kind": "run", "outcome": "ok"}) == 3
+    assert value("roto_batch_queue_depth", {}) == 0
+
+
+async def test_on_start_runs_on_the_model_thread_before_the_first_batch(make_batcher) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def warm_up() -> None:
+        seen.append(("warm_up", threading.current_thread().name))
+
+    def run(items: list[int]) -> list[int]:
+        seen.append(("run", threading.current_thread().name))
+        return items
+
+    batcher = make_batcher({"run": run}, max_wait_ms=0, on_start=warm_up, name="sam2")
+    assert await batcher.submit("run", 1) == 1
+    assert seen == [("warm_up", "sam2-batcher"), ("run", "sam2-batcher")]
