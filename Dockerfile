@@ -1,0 +1,107 @@
+# syntax=docker/dockerfile:1.7
+# Megaton Roto images. Targets:
+#   api    the Litestar API (uvicorn)               docker build --target api .
+#   media  the media worker (CPU: ingest, export)   docker build --target media .
+#   gpu    the GPU daemon (CUDA, TensorRT, SAM2)    docker build --target gpu \
+#            --build-arg SAM2_CHECKPOINT_SHA256=<sha256 of the checkpoint> .
+# Every final image runs as the unprivileged user 10001 and carries a HEALTHCHECK.
+
+# The SAM2.1 size baked into the gpu image; the checkpoint URL and ROTO_MODEL_SIZE follow it.
+ARG SAM2_MODEL_SIZE=base_plus
+
+# ---- build: the app and its dependencies in a venv (no compilers reach the final images) -------
+FROM python:3.11.11-slim-bookworm AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY pyproject.toml constraints.txt ./
+COPY src ./src
+COPY gpu ./gpu
+RUN pip install --no-cache-dir -c constraints.txt .
+
+# ---- runtime: what api and media share -----------------------------------------------------------
+FROM python:3.11.11-slim-bookworm AS runtime
+# The user has no home and the root filesystem is read-only in ECS: caches go to /tmp.
+ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+RUN groupadd --system --gid 10001 roto \
+    && useradd --system --uid 10001 --gid roto --no-create-home --shell /usr/sbin/nologin roto
+COPY --from=build /opt/venv /opt/venv
+COPY --chmod=0755 infra/docker/healthcheck.py /usr/local/bin/roto-healthcheck
+WORKDIR /tmp
+
+# ---- api ---------------------------------------------------------------------------------------
+FROM runtime AS api
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["roto-healthcheck", "api"]
+# Only the load balancer reaches the container, so its X-Forwarded-For is trusted.
+CMD ["uvicorn", "roto.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips=*"]
+
+# ---- media -------------------------------------------------------------------------------------
+FROM runtime AS media
+USER 10001
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["roto-healthcheck", "worker"]
+CMD ["python", "-m", "roto.worker", "--role", "media"]
+
+# ---- weights: the SAM2 checkpoint, fetched at build time and refused unless its sha256 matches ---
+FROM python:3.11.11-slim-bookworm AS weights
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SAM2_MODEL_SIZE
+ARG SAM2_CHECKPOINT_URL=https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_${SAM2_MODEL_SIZE}.pt
+ARG SAM2_CHECKPOINT_SHA256=""
+WORKDIR /models
+RUN if [ -z "${SAM2_CHECKPOINT_SHA256}" ]; then \
+        echo "build arg SAM2_CHECKPOINT_SHA256 is required for the gpu target" >&2; exit 1; \
+    fi \
+    && python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+        "${SAM2_CHECKPOINT_URL}" sam2.pt \
+    && echo "${SAM2_CHECKPOINT_SHA256}  sam2.pt" | sha256sum --check --strict -
+
+# ---- uv: only to install a relocatable CPython 3.11 into the CUDA image (Ubuntu has no 3.11) ---
+FROM python:3.11.11-slim-bookworm AS uv
+ARG UV_VERSION=0.13.8
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+
+# ---- gpu-build: CPython, the app with the gpu extra, and TensorRT, on the CUDA base -----------
+FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu-build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG TENSORRT_VERSION=11.4.0.106
+ENV UV_PYTHON_INSTALL_DIR=/opt/python \
+    UV_PYTHON_PREFERENCE=only-managed
+COPY --from=uv /usr/local/bin/uv /usr/local/bin/uv
+RUN uv python install 3.11 && uv venv --seed --python 3.11 /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml constraints.txt ./
+COPY src ./src
+COPY gpu ./gpu
+RUN pip install --no-cache-dir -c constraints.txt ".[gpu]" "tensorrt-cu12==${TENSORRT_VERSION}" \
+    && python -c "import tensorrt"
+
+# ---- gpu ---------------------------------------------------------------------------------------
+FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu
+ARG SAM2_MODEL_SIZE
+ARG SAM2_CHECKPOINT_SHA256=""
+# The daemon verifies the checkpoint again at start (gpu/checkpoints.py) against the same sha256.
+ENV ROTO_MODEL_SIZE=${SAM2_MODEL_SIZE} \
+    ROTO_MODEL_CHECKPOINT=/opt/models/sam2.pt \
+    ROTO_MODEL_CHECKPOINT_SHA256=${SAM2_CHECKPOINT_SHA256}
+ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+RUN groupadd --system --gid 10001 roto \
+    && useradd --system --uid 10001 --gid roto --no-create-home --shell /usr/sbin/nologin roto
+COPY --from=gpu-build /opt/python /opt/python
+COPY --from=gpu-build /opt/venv /opt/venv
+COPY --from=weights /models/sam2.pt /opt/models/sam2.pt
+COPY --chmod=0755 infra/docker/healthcheck.py /usr/local/bin/roto-healthcheck
+WORKDIR /tmp
+USER 10001
+HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 CMD ["roto-healthcheck", "worker"]
+CMD ["python", "-m", "roto.worker", "--role", "gpu"]
