@@ -11,7 +11,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt setuptools wheel
+	# sam2's build imports torch: torch goes first, then sam2 builds without isolation.
+	$(BIN)/pip install --quiet -c constraints.txt torch torchvision
+	SAM2_BUILD_CUDA=0 $(BIN)/pip install --quiet --no-build-isolation -c constraints.txt \
+		-e '.[embedded,dev,gpu]'
 	touch $(STAMP)
 
 run: install
@@ -31,3 +35,8 @@ format: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Static checks of infra/ and the Dockerfile (cfn-lint, checkov, hadolint), in .venv-infra.
+.PHONY: infra-check
+infra-check:
+	bash scripts/check_infra.sh

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,14 +32,18 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services() -> Iterator[Services]:
     os.environ.update(LOCAL_AWS_ENV)
-    svc = Services(tmp_path_factory.mktemp("services"))
+    # Not under pytest's tmp_path: a concurrent pytest run prunes and re-permissions that tree,
+    # which would pull the data directory from under the running PostgreSQL.
+    root = Path(tempfile.mkdtemp(prefix="roto-services-"))
+    svc = Services(root)
     asyncio.run(_make_template(svc.postgres))
     yield svc
     svc.moto.stop()
     svc.redis.stop()
     svc.postgres.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 async def _make_template(pg: Postgres) -> None:
@@ -61,7 +67,7 @@ def make_settings(services: Services, database: str, tag: str, **overrides: obje
         "queue_interactive": f"{tag}-interactive",
         "queue_batch": f"{tag}-batch",
         "queue_media": f"{tag}-media",
-        "jwt_secret": "test-secret-" + tag,
+        "jwt_secret": "test-secret-" + tag + "-" + "x" * 24,
         "log_json": False,
         "log_level": "WARNING",
         "outbox_poll_interval_s": 0.2,

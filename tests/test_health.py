@@ -13,7 +13,14 @@ async def test_readyz_reports_every_dependency(client: AsyncTestClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
-    assert set(checks) == {"postgres", "redis", "s3", "queue_interactive", "queue_batch", "queue_media"}
+    assert set(checks) == {
+        "postgres",
+        "redis",
+        "s3",
+        "queue_interactive",
+        "queue_batch",
+        "queue_media",
+    }
     assert all(state == "ok" for state in checks.values())
 
 
