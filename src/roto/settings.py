@@ -88,6 +88,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_max_wait_ms: float = 5.0
     batch_queue_limit: int = 256
 
+    # GPU daemon: the segment job, its frame-embedding caches and its metrics endpoint.
+    embedding_cache_ttl_s: int = 3600  # a frame's embedding stays in Redis this long after use
+    embedding_cache_max_entries: int = 128  # at most this many in Redis (8 MiB each at 1024 px)
+    embedding_local_entries: int = 16  # recent embeddings kept in the daemon's own memory
+    segment_deadline_s: float = 10.0  # a click's model work not started by then is refused
+    daemon_metrics_port: int = 0  # the daemon's Prometheus endpoint; 0 turns it off
+
     @property
     def queue_names(self) -> dict[str, str]:
         """Queue names by role of queue: interactive, batch, media."""

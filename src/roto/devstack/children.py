@@ -15,8 +15,8 @@ from roto.settings import ENV_PREFIX, Settings
 AWS_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
 # Settings the stack decides for its children; every other ROTO_* passes through unchanged.
 STACK_SETTINGS = ("data_dir", "host", "port", "database_url", "redis_url", "aws_endpoint_url")
-# Without a GPU the dev stack runs SAM2 at this input size unless told otherwise: at the config's
-# 1024 px one CPU encoder pass takes seconds, at 512 px about a quarter of that.
+# Without a GPU the dev stack runs SAM2 at this input size unless told otherwise: on a 2-core
+# machine one encoder pass of the tiny model took 3-6 s at the config's 1024 px, 0.5 s at 512.
 CPU_IMAGE_SIZE = 512
 # Present whenever the NVIDIA driver is loaded; cheaper than importing torch to ask it.
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")

@@ -49,27 +49,79 @@ class Receiver:
         self._sqs = sqs
         self._queues = queues
         self._wait_time_s = wait_time_s
+        # Long polls still under way, by queue, with the slots each may fill. A poll is never
+        # cancelled: SQS may already have handed it messages, which would then stay hidden.
+        self._polls: dict[str, tuple[asyncio.Task[list[Delivery]], int]] = {}
 
-    async def receive(self, free: int) -> list[Delivery]:
-        """At most ``free`` messages; waits up to the long-poll time when every queue is empty."""
+    async def receive(self, free: int, wake: asyncio.Event | None = None) -> list[Delivery]:
+        """At most ``free`` messages; waits up to the long-poll time when every queue is empty,
+        or (with several queues) until ``wake`` is set, e.g. when a slot frees up."""
         if len(self._queues) == 1:
             name, url = self._queues[0]
             return await self._receive_from(name, url, free, self._wait_time_s)
-        # Work already waiting in a higher-priority queue goes first.
-        for name, url in self._queues:
-            got = await self._receive_from(name, url, free, 0)
-            if got:
-                return got
-        # All empty: long-poll those queues we have slots for, together, so none waits on another.
-        polls = [
-            self._receive_from(name, url, share, self._wait_time_s)
-            for (name, url), share in zip(
-                self._queues, split_slots(free, len(self._queues)), strict=True
-            )
-            if share > 0
-        ]
-        batches = await asyncio.gather(*polls)
-        return [delivery for batch in batches for delivery in batch]
+        finished = self._collect()
+        if finished:
+            return finished
+        free -= sum(slots for _, slots in self._polls.values())
+        idle = [(name, url) for name, url in self._queues if name not in self._polls]
+        if free > 0 and idle:
+            # Work already waiting in a higher-priority queue goes first.
+            for name, url in idle:
+                got = await self._receive_from(name, url, free, 0)
+                if got:
+                    return got
+            # All empty: long-poll each with its share of the slots. The first poll to answer
+            # is returned at once and the others go on, to be collected by a later call: a
+            # message on one queue never waits for another queue's long poll to run out.
+            for (name, url), share in zip(idle, split_slots(free, len(idle)), strict=True):
+                if share > 0:
+                    poll = self._receive_from(name, url, share, self._wait_time_s)
+                    self._polls[name] = (asyncio.create_task(poll), share)
+        await self._wait_for_poll(wake)
+        return self._collect()
+
+    async def _wait_for_poll(self, wake: asyncio.Event | None) -> None:
+        waits: list[asyncio.Future[Any]] = [task for task, _ in self._polls.values()]
+        woken = asyncio.ensure_future(wake.wait()) if wake is not None else None
+        if woken is not None:
+            waits.append(woken)
+        try:
+            if waits:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if woken is not None:
+                woken.cancel()
+
+    async def close(self) -> list[Delivery]:
+        """Let the long polls still under way finish; the messages they got, to hand back."""
+        if self._polls:
+            await asyncio.wait([task for task, _ in self._polls.values()])
+        try:
+            return self._collect()
+        except Exception as exc:  # nothing was received, so nothing is left to hand back
+            log.warning("receive_failed", error=repr(exc))
+            return []
+
+    def _collect(self) -> list[Delivery]:
+        """Messages of the finished long polls, highest-priority queue first."""
+        deliveries: list[Delivery] = []
+        error: BaseException | None = None
+        for name, _ in self._queues:
+            task, _ = self._polls.get(name, (None, 0))
+            if task is None or not task.done():
+                continue
+            del self._polls[name]
+            if task.cancelled():
+                continue
+            if task.exception() is None:
+                deliveries += task.result()
+            else:
+                error = task.exception()
+        if error is not None:
+            if not deliveries:
+                raise error
+            log.warning("receive_failed", error=repr(error))
+        return deliveries
 
     async def _receive_from(self, name: str, url: str, count: int, wait_s: int) -> list[Delivery]:
         response = await self._sqs.receive_message(

@@ -68,13 +68,22 @@ class WorkerRuntime:
         log.info("worker_stopped", role=self._role.name)
 
     async def _receive_loop(self) -> None:
+        try:
+            await self._receive_until_stopped()
+        finally:
+            leftover = await self._receiver.close()
+            await asyncio.gather(*(self._hand_back(d) for d in leftover))
+
+    async def _receive_until_stopped(self) -> None:
         while not self._stop.is_set():
             await self._wait_for_slot()
             if self._stop.is_set():
                 break
             free = self._settings.worker_concurrency - self.in_flight
+            # Set when a job ends: a slot a long poll of another queue did not claim is free.
+            self._slot_freed.clear()
             try:
-                deliveries = await self._receiver.receive(free)
+                deliveries = await self._receiver.receive(free, self._slot_freed)
             except Exception as exc:
                 log.warning("receive_failed", error=repr(exc))
                 await self._pause(RECEIVE_ERROR_PAUSE_S)

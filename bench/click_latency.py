@@ -1,0 +1,304 @@
+"""Click-to-mask latency through the whole embedded stack (API -> SQS -> GPU daemon -> API), next to
+the model's own time measured in this process, so that the stack's overhead is a visible number.
+
+    .venv/bin/python bench/click_latency.py --image-size 512 --clicks 10
+
+Starts ``python -m roto.devstack`` on free ports with a temporary ROTO_DATA_DIR, registers a user,
+uploads a generated video through its presigned URL, waits for ingest and for the GPU daemon,
+creates an object, then clicks (``POST /prompts?wait=30``): once on each of N new frames (the
+encoder runs), N times on one frame already seen (the embedding is cached: only the mask decoder
+runs), and a few times after a pause longer than the daemon's SQS long poll. Then it builds the
+same model here and times the encoder and the decoder alone. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TIMEOUT_S = 300.0
+# The daemon's own timings (its segment_done and segment_mask_stored log lines).
+DAEMON_STEPS = {
+    "rows_ms": "video and prompt rows",
+    "embedding_ms": "embedding (cache or S3+encoder)",
+    "frame_ms": "  frame: S3 get + JPEG decode",
+    "encode_ms": "  encoder via batcher",
+    "decode_ms": "mask decoder via batcher",
+    "store_ms": "then stored: S3, masks row, Redis",
+}
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
+    if len(values) == 1:
+        return values[0] * 1000, values[0] * 1000
+    cuts = statistics.quantiles(values, n=20, method="inclusive")
+    return statistics.median(values) * 1000, cuts[18] * 1000
+
+
+def frame_image(index: int, width: int, height: int) -> np.ndarray:
+    """A gradient with a bright disc that moves a little every frame: something to click on."""
+    x = np.linspace(0, 160, width, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 60, height, dtype=np.float32)[:, None, None]
+    image = np.broadcast_to(x + y, (height, width, 3)).copy()
+    cx, cy, radius = disc(index, width, height)
+    yy, xx = np.ogrid[:height, :width]
+    image[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2] = (240, 230, 40)
+    return image.astype(np.uint8)
+
+
+def disc(index: int, width: int, height: int) -> tuple[int, int, int]:
+    return int(width * (0.2 + 0.6 * (index % 50) / 50)), height // 2, min(width, height) // 6
+
+
+def make_clip(path: Path, frames: int, width: int, height: int) -> list[np.ndarray]:
+    images = [frame_image(i, width, height) for i in range(frames)]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return images
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start_stack(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+    port, redis_port, aws_port = free_ports(3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROTO_", "AWS_"))}
+    env.update(
+        ROTO_DATA_DIR=str(data_dir),
+        ROTO_PORT=str(port),
+        ROTO_DEVSTACK_REDIS_PORT=str(redis_port),
+        ROTO_DEVSTACK_AWS_PORT=str(aws_port),
+        ROTO_MODEL_SIZE=args.model_size,
+        ROTO_MODEL_IMAGE_SIZE=str(args.image_size),
+        ROTO_LOG_LEVEL="INFO",
+        ROTO_LOG_JSON="true",
+    )
+    log = (data_dir / "bench-stack.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roto.devstack"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_for_daemon(http: httpx.Client, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """/readyz answers 200 and names the daemon's model (published once the model is loaded)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the stack exited with {proc.returncode}")
+        try:
+            answer = http.get("/readyz")
+            if answer.status_code == 200 and answer.json().get("model"):
+                model: dict[str, Any] = answer.json()["model"]
+                return model
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the stack or its GPU daemon did not get ready in time")
+
+
+def prepare_video(http: httpx.Client, clip: Path) -> str:
+    """Register, upload ``clip`` through its presigned URL, wait for ingest; the video id."""
+    email = f"bench-{time.time_ns()}@example.com"
+    tokens = http.post("/v1/auth/register", json={"email": email, "password": "bench-password"})
+    http.headers["Authorization"] = f"Bearer {tokens.json()['access_token']}"
+    data = clip.read_bytes()
+    created = http.post(
+        "/v1/videos",
+        json={"filename": clip.name, "content_type": "video/mp4", "size_bytes": len(data)},
+    ).json()
+    upload = created["upload"]
+    httpx.put(upload["url"], content=data, headers=upload["headers"], timeout=60).raise_for_status()
+    video_id: str = created["video"]["id"]
+    http.post(f"/v1/videos/{video_id}/upload-complete", json={}).raise_for_status()
+    while (video := http.get(f"/v1/videos/{video_id}").json())["status"] == "ingesting":
+        time.sleep(0.2)
+    if video["status"] != "ready":
+        raise SystemExit(f"ingest failed: {video['error']}")
+    return video_id
+
+
+def click(http: httpx.Client, video_id: str, frame: int, point: tuple[int, int]) -> dict[str, Any]:
+    """One click; its wall time and the job's own timestamps."""
+    body = {"object_id": 1, "frame_index": frame, "points": [list(point)], "labels": [1]}
+    body |= {"box": None, "mode": "replace"}
+    began = time.perf_counter()
+    answer = http.post(f"/v1/videos/{video_id}/prompts", params={"wait": 30}, json=body)
+    took = time.perf_counter() - began
+    job = answer.json().get("job", {})
+    if answer.status_code != 200:
+        print(f"  click on frame {frame}: {answer.status_code} {answer.text[:300]}")
+    stamps = [job.get(name) for name in ("created_at", "started_at", "finished_at")]
+    created, started, finished = (
+        datetime.fromisoformat(s.replace("Z", "+00:00")) if s else None for s in stamps
+    )
+    return {
+        "job_id": job.get("id"),
+        "total": took,
+        "pickup": (started - created).total_seconds() if created and started else None,
+        "run": (finished - started).total_seconds() if started and finished else None,
+    }
+
+
+def daemon_steps(data_dir: Path) -> dict[str, dict[str, float]]:
+    """The daemon's own step timings per job id, from its JSON log lines."""
+    steps: dict[str, dict[str, float]] = {}
+    for line in (data_dir / "logs" / "worker-gpu.log").read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") in ("segment_done", "frame_encoded", "segment_mask_stored"):
+            timings = {k: v for k, v in entry.items() if k.endswith("_ms")}
+            steps.setdefault(entry.get("job_id", ""), {}).update(timings)
+    return steps
+
+
+def model_times(
+    args: argparse.Namespace, images: list[np.ndarray]
+) -> tuple[list[float], list[float]]:
+    """The encoder's and the mask decoder's own time, one image or one click at a time."""
+    from gpu.model import ModelOptions, Sam2Model
+    from gpu.prompts import MaskRequest
+
+    options = ModelOptions(
+        size=args.model_size, image_size=args.image_size, allow_random_weights=True
+    )
+    model = Sam2Model(options, None)
+    encode: list[float] = []
+    decode: list[float] = []
+    embeddings = []
+    for image in images[: args.clicks]:
+        began = time.perf_counter()
+        embeddings.extend(model.encode_images([image]))
+        encode.append(time.perf_counter() - began)
+    height, width = images[0].shape[:2]
+    for index in range(args.clicks):
+        cx, cy, _ = disc(0, width, height)
+        request = MaskRequest(embeddings[0], np.array([[cx + index, cy]]), np.array([1]))
+        began = time.perf_counter()
+        model.predict_masks([request])
+        decode.append(time.perf_counter() - began)
+    return encode, decode
+
+
+def show(name: str, values: list[float]) -> float:
+    if not values:
+        print(f"  {name:<34} no data")
+        return 0.0
+    p50, p95 = percentiles(values)
+    print(f"  {name:<34} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   (n={len(values)})")
+    return p50
+
+
+def run(args: argparse.Namespace, data_dir: Path) -> None:
+    images = make_clip(data_dir / "clip.mp4", args.clicks + 2, args.width, args.height)
+    proc, api = start_stack(data_dir, args)
+    uncached: list[dict[str, Any]] = []
+    cached: list[dict[str, Any]] = []
+    idle: list[dict[str, Any]] = []
+    try:
+        with httpx.Client(base_url=api, timeout=60) as http:
+            model = wait_for_daemon(http, proc)
+            print(f"stack up: model {model.get('model_id')} on {model.get('device')}")
+            video_id = prepare_video(http, data_dir / "clip.mp4")
+            http.post(f"/v1/videos/{video_id}/objects", json={}).raise_for_status()
+            first = click(http, video_id, 0, disc(0, args.width, args.height)[:2])
+            queued, ran = (first["pickup"] or 0) * 1000, (first["run"] or 0) * 1000
+            print(
+                f"first click (not counted): {first['total'] * 1000:.0f} ms, of which queued "
+                f"{queued:.0f} ms, in the daemon {ran:.0f} ms"
+            )
+            for frame in range(1, args.clicks + 1):
+                uncached.append(
+                    click(http, video_id, frame, disc(frame, args.width, args.height)[:2])
+                )
+            cx, cy, _ = disc(1, args.width, args.height)
+            for index in range(args.clicks):
+                cached.append(click(http, video_id, 1, (cx + index, cy)))
+            # A pause longer than the daemon's SQS long poll, as an artist looking at a mask.
+            for index in range(args.idle_clicks):
+                time.sleep(args.idle_s)
+                idle.append(click(http, video_id, 1, (cx - index, cy)))
+        # While the stack is still up (and idle), so both figures share the same background.
+        encode, decode = model_times(args, images)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    steps = daemon_steps(data_dir)
+    for record in uncached + cached + idle:
+        record.update(steps.get(record["job_id"] or "", {}))
+
+    print(f"\nclick latency, {args.width}x{args.height} video, image size {args.image_size}:")
+    cases = [("uncached frame", uncached), ("cached frame", cached)]
+    if idle:
+        cases.append((f"cached frame after {args.idle_s:g} s idle", idle))
+    for name, clicks in cases:
+        print(f" {name}:")
+        show("click (HTTP round trip)", [c["total"] for c in clicks])
+        show("  queued: created -> started", [c["pickup"] for c in clicks if c["pickup"]])
+        show("  daemon: started -> finished", [c["run"] for c in clicks if c["run"] is not None])
+        for step, what in DAEMON_STEPS.items():
+            show(f"    {what}", [c[step] / 1000 for c in clicks if step in c])
+    print(" model alone, in this process:")
+    encode_p50 = show("encoder (one frame)", encode)
+    decode_p50 = show("mask decoder (one click)", decode)
+    print(" stack overhead (click p50 - model p50):")
+    uncached_p50 = percentiles([c["total"] for c in uncached])[0]
+    cached_p50 = percentiles([c["total"] for c in cached])[0]
+    print(f"  uncached  {uncached_p50 - encode_p50 - decode_p50:8.1f} ms")
+    print(f"  cached    {cached_p50 - decode_p50:8.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--image-size", type=int, default=512, help="ROTO_MODEL_IMAGE_SIZE")
+    parser.add_argument("--model-size", default="tiny", help="ROTO_MODEL_SIZE")
+    parser.add_argument("--clicks", type=int, default=10, help="clicks per case")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--idle-clicks", type=int, default=3, help="clicks after a pause")
+    parser.add_argument("--idle-s", type=float, default=12.0, help="the pause before each")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="roto-bench-") as folder:
+        run(args, Path(folder))
+
+
+if __name__ == "__main__":
+    main()

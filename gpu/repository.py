@@ -1,0 +1,35 @@
+"""SQL of the GPU daemon's jobs: what a segment job reads about its video."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import msgspec
+
+
+class FrameSource(msgspec.Struct, frozen=True):
+    """The video facts a segment job checks its frame against."""
+
+    status: str
+    width: int | None
+    height: int | None
+    frame_count: int | None
+
+
+SELECT_FRAME_SOURCE = "SELECT status, width, height, frame_count FROM videos WHERE id = $1"
+# Serialises the finishing of segment jobs on one keyframe until the transaction ends; the key is
+# a hash, so two keyframes that collide only wait for each other.
+LOCK_KEYFRAME = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+async def get_frame_source(conn: asyncpg.Connection, video_id: uuid.UUID) -> FrameSource | None:
+    record = await conn.fetchrow(SELECT_FRAME_SOURCE, video_id)
+    return None if record is None else msgspec.convert(dict(record), FrameSource)
+
+
+async def lock_keyframe(
+    conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int, frame_index: int
+) -> None:
+    """Hold the keyframe's lock for the rest of ``conn``'s transaction."""
+    await conn.execute(LOCK_KEYFRAME, f"keyframe:{video_id}:{object_id}:{frame_index}")

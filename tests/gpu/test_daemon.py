@@ -1,0 +1,127 @@
+"""The gpu role: registered with the worker, its lifespan (model info in Redis, shown by /readyz;
+batcher metrics over HTTP; a refused model stops the start), and the real worker process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+import pytest
+from litestar.testing import AsyncTestClient
+
+from gpu.batcher import Priority
+from gpu.daemon import MODEL_INFO_KEY, MODEL_INFO_TTL_S, GpuDaemon
+from gpu.options import ModelLoadError
+from roto.devstack.services import LOCAL_AWS_ENV, free_port
+from roto.resources import Resources
+from roto.settings import ENV_PREFIX, Settings
+from roto.worker.roles import build_role, role_names
+from tests.gpu.conftest import IMAGE_SIZE
+from tests.gpu.support import add_object, add_prompt, daemon_with, ready_clip, result_mask
+from tests.worker.support import REPO_ROOT, enqueue_job, settings_env, wait_for_status
+
+METRICS_PORT = free_port()
+PROCESS_SETTINGS = {
+    "model_image_size": IMAGE_SIZE,
+    "model_device": "cpu",
+    "model_allow_random_weights": True,
+    "batch_max_size": 4,
+}
+
+
+def test_the_gpu_role_polls_interactive_before_batch_and_runs_segment_jobs() -> None:
+    role = build_role("gpu")
+    assert "gpu" in role_names()
+    assert role.name == "gpu"
+    assert role.queues == ("interactive", "batch")
+    assert "segment" in role.handlers
+    assert role.handlers["segment"].on_success is not None
+    assert role.lifespan is not None
+
+
+async def test_serving_publishes_the_model_info_that_readyz_shows(
+    resources: Resources, client: AsyncTestClient, shared_model: Any
+) -> None:
+    await resources.redis.delete(MODEL_INFO_KEY)
+    daemon = daemon_with(shared_model)
+    async with daemon.serving(resources):
+        raw = await resources.redis.get(MODEL_INFO_KEY)
+        ttl = await resources.redis.ttl(MODEL_INFO_KEY)
+        ready = await client.get("/readyz")
+    assert raw is not None and msgspec.json.decode(raw) == shared_model.info()
+    assert 0 < ttl <= MODEL_INFO_TTL_S
+    assert ready.status_code == 200
+    model = ready.json()["model"]
+    assert model["weights"] == "random"
+    assert model["model_id"] == shared_model.model_id
+    with pytest.raises(RuntimeError):
+        daemon.engine  # noqa: B018  (not serving any more)
+
+
+@pytest.mark.parametrize("settings", [{"daemon_metrics_port": METRICS_PORT}], indirect=True)
+async def test_the_batcher_metrics_are_served_over_http_while_serving(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    daemon = daemon_with(shared_model)
+    url = f"http://127.0.0.1:{METRICS_PORT}/metrics"
+    async with daemon.serving(resources), httpx.AsyncClient() as http:
+        await daemon.engine.batcher.submit("encode", frames[0], priority=Priority.INTERACTIVE)
+        text = (await http.get(url)).text
+    assert 'roto_batch_requests_total{kind="encode",outcome="ok"} 1.0' in text
+    assert "roto_batch_model_seconds_count" in text
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=2)
+
+
+async def test_a_model_that_refuses_to_load_stops_the_start(resources: Resources) -> None:
+    # No checkpoint and random weights not allowed: the real loader refuses before building.
+    with pytest.raises(ModelLoadError, match="ROTO_MODEL_ALLOW_RANDOM_WEIGHTS"):
+        async with GpuDaemon().serving(resources):
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", [PROCESS_SETTINGS], indirect=True)
+async def test_the_worker_process_with_the_gpu_role_segments_and_stops_on_sigterm(
+    resources: Resources, settings: Settings, frames: list[np.ndarray], tmp_path: Path
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, points=[[80, 96]], labels=[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(LOCAL_AWS_ENV)
+    env.update(settings_env(settings))
+    log_path = tmp_path / "gpu.log"
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "roto.worker", "--role", "gpu"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        payload = {"video_id": str(clip.video_id), "object_id": 1, "frame_index": 0}
+        job = await enqueue_job(
+            resources, clip.user_id, video_id=clip.video_id, job_type="segment", payload=payload
+        )
+        done = await wait_for_status(resources, job.id, {"succeeded", "failed"}, timeout_s=180)
+        info = await resources.redis.get(MODEL_INFO_KEY)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log_path.read_text(errors="replace")
+    assert result_mask(done).rle.size == [clip.height, clip.width], output[-3000:]
+    assert info is not None and msgspec.json.decode(info)["image_size"] == IMAGE_SIZE
+    assert code == 0, output[-3000:]
+    assert "RANDOM WEIGHTS" in output

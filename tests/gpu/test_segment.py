@@ -1,0 +1,233 @@
+"""The segment job end to end: a message on the interactive queue, the gpu role in this process
+with real SAM2 (tiny, random weights, 256 px, CPU), frames as JPEGs in moto's S3, prompts and
+masks in PostgreSQL, embeddings and hot masks in Redis."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+from pycocotools import mask as coco_mask
+
+from gpu.prompts import MaskRequest
+from roto.masks import rle
+from roto.masks.repository import get_mask
+from roto.masks.storage import decode_mask, hot_mask_key, keyframe_mask_key
+from roto.resources import Resources
+from tests.gpu.conftest import SOURCE_HEIGHT, SOURCE_WIDTH, iou
+from tests.gpu.support import (
+    TERMINAL,
+    add_object,
+    add_prompt,
+    counter,
+    daemon_with,
+    enqueue_segment,
+    ready_clip,
+    result_mask,
+    running_daemon,
+    segment,
+)
+from tests.worker.support import (
+    create_user,
+    enqueue_job,
+    queue_counts,
+    wait_for,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.slow
+
+# Masks from a float16 round trip of the embedding (Redis) against the float32 original.
+MIN_IOU = 0.99
+NO_CACHE = {"embedding_cache_max_entries": 0, "embedding_local_entries": 0}
+
+
+async def test_click_becomes_a_mask_at_source_resolution_stored_in_s3_postgres_and_redis(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray], s3_sync: Any
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, frame_index=2, points=[[100, 90]], labels=[1])
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        job = await segment(resources, clip, frame_index=2)
+        await wait_for(
+            lambda: _queue_empty(resources), 10, "the message to be deleted from its queue"
+        )
+
+    mask = result_mask(job)
+    assert (mask.object_id, mask.frame_index, mask.source) == (1, 2, "prompt")
+    assert mask.rle.size == [SOURCE_HEIGHT, SOURCE_WIDTH]
+    assert 0.0 <= mask.score <= 1.0
+    pixels = coco_mask.decode({"size": mask.rle.size, "counts": mask.rle.counts.encode()})
+    assert pixels.shape == (SOURCE_HEIGHT, SOURCE_WIDTH)
+
+    key = keyframe_mask_key(clip.video_id, 1, 2)
+    stored = decode_mask(
+        s3_sync.get_object(Bucket=resources.settings.s3_bucket, Key=key)["Body"].read()
+    )
+    hot = await resources.redis.get(hot_mask_key(clip.video_id, 1, 2))
+    assert stored == mask
+    assert hot is not None and decode_mask(hot) == mask
+    assert await resources.redis.ttl(hot_mask_key(clip.video_id, 1, 2)) > 0
+
+    async with resources.pool.acquire() as conn:
+        row = await get_mask(conn, clip.video_id, 1, 2)
+    assert row is not None
+    assert (row.source, row.storage_key, row.job_id) == ("prompt", key, job.id)
+    assert row.area == int(pixels.sum())
+    assert row.score == pytest.approx(mask.score, abs=1e-6)
+
+
+@pytest.mark.parametrize("settings", [NO_CACHE], indirect=True)
+async def test_the_same_prompts_twice_give_the_same_mask(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, points=[[60, 40], [200, 150]], labels=[1, 0])
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        first = result_mask(await segment(resources, clip))
+        second = result_mask(await segment(resources, clip))
+        encodes = counter(daemon, "encode")
+
+    assert encodes == 2  # no cache: the encoder ran for each job
+    assert first == second
+
+
+async def test_a_second_click_on_a_frame_does_not_run_the_encoder_again(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, frame_index=1, points=[[80, 96]], labels=[1])
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        first = result_mask(await segment(resources, clip, frame_index=1))
+        assert counter(daemon, "encode") == 1
+        await add_prompt(resources, clip, frame_index=1, points=[[250, 40]], labels=[0])
+        second = result_mask(await segment(resources, clip, frame_index=1))
+        assert counter(daemon, "encode") == 1
+        assert counter(daemon, "decode") == 2
+    # The second click's two points give another mask, from the same embedding.
+    assert first.rle != second.rle
+
+    # A daemon with nothing in memory (another process) takes the embedding from Redis.
+    other = daemon_with(shared_model)
+    async with running_daemon(resources, other):
+        again = result_mask(await segment(resources, clip, frame_index=1))
+        assert counter(other, "encode") == 0
+        assert counter(other, "decode") == 1
+    assert iou(rle.decode(again.rle), rle.decode(second.rle)) >= MIN_IOU
+    assert again.score == pytest.approx(second.score, abs=1e-2)
+
+
+@pytest.mark.parametrize("settings", [{"worker_concurrency": 4}], indirect=True)
+async def test_concurrent_clicks_on_one_frame_share_one_encoder_pass(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    for object_id, point in ((1, [80, 96]), (2, [250, 40])):
+        await add_object(resources, clip, object_id)
+        await add_prompt(resources, clip, object_id=object_id, points=[point], labels=[1])
+    # Both queued before the daemon starts, so that its first receive takes both at once.
+    queued = [await enqueue_segment(resources, clip, object_id=n) for n in (1, 2)]
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        jobs = [await wait_for_status(resources, job.id, TERMINAL, 120) for job in queued]
+        encodes = counter(daemon, "encode")
+        decodes = counter(daemon, "decode")
+
+    assert [result_mask(job).object_id for job in jobs] == [1, 2]
+    assert (encodes, decodes) == (1, 2)
+    started = sorted(job.started_at for job in jobs if job.started_at)
+    finished = sorted(job.finished_at for job in jobs if job.finished_at)
+    assert started[1] < finished[0]  # they ran at the same time
+
+
+async def test_prompts_of_a_keyframe_are_combined_points_in_order_and_the_latest_box(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, points=[[80, 96]], labels=[1], box=[0, 0, 100, 100])
+    await add_prompt(resources, clip, points=[[250, 40]], labels=[0], box=[40, 50, 200, 150])
+    await add_prompt(resources, clip, points=[[150, 120]], labels=[1])
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        mask = result_mask(await segment(resources, clip))
+
+    (embedding,) = shared_model.encode_images([clip.pixels[0]])
+    points = np.array([[80, 96], [250, 40], [150, 120]], dtype=np.float64)
+    combined = MaskRequest(embedding, points, np.array([1, 0, 1]), np.array([40, 50, 200, 150]))
+    latest_only = MaskRequest(embedding, points[2:], np.array([1]), np.array([40, 50, 200, 150]))
+    (want,) = shared_model.predict_masks([combined])
+    (other,) = shared_model.predict_masks([latest_only])
+    assert np.array_equal(rle.decode(mask.rle), want.mask)
+    assert not np.array_equal(want.mask, other.mask)
+
+
+async def test_a_keyframe_without_prompts_fails_with_no_prompts(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        job = await segment(resources, clip)
+        await wait_for(lambda: _queue_empty(resources), 10, "the message to be deleted")
+        encodes = counter(daemon, "encode")
+
+    assert (job.status, job.error_code) == ("failed", "no_prompts")
+    assert encodes == 0
+
+
+async def test_a_frame_past_the_end_fails_with_frame_out_of_range(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, frame_index=len(frames), points=[[5, 5]], labels=[1])
+    async with running_daemon(resources, daemon_with(shared_model)):
+        job = await segment(resources, clip, frame_index=len(frames))
+
+    assert (job.status, job.error_code) == ("failed", "frame_out_of_range")
+
+
+async def test_a_job_for_a_video_that_is_gone_fails_with_video_not_found(
+    resources: Resources, shared_model: Any
+) -> None:
+    user_id = await create_user(resources)
+    payload = {"video_id": str(uuid.uuid4()), "object_id": 1, "frame_index": 0}
+    async with running_daemon(resources, daemon_with(shared_model)):
+        job = await enqueue_job(resources, user_id, job_type="segment", payload=payload)
+        done = await wait_for_status(resources, job.id, {"succeeded", "failed"}, timeout_s=60)
+
+    assert (done.status, done.error_code) == ("failed", "video_not_found")
+
+
+@pytest.mark.parametrize(
+    "settings", [{"segment_deadline_s": 1e-6, "worker_max_receives": 1}], indirect=True
+)
+async def test_a_click_the_model_cannot_start_in_time_fails_as_model_busy(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, points=[[80, 96]], labels=[1])
+    daemon = daemon_with(shared_model)
+    async with running_daemon(resources, daemon):
+        job = await enqueue_segment(resources, clip)
+        done = await wait_for_status(resources, job.id, {"succeeded", "failed"}, timeout_s=60)
+        expired = counter(daemon, "encode", "deadline")
+
+    assert (done.status, done.error_code) == ("failed", "model_busy")
+    assert "deadline" in (done.error_message or "")
+    assert expired == 1
+
+
+async def _queue_empty(resources: Resources) -> bool:
+    return await queue_counts(resources, "interactive") == (0, 0)
