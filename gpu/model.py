@@ -162,6 +162,25 @@ class Sam2Model:
                 results[index] = prediction
         return [r for r in results if r is not None]
 
+    @torch.inference_mode()
+    def backbone(self, images: Sequence[np.ndarray]) -> dict[str, list[torch.Tensor]]:
+        """SAM2's backbone output for images (H x W x 3 uint8 RGB) as video tracking reads it:
+        on the device, without the no-memory embedding, one row per image."""
+        for image in images:
+            _check_image(image)
+        batch = torch.stack([self._preprocess(image) for image in images])
+        padding = self._padded_size(len(images)) - len(images)
+        if padding:
+            batch = torch.cat([batch, batch.new_zeros((padding, *batch.shape[1:]))])
+        with self._autocast():
+            out = self._sam.forward_image(batch)
+        count = len(images)
+        return {key: [t[:count] for t in out[key]] for key in ("backbone_fpn", "vision_pos_enc")}
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The autocast context of the model's passes (none on the CPU), for video tracking."""
+        return self._autocast()
+
     def _build(self, overrides: list[str]) -> Any:
         config = CONFIGS[self.options.size]
         # A private RNG seeded the same everywhere, so two processes with random weights agree.

@@ -24,6 +24,9 @@ from roto.health.controller import ROUTES as HEALTH_ROUTES
 from roto.jobs.controller import ROUTES as JOB_ROUTES
 from roto.jobs.outbox import relay_forever
 from roto.logging import configure_logging, request_id_middleware
+from roto.masks.controller import ROUTES as MASK_ROUTES
+from roto.objects.controller import ROUTES as OBJECT_ROUTES
+from roto.propagations.controller import ROUTES as PROPAGATION_ROUTES
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
 from roto.videos.controller import ROUTES as VIDEO_ROUTES
@@ -77,6 +80,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *AUTH_ROUTES,
             *VIDEO_ROUTES,
             *JOB_ROUTES,
+            *OBJECT_ROUTES,
+            *MASK_ROUTES,
+            *PROPAGATION_ROUTES,
             MetricsController,
         ],
         dependencies={

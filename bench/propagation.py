@@ -1,0 +1,288 @@
+"""Propagation benchmark: our streaming engine behind the dynamic batcher against SAM2's own
+``SAM2VideoPredictor.propagate_in_video``, same model, same settings, same machine, one run.
+
+Throughput: frames per second with 1, 2 and 4 videos propagating at once (one batcher, as in
+the daemon) against the reference on the same videos one after another; both are timed end to
+end (frames read from JPEG files, keyframe seeded, masks thresholded on the host).
+Memory: the process's resident-set high-water mark (``ru_maxrss``), each measurement in a fresh
+subprocess, for a short and a long video; also its growth over the mark after the model load.
+
+Prints figures and asserts nothing.
+
+    .venv/bin/python bench/propagation.py [--size tiny] [--image-size 256] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gpu.batcher import Batcher  # noqa: E402
+from gpu.model import ModelOptions, Sam2Model  # noqa: E402
+from gpu.propagation import Propagator, plan_legs  # noqa: E402
+from gpu.segment import CombinedPrompt  # noqa: E402
+from gpu.tracker import VideoTracker  # noqa: E402
+from tests.media import frame_image  # noqa: E402
+
+WIDTH, HEIGHT = 320, 192
+PAGE = resource.getpagesize()
+
+
+def build_model(args: argparse.Namespace) -> Sam2Model:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    options = ModelOptions(
+        size=args.size,
+        image_size=args.image_size,
+        device=args.device,
+        allow_random_weights=True,
+        max_batch_size=8,
+    )
+    return Sam2Model(options, None)
+
+
+def write_video(folder: Path, frames: int, shift: int) -> Path:
+    """JPEG frames ``00000.jpg``... (the reference's input format) of a moving-disc video."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(frames):
+        image = Image.fromarray(frame_image(index + shift, WIDTH, HEIGHT))
+        image.save(folder / f"{index:05d}.jpg", quality=92)
+    return folder
+
+
+CLICK = [[WIDTH * 0.2, HEIGHT / 2]]
+
+
+def prompt() -> CombinedPrompt:
+    return CombinedPrompt(np.array(CLICK), np.array([1]), None)
+
+
+def run_reference(model: Sam2Model, folder: Path, frames: int) -> int:
+    """SAM2's predictor as its README uses it: load the video, click, propagate."""
+    import torch
+
+    sam = model.video_predictor
+    produced = 0
+    with torch.inference_mode(), model.autocast():
+        state = sam.init_state(str(folder))
+        sam.add_new_points_or_box(state, 0, 1, points=CLICK, labels=[1])
+        for _, _, logits in sam.propagate_in_video(state):
+            (logits > 0).cpu().numpy()
+            produced += 1
+    assert produced == frames
+    return produced
+
+
+def loader(folder: Path) -> Any:
+    async def load(index: int) -> np.ndarray:
+        def read() -> np.ndarray:
+            with Image.open(folder / f"{index:05d}.jpg") as image:
+                return np.array(image.convert("RGB"))
+
+        return await asyncio.to_thread(read)
+
+    return load
+
+
+async def run_ours(tracker: VideoTracker, batcher: Batcher, folder: Path, frames: int) -> int:
+    run = Propagator(
+        tracker,
+        batcher,
+        num_frames=frames,
+        orig_hw=(HEIGHT, WIDTH),
+        keyframes={1: {0: prompt()}},
+        legs=plan_legs(0, frames - 1, "forward"),
+        load=loader(folder),
+    )
+    produced = 0
+    async for _ in run.run():
+        produced += 1
+    assert produced == frames
+    return produced
+
+
+def new_batcher(tracker: VideoTracker, args: argparse.Namespace) -> Batcher:
+    return Batcher(tracker.functions(), max_batch_size=8, max_wait_ms=args.max_wait_ms)
+
+
+async def ours_at_once(model: Sam2Model, folders: list[Path], frames: int, args: Any) -> float:
+    """Frames per second of all ``folders`` propagating at once through one batcher."""
+    tracker = VideoTracker(model)
+    batcher = new_batcher(tracker, args)
+    try:
+        started = time.perf_counter()
+        counts = await asyncio.gather(*(run_ours(tracker, batcher, f, frames) for f in folders))
+        return sum(counts) / (time.perf_counter() - started)
+    finally:
+        await batcher.close()
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """Each repeat times, for k = 1, 2, 4, the reference on k videos one after another and ours
+    on the same k at once, back to back, so that load from elsewhere hits both alike."""
+    model = build_model(args)
+    frames = args.frames
+    counts = (1, 2, 4)
+    ours: dict[int, list[float]] = {k: [] for k in counts}
+    ratios: dict[int, list[float]] = {k: [] for k in counts}
+    reference: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = [write_video(Path(tmp) / f"v{i}", frames, shift=7 * i) for i in range(4)]
+        # Warm both paths once (first calls allocate), then measure.
+        run_reference(model, folders[0], frames)
+        asyncio.run(ours_at_once(model, folders[:1], frames, args))
+        for repeat in range(args.repeats):
+            for k in counts:
+                started = time.perf_counter()
+                done = sum(run_reference(model, f, frames) for f in folders[:k])
+                theirs = done / (time.perf_counter() - started)
+                mine = asyncio.run(ours_at_once(model, folders[:k], frames, args))
+                reference.append(theirs)
+                ours[k].append(mine)
+                ratios[k].append(mine / theirs)
+                print(
+                    f"  repeat {repeat + 1}, {k} video(s): reference {theirs:5.2f} fps, "
+                    f"ours {mine:5.2f} fps, ratio {mine / theirs:.2f}",
+                    flush=True,
+                )
+    print(f"\nthroughput, medians of {args.repeats} repeats, {frames} frames per video, 1 object:")
+    print(
+        f"  reference  {median(reference):6.2f} fps  "
+        "(SAM2VideoPredictor.propagate_in_video, videos one after another)"
+    )
+    for k in counts:
+        print(
+            f"  ours x{k}    {median(ours[k]):6.2f} fps  "
+            f"ratio to the reference beside it {median(ratios[k]):.2f} "
+            f"(range {min(ratios[k]):.2f}-{max(ratios[k]):.2f})"
+        )
+
+
+def median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+class RssSampler:
+    """The process's resident set, sampled every millisecond or so while entered: its peak
+    there, unlike ``ru_maxrss``, leaves out the model load's transient peak."""
+
+    def __init__(self) -> None:
+        self.start = self.peak = current_rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self.start = self.peak = current_rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, current_rss())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, current_rss())
+
+
+def current_rss() -> int:
+    """Resident set size in bytes (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+def measure_memory(args: argparse.Namespace) -> None:
+    """One propagation in this process; prints its resident-set figures as JSON."""
+    model = build_model(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_video(Path(tmp) / "v", args.frames, shift=0)
+        with RssSampler() as rss:
+            if args.engine == "reference":
+                run_reference(model, folder, args.frames)
+            else:
+                asyncio.run(one_of_ours(VideoTracker(model), folder, args))
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"start": rss.start, "peak": rss.peak, "maxrss": maxrss}))
+
+
+async def one_of_ours(tracker: VideoTracker, folder: Path, args: argparse.Namespace) -> None:
+    batcher = new_batcher(tracker, args)
+    try:
+        await run_ours(tracker, batcher, folder, args.frames)
+    finally:
+        await batcher.close()
+
+
+def memory(args: argparse.Namespace) -> None:
+    results: dict[tuple[str, int], dict[str, int]] = {}
+    for engine in ("ours", "reference"):
+        for frames in (args.short, args.long):
+            command = [
+                sys.executable, __file__, "--memory-of", engine, "--frames", str(frames),
+                "--size", args.size, "--image-size", str(args.image_size),
+                "--device", args.device, "--threads", str(args.threads),
+            ]  # fmt: skip
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results[(engine, frames)] = json.loads(out.strip().splitlines()[-1])
+    mib = 1024 * 1024
+    print(
+        f"\npeak memory, process resident set (a fresh process each), {args.short} vs "
+        f"{args.long} frames:"
+    )
+    for engine in ("ours", "reference"):
+        short, long = results[(engine, args.short)], results[(engine, args.long)]
+        grew = [r["peak"] - r["start"] for r in (short, long)]
+        print(
+            f"  {engine:9}  peak while propagating {short['peak'] / mib:6.0f} -> "
+            f"{long['peak'] / mib:6.0f} MiB (ratio {long['peak'] / short['peak']:.2f}); "
+            f"growth over the loaded model {grew[0] / mib:5.0f} -> {grew[1] / mib:5.0f} MiB; "
+            f"ru_maxrss {short['maxrss'] / mib:.0f} -> {long['maxrss'] / mib:.0f} MiB"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="tiny")
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: default)")
+    parser.add_argument("--frames", type=int, default=24, help="frames per video (throughput)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the daemon's default")
+    parser.add_argument("--short", type=int, default=60)
+    parser.add_argument("--long", type=int, default=600)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-of", dest="engine", choices=("ours", "reference"))
+    args = parser.parse_args()
+    if args.engine:
+        measure_memory(args)
+        return
+    print(f"SAM2.1 {args.size} at {args.image_size} px on {args.device}, random weights")
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    throughput(args)
+    if not args.skip_memory:
+        memory(args)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

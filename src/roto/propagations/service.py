@@ -1,0 +1,119 @@
+"""The propagation use case: check the request against the video, its objects and their
+keyframes, resolve what it leaves out, and queue a ``propagate`` job on the batch queue."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import msgspec
+
+from roto import idempotency
+from roto.errors import Unprocessable
+from roto.jobs import repository as jobs_repo
+from roto.jobs.outbox import create_job
+from roto.objects.service import owned_video, ready_video
+from roto.propagations import repository as repo
+from roto.propagations.schemas import PropagatePayload, PropagationCreate
+from roto.propagations.spans import resolve_range
+from roto.resources import Resources
+
+#: Objects one request may name (a video holds at most 100).
+MAX_OBJECT_IDS = 100
+
+
+def _problem(problems: dict[str, str]) -> Unprocessable:
+    return Unprocessable(
+        "; ".join(f"{key}: {message}" for key, message in problems.items()),
+        errors=[{"key": key, "message": message} for key, message in problems.items()],
+    )
+
+
+def check_range(body: PropagationCreate, frame_count: int) -> None:
+    """A 422 naming ``frame_start``/``frame_end`` when they are not a range of the video."""
+    problems: dict[str, str] = {}
+    for name, value in (("frame_start", body.frame_start), ("frame_end", body.frame_end)):
+        if value is not None and value >= frame_count:
+            problems[name] = f"must be 0..{frame_count - 1} (the video has {frame_count} frames)"
+    start, end = body.frame_start, body.frame_end
+    if not problems and start is not None and end is not None and start > end:
+        problems["frame_end"] = f"must not be before frame_start ({start}), got {end}"
+    if problems:
+        raise _problem(problems)
+
+
+def check_object_ids(object_ids: list[int] | None) -> None:
+    if object_ids is None:
+        return
+    if not object_ids:
+        raise _problem({"object_ids": "name at least one object, or null for all of them"})
+    if len(object_ids) > MAX_OBJECT_IDS:
+        raise _problem({"object_ids": f"at most {MAX_OBJECT_IDS} objects, got {len(object_ids)}"})
+    if len(set(object_ids)) != len(object_ids):
+        raise _problem({"object_ids": "names an object more than once"})
+
+
+def choose_objects(keyframes: dict[int, list[int]], object_ids: list[int] | None) -> list[int]:
+    """The objects to propagate: those named, or every one with keyframes; each must exist and
+    have keyframes, else a 422 naming ``object_ids`` and the objects at fault."""
+    if object_ids is None:
+        chosen = [o for o, frames in sorted(keyframes.items()) if frames]
+        if not chosen:
+            raise _problem({"object_ids": "no object of this video has keyframes: prompt first"})
+        return chosen
+    unknown = [o for o in object_ids if o not in keyframes]
+    if unknown:
+        listed = ", ".join(map(str, unknown))
+        raise _problem({"object_ids": f"no object {listed} in this video"})
+    bare = [o for o in object_ids if not keyframes[o]]
+    if bare:
+        listed = ", ".join(map(str, bare))
+        raise _problem({"object_ids": f"object {listed} has no keyframes: prompt it first"})
+    return sorted(object_ids)
+
+
+async def create_propagation(
+    resources: Resources,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID,
+    body: PropagationCreate,
+    *,
+    key: str | None,
+    request_id: str | None,
+) -> jobs_repo.JobRow:
+    """Queue the propagate job; a repeated Idempotency-Key answers the first one."""
+    video = await owned_video(resources, user_id, video_id)
+    scope = idempotency.Scope("propagate", video_id)
+    replay = await idempotency.find_replay(resources, user_id, key, scope)
+    if replay is not None:
+        return replay.job
+    ready_video(video)
+    frame_count = video.frame_count or 0
+    check_range(body, frame_count)
+    check_object_ids(body.object_ids)
+
+    async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
+        keyframes = await repo.object_keyframes(conn, video_id)
+        object_ids = choose_objects(keyframes, body.object_ids)
+        frame_start, frame_end = resolve_range(
+            body.direction,
+            {f for o in object_ids for f in keyframes[o]},
+            frame_count,
+            body.frame_start,
+            body.frame_end,
+        )
+        payload = PropagatePayload(video_id, object_ids, frame_start, frame_end, body.direction)
+        return await create_job(
+            conn,
+            user_id=user_id,
+            video_id=video_id,
+            job_type="propagate",
+            payload=msgspec.to_builtins(payload),
+            progress_total=frame_end - frame_start + 1,
+            request_id=request_id,
+        )
+
+    outcome = await idempotency.create_job_once(
+        resources, user_id=user_id, key=key, scope=scope, status_code=202, create=start
+    )
+    return outcome.job

@@ -1,0 +1,139 @@
+"""Helpers for the propagation engine tests: frames of generated videos, prompts, our engine run
+to completion, and SAM2's own ``propagate_in_video`` on the same frames for comparison."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from gpu.batcher import Batcher
+from gpu.propagation import Keyframes, Leg, Propagator
+from gpu.segment import CombinedPrompt
+from gpu.track_io import FrameMasks
+from gpu.tracker import VideoTracker
+from tests.gpu.conftest import decode_frames
+from tests.media import make_video
+
+# A mask may differ from the reference in at most this fraction of its pixels. fp32 on the CPU
+# with the same arithmetic: the observed differences are a few pixels along mask borders, from
+# batched matrix products (several objects or videos in one pass) rounding differently.
+MAX_PIXEL_MISMATCH = 1e-3
+
+
+def video_frames(directory: Path, count: int, *, width: int = 320, height: int = 192) -> list[Any]:
+    """Decoded RGB frames of a generated video (a disc moving over a gradient)."""
+    path = make_video(
+        directory / f"clip{count}x{width}.mp4", frames=count, width=width, height=height
+    )
+    return decode_frames(path)
+
+
+def click(x: float, y: float) -> CombinedPrompt:
+    return CombinedPrompt(np.array([[x, y]], dtype=np.float64), np.array([1]), None)
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> CombinedPrompt:
+    return CombinedPrompt(None, None, np.array([x0, y0, x1, y1], dtype=np.float64))
+
+
+def clicks(points: list[tuple[float, float]], labels: list[int]) -> CombinedPrompt:
+    return CombinedPrompt(np.array(points, dtype=np.float64), np.array(labels), None)
+
+
+def new_batcher(tracker: VideoTracker, max_wait_ms: float = 5.0) -> Batcher:
+    return Batcher(tracker.functions(), max_batch_size=4, max_wait_ms=max_wait_ms)
+
+
+def propagator(
+    tracker: VideoTracker,
+    batcher: Batcher,
+    frames: Sequence[np.ndarray],
+    keyframes: Keyframes,
+    legs: Sequence[Leg],
+    look_ahead: int = 3,
+) -> Propagator:
+    async def load(index: int) -> np.ndarray:
+        return frames[index]
+
+    height, width = frames[0].shape[:2]
+    return Propagator(
+        tracker,
+        batcher,
+        num_frames=len(frames),
+        orig_hw=(height, width),
+        keyframes=keyframes,
+        legs=legs,
+        load=load,
+        look_ahead=look_ahead,
+    )
+
+
+async def collect(run: Propagator) -> list[tuple[int, FrameMasks]]:
+    return [item async for item in run.run()]
+
+
+def reference_masks(
+    model: Any,
+    frames: Sequence[np.ndarray],
+    keyframes: Keyframes,
+    runs: Sequence[tuple[int, bool]],
+) -> list[tuple[int, dict[int, np.ndarray]]]:
+    """SAM2VideoPredictor on the same input tensors as ours: ``runs`` are the (start frame,
+    reverse) calls of ``propagate_in_video``, in order, on one inference state."""
+    sam = model.video_predictor
+    with tempfile.TemporaryDirectory() as folder:
+        for index, frame in enumerate(frames):
+            Image.fromarray(frame).save(Path(folder) / f"{index:05d}.jpg", quality=95)
+        state = sam.init_state(folder)
+    # Our frames go through the wrapper's preprocessing (a tensor resize on the device), not
+    # PIL's: the comparison is of tracking on identical inputs.
+    state["images"] = torch_stack([model._preprocess(frame) for frame in frames])
+    state["cached_features"] = {}
+    for object_id, prompts in keyframes.items():
+        for frame_index, prompt in prompts.items():
+            sam.add_new_points_or_box(
+                state,
+                frame_index,
+                object_id,
+                points=None if prompt.points is None else prompt.points.tolist(),
+                labels=None if prompt.labels is None else prompt.labels.tolist(),
+                box=None if prompt.box is None else prompt.box.tolist(),
+            )
+    produced = []
+    for start, reverse in runs:
+        for frame_index, object_ids, logits in sam.propagate_in_video(
+            state, start_frame_idx=start, reverse=reverse
+        ):
+            masks = {oid: (logits[k, 0] > 0).cpu().numpy() for k, oid in enumerate(object_ids)}
+            produced.append((frame_index, masks))
+    return produced
+
+
+def torch_stack(tensors: list[Any]) -> Any:
+    import torch
+
+    return torch.stack(tensors)
+
+
+def mismatch(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape
+    return float(np.mean(a != b))
+
+
+def assert_same_masks(
+    ours: Mapping[int, FrameMasks], theirs: Mapping[int, Mapping[int, np.ndarray]]
+) -> float:
+    """Every frame and object of ``theirs`` within the tolerance; returns the worst mismatch."""
+    assert set(ours) == set(theirs)
+    worst = 0.0
+    for frame_index, masks in theirs.items():
+        assert set(ours[frame_index]) == set(masks)
+        for object_id, mask in masks.items():
+            worst = max(worst, mismatch(ours[frame_index][object_id].mask, mask))
+    assert worst <= MAX_PIXEL_MISMATCH, worst
+    return worst

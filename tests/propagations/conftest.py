@@ -1,0 +1,20 @@
+"""Fixtures of the propagation endpoint tests."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.factories import signup
+
+
+@pytest.fixture
+async def headers(client: AsyncTestClient) -> dict[str, str]:
+    """Auth headers of a fresh user."""
+    return await signup(client)
+
+
+@pytest.fixture
+async def other_headers(client: AsyncTestClient) -> dict[str, str]:
+    """Auth headers of a second, unrelated user."""
+    return await signup(client)
