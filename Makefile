@@ -25,13 +25,13 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src gpu tests
-	$(BIN)/ruff format --check src gpu tests
+	$(BIN)/ruff check src gpu tests scripts bench
+	$(BIN)/ruff format --check src gpu tests scripts bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src gpu tests
-	$(BIN)/ruff check --fix src gpu tests
+	$(BIN)/ruff format src gpu tests scripts bench
+	$(BIN)/ruff check --fix src gpu tests scripts bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import asyncpg
 import msgspec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from roto.errors import BadRequest, DomainError, Unprocessable
 from roto.jobs import repository as jobs_repo
@@ -24,8 +24,8 @@ MAX_KEY_LENGTH = 255
 #: The handler parameter for the header: ``idempotency_key: IdempotencyKeyHeader = None``.
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Parameter(
-        header=HEADER,
+    HeaderParameter(
+        name=HEADER,
         description="Repeat a request safely: the same key (1-255 visible ASCII characters) "
         "within 24 h answers the same job with the same status code.",
     ),
