@@ -15,9 +15,10 @@ from roto.masks.loading import MaskLoader
 from roto.masks.matte import matte_png
 from roto.masks.schemas import FrameMasks, VideoMasks
 from roto.objects import repository as objects_repo
-from roto.objects.service import MAX_OBJECT_ID, MAX_OBJECTS, owned_video, ready_video
+from roto.objects.service import MAX_OBJECT_ID, MAX_OBJECTS
 from roto.resources import Resources
 from roto.videos.repository import VideoRow
+from roto.videos.service import get_video, ready_video
 
 #: Frames one answer covers at most; ``next_frame_start`` says where the rest begins.
 MAX_FRAMES = 500
@@ -84,7 +85,7 @@ async def list_masks(
 ) -> VideoMasks:
     """The frames of the range that have masks, at most ``MAX_FRAMES`` frames and
     ``MAX_MASKS`` masks from ``frame_start`` on."""
-    video = ready_video(await owned_video(resources, user_id, video_id))
+    video = ready_video(await get_video(resources, user_id, video_id))
     span = check_span(frame_start, frame_end, video.frame_count or 0)
     ids = parse_object_ids(object_ids)
     last = min(span.last, span.first + MAX_FRAMES - 1)
@@ -124,7 +125,7 @@ async def frame_matte(
     object_id: int | None,
 ) -> bytes:
     """The PNG matte of one object's mask on a frame, or of the union of all its objects' masks."""
-    video = await owned_video(resources, user_id, video_id)
+    video = await get_video(resources, user_id, video_id)
     frame_index = matte_frame(name)
     ready_video(video)
     frame_count = video.frame_count or 0

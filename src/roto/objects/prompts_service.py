@@ -20,8 +20,9 @@ from roto.objects import prompts_repository as prompts_repo
 from roto.objects import repository as repo
 from roto.objects.job_wait import JobWaiter
 from roto.objects.schemas import Prompt
-from roto.objects.service import MAX_OBJECT_ID, owned_video, ready_video
+from roto.objects.service import MAX_OBJECT_ID
 from roto.resources import Resources
+from roto.videos.service import get_video, ready_video
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +119,7 @@ async def submit_prompt(
     A repeated Idempotency-Key answers the first job, waiting for it the same way.
     """
     check_wait(wait_s)
-    video = await owned_video(resources, user_id, video_id)
+    video = await get_video(resources, user_id, video_id)
     scope = idempotency.Scope("segment", video_id)
     async with JobWaiter(resources) as waiter:
         outcome = await idempotency.find_replay(resources, user_id, key, scope)

@@ -18,8 +18,8 @@ from roto.objects import repository as repo
 from roto.objects.schemas import ObjectCreate, VideoObject
 from roto.pagination import Page, check_limit
 from roto.resources import Resources
-from roto.videos import repository as videos_repo
 from roto.videos import storage as video_storage
+from roto.videos.service import get_video, ready_video
 
 log = structlog.get_logger(__name__)
 
@@ -73,28 +73,11 @@ def decode_object_cursor(cursor: str) -> int:
         ) from exc
 
 
-async def owned_video(
-    resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID
-) -> videos_repo.VideoRow:
-    """The caller's video, or a 404 (also for another user's)."""
-    video = await videos_repo.get_video_for_user(resources.pool, video_id, user_id)
-    if video is None:
-        raise NotFound(f"video {video_id} not found")
-    return video
-
-
-def ready_video(video: videos_repo.VideoRow) -> videos_repo.VideoRow:
-    """The video if it is ready (its size and frame count known); else a 409."""
-    if not video.is_ready:
-        raise Conflict(f"video {video.id} is {video.status}, not ready: it has no frames yet")
-    return video
-
-
 async def create_object(
     resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, body: ObjectCreate
 ) -> VideoObject:
     """A new object with the video's next id."""
-    ready_video(await owned_video(resources, user_id, video_id))
+    ready_video(await get_video(resources, user_id, video_id))
     name = check_name(body.name) if body.name is not None else None
     async with resources.pool.acquire() as conn, conn.transaction():
         object_id = await repo.allocate_object_id(conn, video_id, user_id)
@@ -117,7 +100,7 @@ async def list_objects(
 ) -> Page[VideoObject]:
     check_limit(limit)
     after = decode_object_cursor(cursor) if cursor else 0
-    await owned_video(resources, user_id, video_id)
+    await get_video(resources, user_id, video_id)
     rows = await repo.list_objects(resources.pool, video_id, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_object_cursor(page[-1].object_id) if more else None
@@ -128,7 +111,7 @@ async def delete_object(
     resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, object_id: int
 ) -> None:
     """Delete the stored masks first, then the row: a storage failure leaves a retryable row."""
-    await owned_video(resources, user_id, video_id)
+    await get_video(resources, user_id, video_id)
     missing = NotFound(f"object {object_id} not found in video {video_id}")
     if not 0 < object_id <= MAX_OBJECT_ID:
         raise missing

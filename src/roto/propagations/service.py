@@ -12,11 +12,11 @@ from roto import idempotency
 from roto.errors import Unprocessable
 from roto.jobs import repository as jobs_repo
 from roto.jobs.outbox import create_job
-from roto.objects.service import owned_video, ready_video
 from roto.propagations import repository as repo
 from roto.propagations.schemas import PropagatePayload, PropagationCreate
 from roto.propagations.spans import resolve_range
 from roto.resources import Resources
+from roto.videos.service import get_video, ready_video
 
 #: Objects one request may name (a video holds at most 100).
 MAX_OBJECT_IDS = 100
@@ -82,7 +82,7 @@ async def create_propagation(
     request_id: str | None,
 ) -> jobs_repo.JobRow:
     """Queue the propagate job; a repeated Idempotency-Key answers the first one."""
-    video = await owned_video(resources, user_id, video_id)
+    video = await get_video(resources, user_id, video_id)
     scope = idempotency.Scope("propagate", video_id)
     replay = await idempotency.find_replay(resources, user_id, key, scope)
     if replay is not None:

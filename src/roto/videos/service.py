@@ -107,9 +107,17 @@ async def create_video(
 
 
 async def get_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID) -> repo.VideoRow:
+    """The caller's video, or a 404 (also for another user's)."""
     video = await repo.get_video_for_user(resources.pool, video_id, user_id)
     if video is None:
         raise NotFound(f"video {video_id} not found")
+    return video
+
+
+def ready_video(video: repo.VideoRow) -> repo.VideoRow:
+    """The video if it is ready (its size and frame count known); else a 409."""
+    if not video.is_ready:
+        raise Conflict(f"video {video.id} is {video.status}, not ready: it has no frames yet")
     return video
 
 
