@@ -1,19 +1,22 @@
 """Dynamic batching: coroutines submit single requests, one model thread runs them in batches.
 
 A batch is taken from the highest-priority non-empty queue (interactive before batch work) once
-it is full or its oldest request has waited ``max_wait_ms``. Each kind ("encode", "decode", ...)
-is batched on its own. A request not started by its deadline fails with DeadlineExceeded; a
-batch that raises is retried one request at a time, so a bad input fails only its own request.
+it is full, its oldest request has waited ``max_wait_ms``, or every declared stream of its kind
+(a video being propagated, one request in flight at a time) has a request waiting. Each kind
+("encode", "decode", ...) is batched on its own. A request not started by its deadline fails
+with DeadlineExceeded; a batch that raises is retried one request at a time, so a bad input
+fails only its own request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import enum
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +94,8 @@ class Batcher:
             (priority, kind): collections.deque() for priority in Priority for kind in functions
         }
         self._pending = 0
+        # kind -> submitters that keep one request of that kind in flight (see ``stream``)
+        self._streams: collections.Counter[str] = collections.Counter()
         self._closed = False
         self._on_start = on_start
         self._cond = threading.Condition()
@@ -100,6 +105,28 @@ class Batcher:
     @property
     def pending(self) -> int:
         return self._pending
+
+    @contextlib.contextmanager
+    def stream(self, kind: str) -> Iterator[None]:
+        """Declare a submitter that keeps one ``kind`` request in flight at a time. Once every
+        declared stream has a request waiting, the batch runs at once: waiting out
+        ``max_wait_ms`` for requests that cannot come would only slow a lone video down."""
+        if kind not in self._functions:
+            raise ValueError(f"unknown kind {kind!r}; known: {', '.join(self._functions)}")
+        with self._cond:
+            self._streams[kind] += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._streams[kind] -= 1
+                # Fewer streams to wait for may make a waiting batch due now.
+                self._cond.notify()
+
+    @property
+    def streams(self) -> dict[str, int]:
+        """Declared streams by kind."""
+        return {kind: count for kind, count in self._streams.items() if count}
 
     async def submit(
         self,
@@ -212,9 +239,14 @@ class Batcher:
                     self._cond.wait()
                     continue
                 due = queue[0].enqueued_at + self.max_wait_s
-                if len(queue) >= self.max_batch_size or now >= due:
+                if len(queue) >= self.max_batch_size or now >= due or self._all_in(queue):
                     return self._take(queue, now)
                 self._cond.wait(timeout=due - now)
+
+    def _all_in(self, queue: collections.deque[_Request]) -> bool:
+        """Whether every declared stream of the queue's kind has a request in it."""
+        expected = self._streams[queue[0].kind]
+        return expected > 0 and len(queue) >= expected
 
     def _first_queue(self) -> collections.deque[_Request] | None:
         """The highest-priority non-empty queue; between kinds, the one waiting longest."""

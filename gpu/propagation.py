@@ -171,18 +171,20 @@ class Propagator:
         window = FrameWindow(self._load, order, self._look_ahead, frozenset(everywhere))
         self.window = window
         try:
-            for number, leg in enumerate(self._legs):
-                state.unpin()
-                state.evict(leg.first)
-                if number + 1 < len(self._legs):
-                    state.pin(self._legs[number + 1].first)
-                for frame in leg.frames():
-                    loaded = await window.next()
-                    assert loaded is not None and loaded[0] == frame
-                    request = StepRequest(state, frame, loaded[1], leg.reverse)
-                    masks: FrameMasks = await self._submit("track_step", request)
-                    yield frame, masks
-                    state.evict(frame - 1 if leg.reverse else frame + 1)
+            # One track step in flight at a time: declared, so its batch need not wait for company.
+            with self._batcher.stream("track_step"):
+                for number, leg in enumerate(self._legs):
+                    state.unpin()
+                    state.evict(leg.first)
+                    if number + 1 < len(self._legs):
+                        state.pin(self._legs[number + 1].first)
+                    for frame in leg.frames():
+                        loaded = await window.next()
+                        assert loaded is not None and loaded[0] == frame
+                        request = StepRequest(state, frame, loaded[1], leg.reverse)
+                        masks: FrameMasks = await self._submit("track_step", request)
+                        yield frame, masks
+                        state.evict(frame - 1 if leg.reverse else frame + 1)
         finally:
             await window.close()
             state.unpin()
@@ -198,8 +200,10 @@ class Propagator:
 
         async def seed(frame: int, prompts: dict[int, KeyframePrompt]) -> None:
             async with limit:
-                image = await self._load(frame)
-                await self._submit("track_seed", SeedRequest(self.state, frame, image, prompts))
+                with self._batcher.stream("track_seed"):
+                    image = await self._load(frame)
+                    request = SeedRequest(self.state, frame, image, prompts)
+                    await self._submit("track_seed", request)
 
         outcomes = await asyncio.gather(
             *(seed(f, p) for f, p in sorted(by_frame.items())), return_exceptions=True

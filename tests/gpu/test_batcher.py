@@ -274,3 +274,60 @@ async def test_on_start_runs_on_the_model_thread_before_the_first_batch(make_bat
     batcher = make_batcher({"run": run}, max_wait_ms=0, on_start=warm_up, name="sam2")
     assert await batcher.submit("run", 1) == 1
     assert seen == [("warm_up", "sam2-batcher"), ("run", "sam2-batcher")]
+
+
+async def test_declared_lone_stream_does_not_wait_for_max_wait(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=8, max_wait_ms=30_000)
+    started = time.monotonic()
+    with batcher.stream("run"):
+        assert await batcher.submit("run", 1) == 10
+        assert await batcher.submit("run", 2) == 20
+    assert fake.batches == [[1], [2]]
+    assert time.monotonic() - started < 10
+
+
+async def test_batch_waits_for_every_declared_stream_then_runs_them_together(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=8, max_wait_ms=30_000)
+    with batcher.stream("run"), batcher.stream("run"):
+        assert batcher.streams == {"run": 2}
+        first = asyncio.create_task(batcher.submit("run", 1))
+        await until_pending(batcher, 1)
+        await asyncio.sleep(0.2)
+        assert fake.calls == [] and not first.done()
+        assert await batcher.submit("run", 2) == 20
+        assert await first == 10
+    assert fake.batches == [[1, 2]]
+    assert batcher.streams == {}
+
+
+async def test_leaving_stream_releases_the_batch_waiting_for_it(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=8, max_wait_ms=30_000)
+    with batcher.stream("run"):
+        with batcher.stream("run"):
+            waiting = asyncio.create_task(batcher.submit("run", 3))
+            await until_pending(batcher, 1)
+        assert await asyncio.wait_for(waiting, 10) == 30
+    assert fake.batches == [[3]]
+
+
+async def test_streams_of_one_kind_do_not_hurry_another_kind(make_batcher) -> None:
+    runs, other = FakeModel(), FakeModel()
+    batcher = make_batcher({"run": runs, "other": other}, max_batch_size=8, max_wait_ms=300)
+    with batcher.stream("run"):
+        submitted = time.monotonic()
+        assert await batcher.submit("other", 4) == 40
+    ((called, items),) = other.calls
+    assert items == [4]
+    assert called - submitted >= 0.29
+
+
+async def test_stream_of_unknown_kind_is_refused(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake})
+    with pytest.raises(ValueError, match="unknown kind 'nope'"), batcher.stream("nope"):
+        pass

@@ -16,7 +16,7 @@ pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
 from gpu.batcher import Batcher
-from gpu.propagation import Direction, plan_legs
+from gpu.propagation import Direction, Leg, plan_legs
 from gpu.track_io import FrameMasks, SeedRequest, StepRequest
 from gpu.tracker import VideoTracker
 from tests.gpu.propagation_support import (
@@ -201,3 +201,19 @@ async def test_two_videos_at_once_give_the_masks_each_gives_alone(
         mine = [frame for batch in batches for video, frame in batch if video == id(run.state)]
         assert mine == list(range(8))
     assert sum(len(batch) == 2 for batch in batches) >= 4
+
+
+async def test_propagation_declares_its_track_stream_while_it_runs(
+    tracker: VideoTracker, frames: list[np.ndarray]
+) -> None:
+    # A minute of max_wait: a track step that waited for company would stall the test.
+    batcher = new_batcher(tracker, max_wait_ms=60_000)
+    seen: list[dict[str, int]] = []
+    try:
+        run = propagator(tracker, batcher, frames, {1: {0: click(150, 96)}}, [Leg(0, 3)])
+        async for _ in run.run():
+            seen.append(batcher.streams)
+        assert batcher.streams == {}
+    finally:
+        await batcher.close()
+    assert seen == [{"track_step": 1}] * 4
