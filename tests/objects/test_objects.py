@@ -190,3 +190,57 @@ async def test_deleting_a_missing_object_is_404(
     assert set(answers.values()) == {404}, answers
     listed = await client.get(f"/v1/videos/{video_id}/objects", headers=headers)
     assert [item["id"] for item in listed.json()["items"]] == [1]
+
+
+async def test_patch_renames_and_recolours_keeping_what_is_left_out(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    video_id = await ready_video(client, headers, settings)
+    created = await new_object(client, headers, video_id, name="Car", color="#112233")
+    url = f"/v1/videos/{video_id}/objects/{created['id']}"
+
+    renamed = await client.patch(url, json={"name": "  Hero car "}, headers=headers)
+    recoloured = await client.patch(url, json={"color": "#A0B1C2"}, headers=headers)
+    unchanged = await client.patch(url, json={}, headers=headers)
+
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["color"]) == ("Hero car", "#112233")
+    assert (recoloured.json()["name"], recoloured.json()["color"]) == ("Hero car", "#a0b1c2")
+    assert unchanged.json() == recoloured.json()
+    listed = await client.get(f"/v1/videos/{video_id}/objects", headers=headers)
+    assert listed.json()["items"] == [recoloured.json()]
+
+
+async def test_bad_patches_are_4xx_naming_the_field_and_change_nothing(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    video_id = await ready_video(client, headers, settings)
+    created = await new_object(client, headers, video_id, name="Car")
+    url = f"/v1/videos/{video_id}/objects/{created['id']}"
+    failures = {}
+    for body, status, field in OBJECT_CASES:
+        response = await client.patch(url, json=body, headers=headers)
+        if problem := _names_field(response, status, field):
+            failures[repr(body)[:60]] = problem
+    assert not failures, failures
+    for object_id in ("2", "0", str(2**40)):
+        missing = await client.patch(
+            f"/v1/videos/{video_id}/objects/{object_id}", json={"name": "x"}, headers=headers
+        )
+        assert missing.status_code == 404, (object_id, missing.text)
+    listed = await client.get(f"/v1/videos/{video_id}/objects", headers=headers)
+    assert listed.json()["items"] == [created]
+
+
+async def test_another_users_object_cannot_be_patched(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    video_id = await ready_video(client, headers, settings)
+    created = await new_object(client, headers, video_id, name="Car")
+    stranger = await signup(client)
+    response = await client.patch(
+        f"/v1/videos/{video_id}/objects/{created['id']}", json={"name": "Mine"}, headers=stranger
+    )
+    assert response.status_code == 404
+    listed = await client.get(f"/v1/videos/{video_id}/objects", headers=headers)
+    assert listed.json()["items"] == [created]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, delete, get, post
+from litestar import Request, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Response
@@ -15,7 +15,7 @@ from roto.idempotency import IdempotencyKeyHeader
 from roto.ids import parse_id
 from roto.jobs.schemas import JobEnvelope
 from roto.objects import prompts_service, service
-from roto.objects.schemas import ObjectCreate, Prompt, PromptMask, VideoObject
+from roto.objects.schemas import ObjectCreate, ObjectUpdate, Prompt, PromptMask, VideoObject
 from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from roto.problems import problem_responses
 from roto.videos.controller import request_id
@@ -77,6 +77,34 @@ async def list_objects(
 ) -> Page[VideoObject]:
     return await service.list_objects(
         resources, user.id, parse_id(video_id, "video"), limit, cursor
+    )
+
+
+@patch(
+    "/v1/videos/{video_id:str}/objects/{object_id:int}",
+    tags=TAGS,
+    summary="Rename or recolour an object",
+    description="Fields left out keep their value; prompts and masks are untouched. This "
+    "endpoint is an addition to api.md for the web app's objects panel.",
+    responses=problem_responses(
+        {
+            400: "an unknown field, a name over 100 characters, or a colour that is not #rrggbb",
+            404: NOT_FOUND + "; or no such object in the video",
+            422: "a blank name or one with control characters",
+        }
+    ),
+)
+async def update_object(
+    video_id: FromPath[str],
+    object_id: FromPath[int],
+    data: JSONBody[ObjectUpdate],
+    request: Request[Any, Any, Any],
+    resources: ResourcesDep,
+    user: UserDep,
+) -> VideoObject:
+    body = await strict_body(request, ObjectUpdate)
+    return await service.update_object(
+        resources, user.id, parse_id(video_id, "video"), object_id, body
     )
 
 
@@ -158,4 +186,4 @@ async def create_prompt(
     return Response(PromptMask(job.to_wire(), mask), status_code=200)
 
 
-ROUTES = [create_object, list_objects, delete_object, create_prompt]
+ROUTES = [create_object, list_objects, update_object, delete_object, create_prompt]

@@ -60,6 +60,11 @@ SELECT video_id, object_id, name, color, created_at
 FROM objects
 WHERE video_id = $1 AND object_id = $2
 """
+UPDATE_OBJECT = """
+UPDATE objects SET name = coalesce($3, name), color = coalesce($4, color)
+WHERE video_id = $1 AND object_id = $2
+RETURNING video_id, object_id, name, color, created_at
+"""
 DELETE_OBJECT = "DELETE FROM objects WHERE video_id = $1 AND object_id = $2"
 
 
@@ -107,6 +112,17 @@ async def lock_object_for_prompt(
 ) -> ObjectRow | None:
     """The object, kept from deletion until the transaction ends; None if there is none."""
     return _object(await conn.fetchrow(SELECT_OBJECT_FOR_PROMPT, video_id, object_id))
+
+
+async def update_object(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    video_id: uuid.UUID,
+    object_id: int,
+    name: str | None,
+    color: str | None,
+) -> ObjectRow | None:
+    """Set the fields that are not None; None if there is no such object."""
+    return _object(await conn.fetchrow(UPDATE_OBJECT, video_id, object_id, name, color))
 
 
 async def delete_object(conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int) -> bool:

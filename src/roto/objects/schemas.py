@@ -25,6 +25,13 @@ class ObjectCreate(msgspec.Struct, forbid_unknown_fields=True):
     color: Color | None = None
 
 
+class ObjectUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """A rename or a new colour; a field left out keeps its value."""
+
+    name: ObjectName | None = None
+    color: Color | None = None
+
+
 class VideoObject(msgspec.Struct):
     """Something tracked through a video; ``id`` is a small integer never reused in the video."""
 

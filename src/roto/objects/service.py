@@ -15,7 +15,7 @@ from roto.masks import repository as masks_repo
 from roto.masks import storage as mask_storage
 from roto.objects import prompts_repository as prompts_repo
 from roto.objects import repository as repo
-from roto.objects.schemas import ObjectCreate, VideoObject
+from roto.objects.schemas import ObjectCreate, ObjectUpdate, VideoObject
 from roto.pagination import Page, check_limit
 from roto.resources import Resources
 from roto.videos import storage as video_storage
@@ -105,6 +105,25 @@ async def list_objects(
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_object_cursor(page[-1].object_id) if more else None
     return Page([row.to_wire() for row in page], next_cursor)
+
+
+async def update_object(
+    resources: Resources,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID,
+    object_id: int,
+    body: ObjectUpdate,
+) -> VideoObject:
+    """Rename or recolour an object; its prompts and masks are untouched."""
+    await get_video(resources, user_id, video_id)
+    name = check_name(body.name) if body.name is not None else None
+    color = body.color.lower() if body.color is not None else None
+    row = None
+    if 0 < object_id <= MAX_OBJECT_ID:
+        row = await repo.update_object(resources.pool, video_id, object_id, name, color)
+    if row is None:
+        raise NotFound(f"object {object_id} not found in video {video_id}")
+    return row.to_wire()
 
 
 async def delete_object(
