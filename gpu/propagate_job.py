@@ -23,6 +23,7 @@ import numpy as np
 import structlog
 
 from gpu import repository as gpu_repo
+from gpu.chunk_sweep import Writer, sweep_orphan_chunks
 from gpu.frames import load_frame
 from gpu.mask_chunks import ChunkWriter
 from gpu.propagation import FrameLoader, Propagator, choose_anchor, plan_legs
@@ -114,6 +115,7 @@ class PropagateJobs:
             await work.writer.flush()  # what is done is kept
             raise
         await ctx.report_progress(work.done, plan.total, force=True)
+        await _sweep(ctx, job)
         log.info(
             "propagation_done",
             frames=work.done,
@@ -245,6 +247,17 @@ def _frame_masks(frame_index: int, masks: Mapping[int, Any]) -> list[FrameMask]:
         )
         for object_id, mask in sorted(masks.items())
     ]
+
+
+async def _sweep(ctx: JobContext, job: PropagatePayload) -> None:
+    """Delete the chunks that this job and the ones before it superseded; a failure here costs
+    storage, never masks, so it does not fail the job."""
+    try:
+        await sweep_orphan_chunks(
+            ctx.resources, job.video_id, job.object_ids, Writer(ctx.job.id, ctx.job.attempts)
+        )
+    except Exception as exc:
+        log.warning("chunk_sweep_failed", error=repr(exc))
 
 
 async def _publish(ctx: JobContext, frame: WireFrameMasks) -> None:

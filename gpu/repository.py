@@ -1,4 +1,5 @@
-"""SQL of the GPU daemon's jobs: what a segment job reads about its video."""
+"""SQL of the GPU daemon's jobs: what a segment job reads about its video, and what the chunk
+sweep reads about the masks index and jobs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ SELECT_FRAME_SOURCE = "SELECT status, width, height, frame_count FROM videos WHE
 # Serialises the finishing of segment jobs on one keyframe until the transaction ends; the key is
 # a hash, so two keyframes that collide only wait for each other.
 LOCK_KEYFRAME = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+SELECT_REFERENCED_CHUNKS = """
+SELECT DISTINCT storage_key FROM masks
+WHERE video_id = $1 AND object_id = ANY($2::int[]) AND source = 'propagation'
+"""
+SELECT_FINISHED_JOBS = """
+SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')
+"""
 
 
 async def get_frame_source(conn: asyncpg.Connection, video_id: uuid.UUID) -> FrameSource | None:
@@ -33,3 +41,17 @@ async def lock_keyframe(
 ) -> None:
     """Hold the keyframe's lock for the rest of ``conn``'s transaction."""
     await conn.execute(LOCK_KEYFRAME, f"keyframe:{video_id}:{object_id}:{frame_index}")
+
+
+async def referenced_chunks(
+    conn: asyncpg.Connection, video_id: uuid.UUID, object_ids: list[int]
+) -> set[str]:
+    """The S3 keys that propagated mask rows of these objects point at."""
+    records = await conn.fetch(SELECT_REFERENCED_CHUNKS, video_id, object_ids)
+    return {record["storage_key"] for record in records}
+
+
+async def finished_jobs(conn: asyncpg.Connection, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``job_ids`` that have finished; a job that no longer exists is not among them."""
+    records = await conn.fetch(SELECT_FINISHED_JOBS, list(job_ids))
+    return {record["id"] for record in records}

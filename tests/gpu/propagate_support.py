@@ -10,7 +10,7 @@ import msgspec
 
 from roto.jobs import repository as jobs_repo
 from roto.masks.repository import MaskRow, upsert_mask
-from roto.masks.storage import decode_chunk, keyframe_mask_key
+from roto.masks.storage import decode_chunk, keyframe_mask_key, object_chunks_prefix
 from roto.propagations.schemas import PropagatePayload
 from roto.resources import Resources
 from tests.gpu.support import Clip, add_prompt
@@ -89,3 +89,10 @@ def chunk_masks(s3_sync: Any, bucket: str, key: str) -> dict[tuple[int, int], An
 def job_frames(rows: list[MaskRow], job_id: uuid.UUID) -> list[tuple[int, int]]:
     """(object, frame) of the rows a job wrote."""
     return [(r.object_id, r.frame_index) for r in rows if r.job_id == job_id]
+
+
+def chunk_keys(s3_sync: Any, bucket: str, video_id: uuid.UUID, object_id: int) -> set[str]:
+    """Every chunk key stored for one object."""
+    prefix = object_chunks_prefix(video_id, object_id)
+    listed = s3_sync.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return {item["Key"] for item in listed.get("Contents", [])}

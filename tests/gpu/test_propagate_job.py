@@ -18,6 +18,7 @@ from roto.resources import Resources, open_resources
 from roto.settings import Settings
 from tests.gpu.propagate_support import (
     PROMPT_SCORE,
+    chunk_keys,
     chunk_masks,
     enqueue_propagate,
     job_frames,
@@ -134,7 +135,7 @@ async def _idle(runtime: Any) -> bool:
 
 
 async def test_a_correction_recomputes_only_the_span_between_its_neighbouring_keyframes(
-    resources: Resources, shared_model: Any, clip_frames: list[np.ndarray]
+    resources: Resources, shared_model: Any, clip_frames: list[np.ndarray], s3_sync: Any
 ) -> None:
     clip = await ready_clip(resources, clip_frames)
     await add_object(resources, clip, 1)
@@ -167,6 +168,9 @@ async def test_a_correction_recomputes_only_the_span_between_its_neighbouring_ke
     assert job_frames(rows, second.id) == [(1, 1), (1, 2), (1, 3)]
     assert job_frames(rows, fourth.id) == [(1, f) for f in (5, 6, 7, 9, 10, 11)]
     assert [r.frame_index for r in rows if r.source == "prompt"] == [0, 4, 8]
+    # The chunks that corrections superseded (all of the first job's) were swept.
+    referenced = {r.storage_key for r in rows if r.source == "propagation"}
+    assert chunk_keys(s3_sync, resources.settings.s3_bucket, clip.video_id, 1) == referenced
 
 
 async def test_a_job_whose_daemon_died_midway_is_finished_by_another_without_duplicates(
@@ -207,6 +211,8 @@ async def test_a_job_whose_daemon_died_midway_is_finished_by_another_without_dup
     for row in rows[1:]:
         assert row.storage_key.split("/")[-2] == f"{job.id}-2"
         assert (1, row.frame_index) in chunk_masks(s3_sync, bucket, row.storage_key)
+    # The dead attempt's chunks, superseded by the second attempt's, were swept.
+    assert chunk_keys(s3_sync, bucket, clip.video_id, 1) == {r.storage_key for r in rows[1:]}
 
 
 async def test_both_ways_goes_forward_from_the_keyframe_then_back_in_events(

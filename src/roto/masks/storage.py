@@ -28,11 +28,23 @@ def keyframe_mask_key(video_id: uuid.UUID | str, object_id: int, frame_index: in
     return f"{object_masks_prefix(video_id, object_id)}keyframes/{frame_index:06d}.json"
 
 
+def object_chunks_prefix(video_id: uuid.UUID | str, object_id: int) -> str:
+    """The prefix of one object's chunks of propagated masks."""
+    return f"{object_masks_prefix(video_id, object_id)}chunks/"
+
+
 def chunk_key(
-    video_id: uuid.UUID | str, object_id: int, job_id: uuid.UUID | str, start: int
+    video_id: uuid.UUID | str, object_id: int, writer_id: uuid.UUID | str, start: int
 ) -> str:
-    """A chunk of propagated masks written by one propagate job, starting at frame ``start``."""
-    return f"{object_masks_prefix(video_id, object_id)}chunks/{job_id}/{start:06d}.json"
+    """A chunk of propagated masks starting at frame ``start``, written by ``writer_id`` (the
+    propagate job and its attempt)."""
+    return f"{object_chunks_prefix(video_id, object_id)}{writer_id}/{start:06d}.json"
+
+
+def chunk_writer_id(key: str) -> str | None:
+    """The ``writer_id`` part of a ``chunk_key``; None for any other key."""
+    parts = key.split("/")
+    return parts[-2] if len(parts) >= 2 and parts[-3:-2] == ["chunks"] else None
 
 
 def hot_mask_key(video_id: uuid.UUID | str, object_id: int, frame_index: int) -> str:

@@ -1,0 +1,83 @@
+"""Removing mask chunks that nothing points at any more.
+
+A chunk becomes an orphan when every index row that pointed at it has moved on: a correction
+recomputed its frames, or a redelivered job stored them again under its own attempt. An orphan is
+deleted only when its writer can no longer index it: an earlier attempt of the sweeping job, or a
+job that has finished. A chunk of a job still queued or running is left alone even if no row points
+at it yet (it may be between its S3 write and its index rows).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NamedTuple
+
+import structlog
+
+from gpu import repository as gpu_repo
+from roto.masks.storage import chunk_writer_id, object_chunks_prefix
+from roto.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+#: Keys per S3 DeleteObjects call (its limit).
+DELETE_BATCH = 1000
+
+
+class Writer(NamedTuple):
+    """Who wrote a chunk: a propagate job and its attempt."""
+
+    job_id: uuid.UUID
+    attempt: int
+
+    @classmethod
+    def parse(cls, writer_id: str) -> Writer | None:
+        """``<job id>-<attempt>`` as a Writer; None for a name this code does not write."""
+        job, _, attempt = writer_id.rpartition("-")
+        try:
+            return cls(uuid.UUID(job), int(attempt))
+        except ValueError:
+            return None
+
+
+def is_sweepable(writer: Writer, sweeper: Writer, finished: set[uuid.UUID]) -> bool:
+    """Whether a chunk by ``writer`` can never be indexed again, seen from job ``sweeper``."""
+    if writer.job_id == sweeper.job_id:
+        return writer.attempt < sweeper.attempt
+    return writer.job_id in finished
+
+
+async def sweep_orphan_chunks(
+    resources: Resources, video_id: uuid.UUID, object_ids: list[int], sweeper: Writer
+) -> int:
+    """Delete the objects' orphan chunks that no live job can still index; returns how many."""
+    s3, bucket = resources.s3, resources.settings.s3_bucket
+    listed: dict[str, Writer] = {}
+    for object_id in object_ids:
+        prefix = object_chunks_prefix(video_id, object_id)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        async for page in pages:
+            for item in page.get("Contents", []):
+                writer = Writer.parse(chunk_writer_id(item["Key"]) or "")
+                if writer is not None:
+                    listed[item["Key"]] = writer
+    if not listed:
+        return 0
+    async with resources.pool.acquire() as conn:
+        referenced = await gpu_repo.referenced_chunks(conn, video_id, object_ids)
+        finished = await gpu_repo.finished_jobs(conn, {w.job_id for w in listed.values()})
+    orphans = [
+        key
+        for key, writer in listed.items()
+        if key not in referenced and is_sweepable(writer, sweeper, finished)
+    ]
+    for start in range(0, len(orphans), DELETE_BATCH):
+        batch = [{"Key": key} for key in orphans[start : start + DELETE_BATCH]]
+        answer: dict[str, Any] = await s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        for error in answer.get("Errors", []):
+            log.warning("chunk_sweep_failed", key=error.get("Key"), error=error.get("Message"))
+    if orphans:
+        log.info("chunks_swept", video_id=str(video_id), deleted=len(orphans))
+    return len(orphans)
