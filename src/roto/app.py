@@ -19,6 +19,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from roto.auth.controller import ROUTES as AUTH_ROUTES
 from roto.auth.deps import provide_current_user
 from roto.auth.security import jwt_key
+from roto.billing.controller import ROUTES as BILLING_ROUTES
 from roto.errors import exception_handlers
 from roto.health.controller import ROUTES as HEALTH_ROUTES
 from roto.jobs.controller import ROUTES as JOB_ROUTES
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *OBJECT_ROUTES,
             *MASK_ROUTES,
             *PROPAGATION_ROUTES,
+            *BILLING_ROUTES,
             MetricsController,
         ],
         dependencies={

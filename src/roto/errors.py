@@ -46,6 +46,10 @@ class Unauthorized(DomainError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
 
+class PaymentRequired(DomainError):
+    status, code, title = 402, "quota_exceeded", "Payment required"
+
+
 class NotFound(DomainError):
     status, code, title = 404, "not_found", "Not found"
 
@@ -144,6 +148,7 @@ __all__ = [
     "Conflict",
     "DomainError",
     "NotFound",
+    "PaymentRequired",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",

@@ -44,6 +44,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
 
+    # Billing and abuse limits.
+    stripe_webhook_secret: str = ""  # the webhook endpoint's signing secret (whsec_...)
+    stripe_webhook_tolerance_s: int = 300  # a signature older than this is refused
+    rate_limit_per_minute: int = 6000  # requests per caller per minute; 0 turns it off
+    login_failures_per_minute: int = 10  # failed sign-ins per email per minute before 429
+
     # Uploads.
     max_upload_bytes: int = 20 * GiB
     multipart_threshold_bytes: int = 64 * MiB

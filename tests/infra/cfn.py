@@ -16,6 +16,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "infra" / "cloudformation"
 ROOT = "root"
+#: A Secrets Manager reference to one JSON key of a secret: ``${SecretArn}:key::``.
+SECRET_JSON_KEY = re.compile(r"\$\{(\w+)\}:\w+::")
 SETTING_RE = re.compile(r"\bROTO_[A-Z0-9_]*[A-Z0-9]")
 SUB_VAR_RE = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
 USER_DATA_SETTING_RE = re.compile(r"^(ROTO_[A-Z0-9_]+)=(.*)$", re.MULTILINE)
@@ -112,6 +114,10 @@ def trace(stem: str, node: Any) -> Origin:
         return Origin("resource", stem, resource, attribute)
     if "Fn::ImportValue" in node:
         return Origin("import", name=str(node["Fn::ImportValue"]))
+    secret_key = SECRET_JSON_KEY.fullmatch(str(node.get("Fn::Sub", "")))
+    if secret_key:
+        # "${Arn}:key::" is one JSON key of the secret Arn: it is that secret that is read.
+        return trace(stem, {"Ref": secret_key.group(1)})
     return Origin("expression", stem, repr(node))
 
 

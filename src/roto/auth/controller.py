@@ -45,11 +45,13 @@ async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
     status_code=200,
     tags=["auth"],
     summary="Sign in with email and password",
-    description="A wrong email or password answers 401 with the same message.",
+    description="A wrong email or password answers 401 with the same message. After "
+    "`ROTO_LOGIN_FAILURES_PER_MINUTE` wrong passwords for one email in a minute, sign-ins for "
+    "it answer 429 with Retry-After until the minute ends.",
     security=PUBLIC,
 )
 async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
-    return await service.login(resources.pool, resources.settings, data)
+    return await service.login(resources.pool, resources.settings, resources.redis, data)
 
 
 @post(

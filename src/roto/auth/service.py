@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import asyncpg
 import structlog
+from redis.asyncio import Redis
 
+from roto import ratelimit
 from roto.auth import repository as repo
 from roto.auth import security
 from roto.auth.schemas import (
@@ -22,6 +24,7 @@ from roto.auth.schemas import (
     TokenUser,
     Usage,
 )
+from roto.billing import service as billing
 from roto.errors import BadRequest, Conflict, NotFound
 from roto.pagination import Page, check_limit, decode_cursor, encode_cursor
 from roto.settings import Settings
@@ -29,9 +32,6 @@ from roto.timefmt import rfc3339, utcnow
 
 log = structlog.get_logger(__name__)
 
-#: Frames a plan may process per month; billing enforces them, /v1/me reports them.
-FRAME_QUOTAS: dict[str, int] = {"free": 20_000, "pro": 500_000}
-DEFAULT_PLAN = "free"
 MAX_EMAIL_LENGTH = 254
 _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -71,13 +71,18 @@ async def register(pool: asyncpg.Pool, settings: Settings, data: RegisterRequest
     return _tokens(settings, user.id, user.email, refresh_token)
 
 
-async def login(pool: asyncpg.Pool, settings: Settings, data: LoginRequest) -> Tokens:
-    """Exchange an email and password for tokens; one 401 for every wrong pair."""
+async def login(pool: asyncpg.Pool, settings: Settings, redis: Redis, data: LoginRequest) -> Tokens:
+    """Exchange an email and password for tokens; one 401 for every wrong pair, and 429 once an
+    email has had too many wrong passwords this minute (password guessing)."""
+    failures_key = f"login-failures:{data.email.strip().lower()}"
+    limit = settings.login_failures_per_minute
+    await ratelimit.check(redis, failures_key, limit, "failed sign-ins")
     async with pool.acquire() as conn:
         user = await repo.get_user_by_email(conn, data.email.strip())
     # Hash outside the connection: a pool slot is worth more than the 0.1 s of argon2.
     is_match = await security.verify_password(user.password_hash if user else None, data.password)
     if user is None or not is_match:
+        await ratelimit.count(redis, failures_key)
         raise security.unauthorized(LOGIN_FAILED)
     new_hash = None
     if security.needs_rehash(user.password_hash):
@@ -186,13 +191,13 @@ async def get_account(pool: asyncpg.Pool, user: CurrentUser) -> Me:
         row = await repo.get_user(conn, user.id)
     if row is None:
         raise security.unauthorized("the account no longer exists")
-    quota = FRAME_QUOTAS.get(row.plan, FRAME_QUOTAS[DEFAULT_PLAN])
+    used = await billing.usage(pool, user.id)
     return Me(
         id=str(row.id),
         email=row.email,
         created_at=rfc3339(row.created_at) or "",
         plan=row.plan,
-        usage=Usage(frames_this_month=0, frames_quota=quota),
+        usage=Usage(frames_this_month=used.frames_processed, frames_quota=used.frames_quota),
     )
 
 

@@ -12,6 +12,7 @@ import msgspec
 import structlog
 
 from roto import idempotency
+from roto.billing import service as billing
 from roto.errors import BadRequest, Unprocessable
 from roto.jobs import repository as jobs_repo
 from roto.jobs.outbox import create_job
@@ -128,6 +129,7 @@ async def submit_prompt(
             check_prompt(prompt, video.width or 0, video.height or 0, video.frame_count or 0)
 
             async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
+                await billing.check_quota(conn, user_id, 1)
                 if await repo.lock_object_for_prompt(conn, video_id, prompt.object_id) is None:
                     raise unknown_object(prompt.object_id)
                 if prompt.mode == "replace":

@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from roto import idempotency
+from roto.billing import service as billing
 from roto.errors import Unprocessable
 from roto.jobs import repository as jobs_repo
 from roto.jobs.outbox import create_job
@@ -102,6 +103,8 @@ async def create_propagation(
             body.frame_start,
             body.frame_end,
         )
+        # Up to the whole range: spans still fresh are skipped and not billed.
+        await billing.check_quota(conn, user_id, frame_end - frame_start + 1)
         payload = PropagatePayload(video_id, object_ids, frame_start, frame_end, body.direction)
         return await create_job(
             conn,

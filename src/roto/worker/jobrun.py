@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from roto.billing import service as billing
 from roto.jobs import events
 from roto.jobs import repository as jobs_repo
 from roto.messages import JobMessage
@@ -115,6 +116,7 @@ async def _finish(
             await handler.on_success(conn, row, result or {})
         elif handler is not None and status == "failed" and handler.on_failure:
             await handler.on_failure(conn, row, code or INTERNAL_ERROR, reason or "")
+        await billing.record_job_usage(conn, row)
     await _publish_status(resources, row)
 
 
@@ -126,6 +128,7 @@ async def _record_cancel(
         if current is None or current.status != "canceled":
             return
         await _on_cancel(conn, handler, current)
+        await billing.record_job_usage(conn, current)
     await _publish_status(resources, current)
 
 

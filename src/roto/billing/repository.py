@@ -1,0 +1,87 @@
+"""SQL of billing: usage records, the month's totals, plans and Stripe events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+
+class MonthUsage(msgspec.Struct, frozen=True):
+    frames: int
+    gpu_seconds: float
+
+
+INSERT_USAGE = """
+INSERT INTO usage_records (job_id, user_id, job_type, frames, gpu_seconds)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (job_id) DO NOTHING
+"""
+SELECT_USAGE_SINCE = """
+SELECT coalesce(sum(frames), 0)::bigint AS frames,
+       coalesce(sum(gpu_seconds), 0)::float8 AS gpu_seconds
+FROM usage_records
+WHERE user_id = $1 AND recorded_at >= $2
+"""
+SELECT_PLAN = "SELECT plan FROM users WHERE id = $1"
+# Serialises one user's quota checks until the transaction ends, so two jobs submitted at once
+# cannot both fit in the last frames of the quota.
+LOCK_USER_QUOTA = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+INSERT_STRIPE_EVENT = """
+INSERT INTO stripe_events (id, type) VALUES ($1, $2)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+SET_PLAN_BY_ID = """
+UPDATE users SET plan = $2, stripe_customer_id = coalesce($3, stripe_customer_id)
+WHERE id = $1
+"""
+SET_PLAN_BY_CUSTOMER = "UPDATE users SET plan = $2 WHERE stripe_customer_id = $1"
+
+
+async def record_usage(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    user_id: uuid.UUID,
+    job_type: str,
+    frames: int,
+    gpu_seconds: float,
+) -> None:
+    """Record a finished job's usage once; a second record of the same job is ignored."""
+    await conn.execute(INSERT_USAGE, job_id, user_id, job_type, frames, gpu_seconds)
+
+
+async def usage_since(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, since: datetime
+) -> MonthUsage:
+    record = await conn.fetchrow(SELECT_USAGE_SINCE, user_id, since)
+    return MonthUsage(frames=int(record["frames"]), gpu_seconds=float(record["gpu_seconds"]))
+
+
+async def get_plan(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> str | None:
+    plan: str | None = await conn.fetchval(SELECT_PLAN, user_id)
+    return plan
+
+
+async def lock_user_quota(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    """Hold the user's quota lock for the rest of ``conn``'s transaction."""
+    await conn.execute(LOCK_USER_QUOTA, f"quota:{user_id}")
+
+
+async def claim_stripe_event(conn: asyncpg.Connection, event_id: str, event_type: str) -> bool:
+    """Note the event as seen; False if it was seen before."""
+    return await conn.fetchval(INSERT_STRIPE_EVENT, event_id, event_type) is not None
+
+
+async def set_plan(
+    conn: asyncpg.Connection, user_id: uuid.UUID, plan: str, customer_id: str | None
+) -> bool:
+    status: str = await conn.execute(SET_PLAN_BY_ID, user_id, plan, customer_id)
+    return status.endswith(" 1")
+
+
+async def set_plan_of_customer(conn: asyncpg.Connection, customer_id: str, plan: str) -> bool:
+    status: str = await conn.execute(SET_PLAN_BY_CUSTOMER, customer_id, plan)
+    return status.endswith(" 1")
