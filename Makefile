@@ -18,20 +18,20 @@ $(STAMP): pyproject.toml constraints.txt
 		-e '.[embedded,dev,gpu]'
 	touch $(STAMP)
 
-run: install
+run: install web
 	$(BIN)/python -m roto.devstack
 
 test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src gpu tests scripts bench
-	$(BIN)/ruff format --check src gpu tests scripts bench
+	$(BIN)/ruff check src gpu tests scripts bench web/scripts
+	$(BIN)/ruff format --check src gpu tests scripts bench web/scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src gpu tests scripts bench
-	$(BIN)/ruff check --fix src gpu tests scripts bench
+	$(BIN)/ruff format src gpu tests scripts bench web/scripts
+	$(BIN)/ruff check --fix src gpu tests scripts bench web/scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
@@ -40,3 +40,33 @@ clean:
 .PHONY: infra-check
 infra-check:
 	bash scripts/check_infra.sh
+
+# The web app (web/): installed from package-lock.json, rebuilt when a source is newer than the
+# stamp; the API serves web/dist at / in `make run`.
+.PHONY: web web-test web-schema e2e-deps
+WEB_MODULES := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts \
+	web/tsconfig.json web/openapi.json
+
+web: $(WEB_STAMP)
+
+$(WEB_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_STAMP): $(WEB_MODULES) $(WEB_SOURCES)
+	cd web && npm run build
+	touch $@
+
+web-test: $(WEB_MODULES)
+	cd web && npx vitest run
+
+# After an API change: web/openapi.json from the app, then the client's types from it.
+web-schema: install $(WEB_MODULES)
+	$(BIN)/python web/scripts/dump_openapi.py
+	cd web && npm run gen:api
+
+# Debian's Chromium for the end-to-end test (tests/web/test_e2e.py); never a browser download.
+e2e-deps:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)

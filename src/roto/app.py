@@ -31,6 +31,7 @@ from roto.propagations.controller import ROUTES as PROPAGATION_ROUTES
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
 from roto.videos.controller import ROUTES as VIDEO_ROUTES
+from roto.webapp import web_routes
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROPAGATION_ROUTES,
             *BILLING_ROUTES,
             MetricsController,
+            *web_routes(),
         ],
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),

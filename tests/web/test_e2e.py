@@ -1,0 +1,116 @@
+"""The issue's browser flow against `make run`: headless Chromium (Debian's package) driven by
+playwright-core signs up, uploads a generated clip, clicks the object, propagates and exports.
+Needs `make web e2e-deps` first (the built app, node_modules and /usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.devstack.harness import StackRun
+from tests.media import make_video
+
+pytestmark = pytest.mark.slow
+WEB = Path(__file__).resolve().parents[2] / "web"
+SCRIPT = WEB / "e2e" / "flow.mjs"
+CHROMIUM = Path("/usr/bin/chromium")
+# Kept after the run for a person to look at (git-ignored); the run writes to tmp_path first.
+SCREENSHOTS = WEB / "e2e" / "screenshots"
+
+
+def require_e2e_tools() -> None:
+    missing = [
+        what
+        for what, present in (
+            ("web/dist (run `make web`)", (WEB / "dist" / "index.html").is_file()),
+            ("web/node_modules (run `make web`)", (WEB / "node_modules").is_dir()),
+            (f"{CHROMIUM} (run `make e2e-deps`)", CHROMIUM.is_file()),
+            ("node", shutil.which("node") is not None),
+        )
+        if not present
+    ]
+    if missing:
+        pytest.fail("end-to-end test needs: " + ", ".join(missing))
+
+
+@pytest.fixture
+def stack() -> Iterator[StackRun]:
+    require_e2e_tools()
+    workdir = Path(tempfile.mkdtemp(prefix="roto-e2e-"))
+    run = StackRun(workdir / "data", workdir / "stack.log", ROTO_MODEL_IMAGE_SIZE="256")
+    run.start()
+    try:
+        run.wait_ready()
+        yield run
+    finally:
+        run.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
+    stack: StackRun, tmp_path: Path
+) -> None:
+    video = make_video(tmp_path / "clip.mp4", frames=24, width=192, height=108, fps=24)
+    out = tmp_path / "e2e"
+    result = subprocess.run(
+        ["node", str(SCRIPT), "--url", stack.api, "--video", str(video), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    shutil.copytree(out, SCREENSHOTS, ignore=shutil.ignore_patterns("*.zip"))
+    steps = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            steps[entry["step"]] = entry
+    print(result.stdout)  # the steps' figures, shown with `pytest -s`
+    report = result.stdout + result.stderr + "\n--- stack log ---\n" + stack.output()[-4000:]
+    assert result.returncode == 0 and "done" in steps, report
+    assert steps["done"]["console_errors"] == [], report
+
+    assert steps["uploaded"]["progress_seen"] and steps["uploaded"]["progress_max"] == 1.0
+    assert steps["uploaded"]["details"] == "192\u00d7108, 24 frames at 24 fps, h264"
+    assert steps["clicked"]["painted_before"] == 0
+    assert steps["clicked"]["painted_after"] > 0
+    assert steps["clicked"]["keyframe_markers"] == 1
+    assert steps["clicked"]["colors"] == ["0,255,0"]  # the colour the object was given
+    # The overlay is exactly the API's PNG matte: RLE decoded right, at the source resolution.
+    assert steps["clicked"]["matte"] == {
+        "mismatched": 0,
+        "inside": steps["clicked"]["painted_after"],
+    }
+    assert steps["propagated"]["matte"]["mismatched"] == 0
+    assert steps["propagated"]["matte"]["inside"] == steps["propagated"]["painted"]["21"]
+    # Masks arrived through the job's event stream (at most one event per propagated frame: a
+    # stream opened late misses the first ones, and the final read fills them in), and the
+    # confidence strip has a score on every frame.
+    assert 0 < steps["propagated"]["streamed_frames"] <= 23
+    assert steps["propagated"]["confidence_strip"] == {"scored": 24, "cells": 24}
+    assert steps["propagated"]["low_score_jump"] == {"from": 21, "to": 22}
+    painted = {int(frame): count for frame, count in steps["propagated"]["painted"].items()}
+    assert set(painted) == {10, 11, 21}, report
+    assert all(count > 0 for count in painted.values())
+    archive = Path(steps["exported"]["file"])
+    assert archive.suffix == ".zip"
+    names = subprocess.run(
+        ["python3", "-m", "zipfile", "-l", str(archive)], capture_output=True, text=True, check=True
+    ).stdout
+    assert names.count(".png") == 24, names
+    assert names.count("clip_ball.0000.png") == 1, names  # named after the renamed object
+    shots = sorted(p.name for p in out.glob("*.png"))
+    assert shots == [
+        "01-signed-up.png",
+        "02-ready.png",
+        "03-clicked.png",
+        "04-propagated.png",
+        "05-exported.png",
+    ]

@@ -1,0 +1,88 @@
+/** The video's objects: add, select, rename, recolour and delete. */
+import { useState, type FormEvent } from "react";
+import type { ObjectUpdate, VideoObject } from "../api/types";
+
+/** Colours that stay apart from each other on most footage, offered in turn. */
+export const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45"];
+
+interface Props {
+  objects: VideoObject[];
+  selected: number | null;
+  onSelect: (id: number) => void;
+  onAdd: (name: string, color: string) => Promise<void>;
+  onUpdate: (object: VideoObject, change: ObjectUpdate) => Promise<void>;
+  onDelete: (object: VideoObject) => void;
+}
+
+function ObjectRow({ object, selected, onSelect, onUpdate, onDelete }: {
+  object: VideoObject;
+  selected: boolean;
+  onSelect: () => void;
+  onUpdate: (change: ObjectUpdate) => Promise<void>;
+  onDelete: () => void;
+}) {
+  const [renaming, setRenaming] = useState<string | null>(null);
+
+  async function rename(event: FormEvent) {
+    event.preventDefault();
+    const name = renaming?.trim();
+    setRenaming(null);
+    if (name && name !== object.name) await onUpdate({ name });
+  }
+
+  return (
+    <li className={selected ? "selected" : ""} data-testid="object-row">
+      {/* The swatch is the colour picker: changing it saves at once. */}
+      <input
+        type="color"
+        className="swatch-input"
+        value={object.color}
+        aria-label={`Colour of ${object.name}`}
+        onChange={(e) => void onUpdate({ color: e.target.value })}
+      />
+      {renaming === null ? (
+        <button className="object" onClick={onSelect} onDoubleClick={() => setRenaming(object.name)} title="Double-click to rename">
+          {object.name}
+        </button>
+      ) : (
+        <form onSubmit={rename} className="rename">
+          <input autoFocus value={renaming} maxLength={100} aria-label={`New name for ${object.name}`}
+            onChange={(e) => setRenaming(e.target.value)} onBlur={rename}
+            onKeyDown={(e) => e.key === "Escape" && setRenaming(null)} />
+        </form>
+      )}
+      <button className="link" aria-label={`Rename ${object.name}`} onClick={() => setRenaming(object.name)}>Rename</button>
+      <button className="link" aria-label={`Delete ${object.name}`} onClick={onDelete}>Delete</button>
+    </li>
+  );
+}
+
+export function ObjectsPanel({ objects, selected, onSelect, onAdd, onUpdate, onDelete }: Props) {
+  const [name, setName] = useState("");
+  const [color, setColor] = useState<string | null>(null);
+  const suggested = PALETTE[objects.length % PALETTE.length]!;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    await onAdd(name.trim() || `object ${objects.length + 1}`, color ?? suggested);
+    setName("");
+    setColor(null);
+  }
+
+  return (
+    <section className="panel objects" aria-label="Objects">
+      <h3>Objects</h3>
+      <ul>
+        {objects.map((o) => (
+          <ObjectRow key={o.id} object={o} selected={o.id === selected} onSelect={() => onSelect(o.id)}
+            onUpdate={(change) => onUpdate(o, change)} onDelete={() => onDelete(o)} />
+        ))}
+      </ul>
+      <form onSubmit={submit} className="add-object">
+        <input placeholder="New object name" value={name} onChange={(e) => setName(e.target.value)} aria-label="New object name" maxLength={100} />
+        <input type="color" value={color ?? suggested} onChange={(e) => setColor(e.target.value)} aria-label="Colour" />
+        <button type="submit">Add object</button>
+      </form>
+    </section>
+  );
+}

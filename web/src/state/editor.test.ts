@@ -1,0 +1,169 @@
+import { describe, expect, it } from "vitest";
+import type { FrameMask, Video, VideoObject } from "../api/types";
+import {
+  editorReducer,
+  frameScore,
+  initialEditor,
+  keyAction,
+  keyframes,
+  nextLowScoreFrame,
+  type EditorState,
+} from "./editor";
+
+const video: Video = {
+  id: "v1",
+  filename: "clip.mp4",
+  status: "ready",
+  size_bytes: 1000,
+  width: 192,
+  height: 108,
+  fps: 25,
+  frame_count: 30,
+  duration_s: 1.2,
+  codec: "h264",
+  error: null,
+  created_at: "2026-11-26T08:00:00Z",
+};
+const disc: VideoObject = { id: 1, name: "disc", color: "#e6194b", created_at: video.created_at };
+const sky: VideoObject = { id: 2, name: "sky", color: "#3cb44b", created_at: video.created_at };
+
+function mask(frame: number, objectId: number, score: number, source: FrameMask["source"] = "propagation"): FrameMask {
+  return { frame_index: frame, object_id: objectId, score, source, rle: { size: [108, 192], counts: "PS`0" } };
+}
+
+function loaded(masks: FrameMask[] = [], objects = [disc, sky]): EditorState {
+  return editorReducer(initialEditor, { type: "loaded", video, objects, masks });
+}
+
+describe("frame navigation", () => {
+  it("steps by one and by ten and stays inside the video", () => {
+    let state = loaded();
+    state = editorReducer(state, { type: "step", delta: 1 });
+    expect(state.frame).toBe(1);
+    state = editorReducer(state, { type: "step", delta: 10 });
+    expect(state.frame).toBe(11);
+    state = editorReducer(state, { type: "step", delta: 100 });
+    expect(state.frame).toBe(29);
+    state = editorReducer(state, { type: "step", delta: -100 });
+    expect(state.frame).toBe(0);
+  });
+
+  it("seeking stops playback and rounds to a whole frame", () => {
+    let state = editorReducer(loaded(), { type: "togglePlay" });
+    expect(state.playing).toBe(true);
+    state = editorReducer(state, { type: "seek", frame: 7.6 });
+    expect(state).toMatchObject({ frame: 8, playing: false });
+  });
+
+  it("plays frame by frame and stops on the last one", () => {
+    let state = editorReducer(editorReducer(loaded(), { type: "seek", frame: 28 }), { type: "togglePlay" });
+    state = editorReducer(state, { type: "tick" });
+    expect(state).toMatchObject({ frame: 29, playing: true });
+    state = editorReducer(state, { type: "tick" });
+    expect(state).toMatchObject({ frame: 29, playing: false });
+  });
+
+  it("play at the end starts again from the first frame", () => {
+    const state = editorReducer(editorReducer(loaded(), { type: "seek", frame: 29 }), { type: "togglePlay" });
+    expect(state).toMatchObject({ frame: 0, playing: true });
+  });
+
+  it("ticks do nothing while paused", () => {
+    const state = loaded();
+    expect(editorReducer(state, { type: "tick" })).toBe(state);
+  });
+});
+
+describe("keyboard", () => {
+  it("maps space, arrows and shift+arrows", () => {
+    expect(keyAction(" ", false)).toEqual({ type: "togglePlay" });
+    expect(keyAction("ArrowRight", false)).toEqual({ type: "step", delta: 1 });
+    expect(keyAction("ArrowLeft", true)).toEqual({ type: "step", delta: -10 });
+    expect(keyAction("x", false)).toBeNull();
+  });
+});
+
+describe("objects", () => {
+  it("selects the first object on load and a new object when added", () => {
+    let state = loaded();
+    expect(state.selected).toBe(1);
+    const third = { ...sky, id: 3, name: "car" };
+    state = editorReducer(state, { type: "objectAdded", object: third });
+    expect(state.selected).toBe(3);
+    expect(state.objects.map((o) => o.id)).toEqual([1, 2, 3]);
+  });
+
+  it("a renamed or recoloured object keeps its place, selection and masks", () => {
+    let state = editorReducer(loaded([mask(0, 1, 0.9, "prompt")]), { type: "select", objectId: 1 });
+    state = editorReducer(state, { type: "objectUpdated", object: { ...disc, name: "ball", color: "#000000" } });
+    expect(state.objects.map((o) => [o.id, o.name, o.color])).toEqual([[1, "ball", "#000000"], [2, "sky", "#3cb44b"]]);
+    expect(state.selected).toBe(1);
+    expect(state.masks[0]![1]).toBeDefined();
+  });
+
+  it("removing an object drops its masks and moves the selection", () => {
+    let state = loaded([mask(0, 1, 0.9, "prompt"), mask(0, 2, 0.8), mask(1, 1, 0.7)]);
+    state = editorReducer(state, { type: "objectRemoved", objectId: 1 });
+    expect(state.selected).toBe(2);
+    expect(Object.keys(state.masks)).toEqual(["0"]);
+    expect(Object.keys(state.masks[0]!)).toEqual(["2"]);
+  });
+});
+
+describe("masks", () => {
+  it("streamed masks replace earlier propagated ones but never a prompted keyframe", () => {
+    let state = loaded([mask(0, 1, 0.95, "prompt"), mask(1, 1, 0.4)]);
+    state = editorReducer(state, { type: "masks", masks: [mask(0, 1, 0.3), mask(1, 1, 0.8), mask(2, 1, 0.6)] });
+    expect(state.masks[0]![1]).toMatchObject({ source: "prompt", score: 0.95 });
+    expect(state.masks[1]![1]!.score).toBe(0.8);
+    expect(state.masks[2]![1]!.score).toBe(0.6);
+  });
+
+  it("a new prompt on a keyframe replaces its mask", () => {
+    let state = loaded([mask(4, 1, 0.5, "prompt")]);
+    state = editorReducer(state, { type: "masks", masks: [mask(4, 1, 0.9, "prompt")] });
+    expect(state.masks[4]![1]!.score).toBe(0.9);
+  });
+
+  it("keyframes are the prompted frames of the object, in order", () => {
+    const state = loaded([mask(9, 1, 0.9, "prompt"), mask(3, 1, 0.9, "prompt"), mask(5, 1, 0.9), mask(7, 2, 0.9, "prompt")]);
+    expect(keyframes(state, 1)).toEqual([3, 9]);
+    expect(keyframes(state, null)).toEqual([3, 7, 9]);
+  });
+});
+
+describe("confidence", () => {
+  const state = loaded([mask(2, 1, 0.9), mask(2, 2, 0.3), mask(5, 1, 0.2), mask(8, 1, 0.45), mask(8, 2, 0.9)]);
+
+  it("scores a frame by the object, or by its weakest object", () => {
+    expect(frameScore(state, 2, 1)).toBe(0.9);
+    expect(frameScore(state, 2, null)).toBe(0.3);
+    expect(frameScore(state, 3, 1)).toBeNull();
+    expect(frameScore(state, 5, 2)).toBeNull();
+  });
+
+  it("jumps to the next low-score frame, wrapping round, skipping frames with no mask", () => {
+    expect(nextLowScoreFrame(state, 0, 1)).toBe(5);
+    expect(nextLowScoreFrame(state, 5, 1)).toBe(8);
+    expect(nextLowScoreFrame(state, 8, 1)).toBe(5);
+    expect(nextLowScoreFrame(state, 0, null)).toBe(2);
+  });
+
+  it("finds nothing when every score clears the threshold", () => {
+    const lenient = editorReducer(state, { type: "lowScore", value: 0.1 });
+    expect(nextLowScoreFrame(lenient, 0, 1)).toBeNull();
+  });
+});
+
+describe("propagation", () => {
+  it("progress events update the job being followed, and only that", () => {
+    const job = {
+      id: "j1", type: "propagate", status: "queued", video_id: "v1", progress: { done: 0, total: 30 },
+      created_at: video.created_at, started_at: null, finished_at: null, error: null, result: null,
+    } as const;
+    expect(editorReducer(loaded(), { type: "propagationProgress", progress: { done: 3, total: 30 } }).propagation).toBeNull();
+    let state = editorReducer(loaded(), { type: "propagation", job });
+    state = editorReducer(state, { type: "propagationProgress", progress: { done: 3, total: 30 } });
+    expect(state.propagation).toMatchObject({ id: "j1", status: "running", progress: { done: 3, total: 30 } });
+  });
+});
