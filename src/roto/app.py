@@ -21,6 +21,7 @@ from roto.auth.deps import provide_current_user
 from roto.auth.security import jwt_key
 from roto.billing.controller import ROUTES as BILLING_ROUTES
 from roto.errors import exception_handlers
+from roto.exports.controller import ROUTES as EXPORT_ROUTES
 from roto.health.controller import ROUTES as HEALTH_ROUTES
 from roto.jobs.controller import ROUTES as JOB_ROUTES
 from roto.jobs.outbox import relay_forever
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *MASK_ROUTES,
             *PROPAGATION_ROUTES,
             *BILLING_ROUTES,
+            *EXPORT_ROUTES,
             MetricsController,
             *web_routes(),
         ],

@@ -35,11 +35,11 @@ def test_unknown_role_names_the_known_ones() -> None:
         build_role("nope")
 
 
-def test_media_role_runs_ingest_from_the_media_queue() -> None:
+def test_media_role_runs_ingest_and_export_from_the_media_queue() -> None:
     role = build_role("media")
     assert "media" in role_names()
     assert role.queues == ("media",)
-    assert set(role.handlers) == {"ingest"}
+    assert set(role.handlers) == {"ingest", "export"}
 
 
 def test_unexpected_error_reason_names_the_exception() -> None:

@@ -47,11 +47,13 @@ class Role:
 
 
 def media_role() -> Role:
-    """The CPU worker: ingest (and later export) from the media queue."""
+    """The CPU worker: ingest and export from the media queue."""
     # Imported here so that a process of another role does not load the media code.
+    from roto.exports.job import EXPORT_HANDLER
     from roto.media.ingest import INGEST_HANDLER
 
-    return Role(name="media", queues=("media",), handlers={"ingest": INGEST_HANDLER})
+    handlers = {"ingest": INGEST_HANDLER, "export": EXPORT_HANDLER}
+    return Role(name="media", queues=("media",), handlers=handlers)
 
 
 def gpu_role() -> Role:

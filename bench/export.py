@@ -1,0 +1,242 @@
+"""Export throughput and memory: frames per second of a 1080p PNG matte sequence and of ProRes
+4444 (which also decodes the source), and the peak memory of a long export next to a short one.
+
+    .venv/bin/python bench/export.py --short 30 --long 300
+
+Starts PostgreSQL, Redis and moto's S3 (as the tests do), uploads a generated 1080p H.264 source
+and stores one object's masks on every frame (propagation chunks of 32 frames), then runs each
+export in a fresh process (the real ``export`` job handler, its archive streamed into S3) and
+reads that process's peak RSS. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import AsyncExitStack
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from roto import aws, db  # noqa: E402
+from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer  # noqa: E402
+from roto.masks import rle, storage  # noqa: E402
+from roto.masks.schemas import FrameMask  # noqa: E402
+from roto.settings import ENV_PREFIX, Settings, load_settings  # noqa: E402
+from roto.videos.storage import source_key  # noqa: E402
+
+WIDTH, HEIGHT = 1920, 1080
+RATE = Fraction(24000, 1001)
+CHUNK = 32
+
+
+def source_frame(index: int) -> np.ndarray:
+    """A gradient with a disc moving across: cheap to make, not trivial to encode."""
+    x = np.linspace(0, 200, WIDTH, dtype=np.uint16)[None, :]
+    y = np.linspace(0, 55, HEIGHT, dtype=np.uint16)[:, None]
+    image = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+    image[..., 0] = x + y
+    image[..., 1] = (x + y) // 2
+    image[..., 2] = 90
+    image[disc(index)] = (240, 230, 40)
+    return image
+
+
+def disc(index: int) -> np.ndarray:
+    cx, cy, r = 300 + 4 * index % (WIDTH - 600), HEIGHT // 2, 220
+    yy, xx = np.ogrid[:HEIGHT, :WIDTH]
+    inside: np.ndarray = (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2
+    return inside
+
+
+def write_source(path: Path, frames: int) -> None:
+    with av.open(str(path), mode="w") as container:
+        stream: Any = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "20"}
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(source_frame(index), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def settings_for(pg: Postgres, redis: RedisServer, moto: MotoServer) -> Settings:
+    return load_settings(
+        {},
+        env="bench",
+        database_url=pg.dsn("roto"),
+        redis_url=redis.url,
+        aws_endpoint_url=moto.endpoint,
+        s3_bucket="roto-bench",
+        jwt_secret="bench-" + "x" * 32,
+        log_json=False,
+        log_level="WARNING",
+    )
+
+
+async def prepare(settings: Settings, pg: Postgres, frames: int, folder: Path) -> str:
+    """A ready 1080p video with its source in S3 and a mask on every frame; returns its id."""
+    import asyncpg
+
+    admin = await asyncpg.connect(pg.dsn())
+    await admin.execute("CREATE DATABASE roto")
+    await admin.close()
+    await db.migrate_dsn(settings.database_url)
+    video_id, user_id = uuid.uuid4(), uuid.uuid4()
+    path = folder / "source.mp4"
+    write_source(path, frames)
+    async with AsyncExitStack() as stack:
+        s3, sqs = await aws.open_clients(settings, stack)
+        await aws.ensure_bucket(s3, settings)
+        await aws.ensure_queues(sqs, settings)
+        await s3.put_object(
+            Bucket=settings.s3_bucket, Key=source_key(video_id), Body=path.read_bytes()
+        )
+        conn = await asyncpg.connect(settings.database_url)
+        await conn.execute(
+            "INSERT INTO users (id, email, password_hash) VALUES ($1, 'bench@example.com', 'x')",
+            user_id,
+        )
+        await conn.execute(
+            "INSERT INTO videos (id, user_id, filename, content_type, size_bytes, status, "
+            "source_key, width, height, fps, frame_count, duration_s, codec) VALUES "
+            "($1, $2, 'bench.mp4', 'video/mp4', $3, 'ready', $4, $5, $6, $7, $8, $9, 'h264')",
+            video_id, user_id, path.stat().st_size, source_key(video_id), WIDTH, HEIGHT,
+            float(RATE), frames, frames / float(RATE),
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO objects (video_id, object_id, name, color) "
+            "VALUES ($1, 1, 'disc', '#ff0000')",
+            video_id,
+        )
+        for start in range(0, frames, CHUNK):
+            masks = [
+                FrameMask(1, f, rle.encode(disc(f)), 0.9, "propagation")
+                for f in range(start, min(frames, start + CHUNK))
+            ]
+            job_id = uuid.uuid4()
+            key = storage.chunk_key(video_id, 1, job_id, start)
+            await s3.put_object(
+                Bucket=settings.s3_bucket, Key=key, Body=storage.encode_chunk(masks)
+            )
+            await conn.executemany(
+                "INSERT INTO masks (video_id, object_id, frame_index, source, score, area, "
+                "storage_key, job_id) VALUES ($1, 1, $2, 'propagation', 0.9, $3, $4, $5)",
+                [(video_id, m.frame_index, rle.area(m.rle), key, job_id) for m in masks],
+            )
+        await conn.close()
+    return str(video_id)
+
+
+async def run_child(video_id: str, export_format: str, frames: int) -> dict[str, Any]:
+    """One export through the real job handler, in this (fresh) process."""
+    from roto.exports.job import run_export
+    from roto.jobs import outbox
+    from roto.messages import JobMessage
+    from roto.resources import open_resources
+    from roto.worker.context import JobContext
+
+    settings = load_settings()
+    async with open_resources(settings) as resources:
+        owner = await resources.pool.fetchval(
+            "SELECT user_id FROM videos WHERE id = $1", uuid.UUID(video_id)
+        )
+        payload = {
+            "video_id": video_id, "format": export_format, "object_ids": [1],
+            "frame_start": 0, "frame_end": frames - 1, "start_number": 0, "bit_depth": 8,
+        }  # fmt: skip
+        async with resources.pool.acquire() as conn, conn.transaction():
+            job = await outbox.create_job(
+                conn, user_id=owner, video_id=uuid.UUID(video_id), job_type="export",
+                payload=payload, progress_total=frames,
+            )  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.monotonic()
+        ctx = JobContext(resources, job, JobMessage(str(job.id), "export"), 1)
+        result = await run_export(ctx)
+        elapsed = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "seconds": elapsed,
+        "frames": frames,
+        "size_bytes": result["size_bytes"],
+        "rss_before_mib": before / 1024,
+        "rss_peak_mib": peak / 1024,
+    }
+
+
+def spawn(settings: Settings, video_id: str, export_format: str, frames: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(LOCAL_AWS_ENV)
+    for name in ("database_url", "redis_url", "aws_endpoint_url", "s3_bucket", "jwt_secret"):
+        env[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
+    env[ENV_PREFIX + "LOG_LEVEL"] = "WARNING"
+    command = [sys.executable, __file__, "--child", video_id, export_format, str(frames)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", type=int, default=30, help="frames of the short export")
+    parser.add_argument("--long", type=int, default=300, help="frames of the long export")
+    parser.add_argument("--formats", default="png_sequence,prores_4444")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        video_id, export_format, frames = args.child
+        print(json.dumps(asyncio.run(run_child(video_id, export_format, int(frames)))))
+        return
+
+    root = Path(tempfile.mkdtemp(prefix="roto-bench-export-"))
+    os.environ.update(LOCAL_AWS_ENV)
+    pg = Postgres.start(root / "pg")
+    redis = RedisServer.start(root / "redis", persist=False)
+    moto = MotoServer.start(log_path=root / "moto.log")
+    try:
+        settings = settings_for(pg, redis, moto)
+        started = time.monotonic()
+        video_id = asyncio.run(prepare(settings, pg, args.long, root))
+        print(f"prepared a {WIDTH}x{HEIGHT} {args.long}-frame source and masks "
+              f"in {time.monotonic() - started:.1f}s (cpus: {os.cpu_count()})")  # fmt: skip
+        print(f"{'format':<14}{'frames':>7}{'seconds':>9}{'fps':>8}{'archive MiB':>13}"
+              f"{'RSS before':>12}{'RSS peak':>10}")  # fmt: skip
+        peaks: dict[str, list[float]] = {}
+        for export_format in args.formats.split(","):
+            for frames in (args.short, args.long):
+                r = spawn(settings, video_id, export_format, frames)
+                peaks.setdefault(export_format, []).append(r["rss_peak_mib"])
+                print(f"{export_format:<14}{frames:>7}{r['seconds']:>9.2f}"
+                      f"{frames / r['seconds']:>8.1f}{r['size_bytes'] / 1024**2:>13.1f}"
+                      f"{r['rss_before_mib']:>11.0f}M{r['rss_peak_mib']:>9.0f}M")  # fmt: skip
+        for export_format, (short, long) in peaks.items():
+            print(f"{export_format}: peak RSS {long:.0f} MiB for {args.long} frames vs "
+                  f"{short:.0f} MiB for {args.short} frames: ratio {long / short:.2f} "
+                  f"for {args.long / args.short:.0f}x the frames")  # fmt: skip
+    finally:
+        moto.stop()
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""HTTP handler of exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, post
+from litestar.params import FromPath, JSONBody
+
+from roto.bodies import strict_body
+from roto.deps import ResourcesDep, UserDep
+from roto.exports import service
+from roto.exports.schemas import ExportCreate
+from roto.idempotency import IdempotencyKeyHeader
+from roto.ids import parse_id
+from roto.jobs.schemas import JobEnvelope
+from roto.problems import problem_responses
+from roto.videos.controller import request_id
+
+TAGS = ["export"]
+
+
+@post(
+    "/v1/videos/{video_id:str}/exports",
+    status_code=202,
+    tags=TAGS,
+    summary="Export stored masks as mattes, a movie or a dataset",
+    description="Queues an `export` job on the media queue. It reads the stored masks (and, for "
+    "`rgba_png_sequence`, `prores_4444` and `overlay_mp4`, the uploaded source decoded frame by "
+    "frame), writes the format into a zip with a README stating the conventions, and uploads it "
+    "to storage. The finished job's `result` is `{download_url, expires_at, filename, "
+    "size_bytes}`. `object_ids` null (or left out) takes every object that has masks; left out, "
+    "`frame_start`/`frame_end` cover the whole video. A frame where an object has no mask is "
+    "exported empty. Sequences are named `<video>_<object>.%04d.<ext>` from `start_number` "
+    "(`<video>`: the upload's file name without extension, `<object>`: the object's name, both "
+    "with characters other than letters, digits, `-` and `_` replaced by `_`). `bit_depth` 16 "
+    "is for `png_sequence` only. A repeated Idempotency-Key answers the first job.",
+    responses=problem_responses(
+        {
+            400: "a malformed body or Idempotency-Key, an unknown field, a field of the wrong "
+            "type, an unknown format, a negative frame or start_number, a bit_depth other than "
+            "8 or 16",
+            404: "no such video for this caller (also for another user's video)",
+            409: "the video is not ready",
+            422: "object_ids empty, naming an object twice, an object not in the video or one "
+            "with no masks; a video with no masks at all; frame_start or frame_end past the "
+            "last frame, frame_end before frame_start, or a range where the objects have no "
+            "mask; bit_depth 16 for a format without a 16-bit variant; an Idempotency-Key "
+            "reused for another request",
+        }
+    ),
+)
+async def create_export(
+    video_id: FromPath[str],
+    data: JSONBody[ExportCreate],
+    request: Request[Any, Any, Any],
+    resources: ResourcesDep,
+    user: UserDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JobEnvelope:
+    job = await service.create_export(
+        resources,
+        user.id,
+        parse_id(video_id, "video"),
+        await strict_body(request, ExportCreate),
+        key=idempotency_key,
+        request_id=request_id(request),
+    )
+    return JobEnvelope(job.to_wire())
+
+
+ROUTES = [create_export]

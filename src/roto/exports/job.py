@@ -1,0 +1,121 @@
+"""The export job (media role): plan from the payload, then the blocking pipeline on a thread,
+streaming the zip into an S3 multipart upload; the result is a presigned download URL. On any
+failure or cancel the multipart upload is aborted, so nothing half-written is left."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from roto.exports import repository as repo
+from roto.exports.archive import MultipartSink, presign_download, start_upload
+from roto.exports.bridge import LoopBridge
+from roto.exports.formats import WRITERS
+from roto.exports.maskstream import MaskStream
+from roto.exports.pipeline import write_archive
+from roto.exports.plan import ExportPlan, label_objects, video_stem
+from roto.exports.schemas import ExportPayload, ExportResult
+from roto.exports.source import S3RangeFile, SourceVideo, source_size
+from roto.timefmt import rfc3339, utcnow
+from roto.videos.storage import abort_multipart, complete_multipart
+from roto.worker.context import JobCanceled, JobContext, JobFailed
+from roto.worker.roles import JobHandler
+
+log = structlog.get_logger(__name__)
+
+
+async def load_plan(ctx: JobContext) -> tuple[ExportPlan, repo.ExportVideo]:
+    """The plan of the job's payload, and its video; a failed job when either is gone."""
+    try:
+        payload = msgspec.convert(ctx.job.payload, ExportPayload)
+    except msgspec.ValidationError as exc:
+        raise JobFailed("invalid_job", f"the export job's payload is invalid: {exc}") from exc
+    async with ctx.resources.pool.acquire() as conn:
+        video = await repo.get_video(conn, payload.video_id)
+        objects = await repo.get_objects(conn, payload.video_id, payload.object_ids)
+    if video is None:
+        raise JobFailed("video_not_found", "the video no longer exists")
+    if video.status != "ready" or not video.width or not video.height:
+        raise JobFailed("video_not_ready", f"the video is {video.status}, not ready")
+    gone = sorted(set(payload.object_ids) - {o.object_id for o in objects})
+    if gone:
+        listed = ", ".join(map(str, gone))
+        raise JobFailed("object_deleted", f"object {listed} was deleted after the export started")
+    plan = ExportPlan(
+        job_id=ctx.job.id,
+        video_id=video.id,
+        format=payload.format,
+        video=video_stem(video.filename),
+        width=video.width,
+        height=video.height,
+        frame_start=payload.frame_start,
+        frame_end=payload.frame_end,
+        start_number=payload.start_number,
+        bit_depth=payload.bit_depth,
+        objects=label_objects([(o.object_id, o.name, o.color) for o in objects]),
+    )
+    return plan, video
+
+
+async def run_export(ctx: JobContext) -> dict[str, Any]:
+    """Write the export's archive to S3; returns its download as the job's result."""
+    plan, video = await load_plan(ctx)
+    resources, settings = ctx.resources, ctx.settings
+    s3, bucket = resources.s3, settings.s3_bucket
+    bridge = LoopBridge(asyncio.get_running_loop())
+    total = plan.frame_total
+    await ctx.report_progress(0, total, force=True)
+    key = plan.archive_key
+    upload_id = await start_upload(s3, bucket, key)
+    sink = MultipartSink(bridge, s3, bucket, key, upload_id)
+
+    def on_progress(done: int) -> None:
+        bridge.call(ctx.report_progress(done, total))
+
+    try:
+        source = None
+        if WRITERS[plan.format].needs_source:
+            size = await source_size(s3, bucket, video.source_key)
+            reader = S3RangeFile(bridge, s3, bucket, video.source_key, size)
+            # Opening reads the container's header through the bridge: not on the loop's thread.
+            source = await asyncio.to_thread(SourceVideo, reader)
+            plan = dataclasses.replace(plan, rate=source.rate)
+        object_ids = [o.object_id for o in plan.objects]
+        masks = MaskStream(bridge, resources, plan.video_id, object_ids, plan.height, plan.width)
+        with tempfile.TemporaryDirectory(prefix="roto-export-", ignore_cleanup_errors=True) as work:
+            parts = await asyncio.to_thread(
+                write_archive, plan, masks, source, sink, on_progress, Path(work)
+            )
+        await complete_multipart(s3, bucket, key, upload_id, parts)
+    except BaseException:
+        # The thread stops at its next call into the loop; the parts sent so far are dropped.
+        bridge.close()
+        with contextlib.suppress(Exception):
+            await abort_multipart(s3, bucket, key, upload_id)
+        raise
+    try:
+        await ctx.report_progress(total, total, force=True)
+    except JobCanceled:
+        # Canceled while the last part went up: the finished archive goes too.
+        await s3.delete_object(Bucket=bucket, Key=key)
+        raise
+    log.info("export_written", key=key, size_bytes=sink.size, parts=len(parts))
+    ttl = settings.presign_ttl_s
+    result = ExportResult(
+        download_url=await presign_download(s3, bucket, key, plan.archive_name, ttl),
+        expires_at=rfc3339(utcnow() + timedelta(seconds=ttl)) or "",
+        filename=plan.archive_name,
+        size_bytes=sink.size,
+    )
+    return msgspec.to_builtins(result)
+
+
+EXPORT_HANDLER = JobHandler(run=run_export)

@@ -1,0 +1,131 @@
+"""The uploaded source, decoded frame by frame straight from S3: PyAV reads a file-like object
+whose reads are ranged GETs of a few MiB, so neither the file nor its frames pile up anywhere."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+from botocore.exceptions import ClientError
+
+from roto.exports.bridge import LoopBridge
+from roto.videos.storage import error_code
+from roto.worker.context import JobFailed
+
+#: Bytes fetched per ranged GET; PyAV asks for small reads, mostly in order.
+READ_BLOCK_BYTES = 4 * 1024**2
+
+
+class S3RangeFile(io.RawIOBase):
+    """A read-only, seekable view of one S3 object, keeping one block of it in memory."""
+
+    def __init__(self, bridge: LoopBridge, s3: Any, bucket: str, key: str, size: int) -> None:
+        super().__init__()
+        self._bridge = bridge
+        self._s3 = s3
+        self._bucket = bucket
+        self._key = key
+        self._size = size
+        self._position = 0
+        self._block_start = 0
+        self._block = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        offset = self._position - self._block_start
+        if not 0 <= offset < len(self._block):
+            self._fetch(self._position)
+            offset = 0
+        count = min(wanted, len(self._block) - offset)
+        view[:count] = self._block[offset : offset + count]
+        self._position += count
+        return count
+
+    def _fetch(self, start: int) -> None:
+        end = min(self._size, start + READ_BLOCK_BYTES) - 1
+        self._block = self._bridge.call(self._get(start, end))
+        self._block_start = start
+
+    async def _get(self, start: int, end: int) -> bytes:
+        answer = await self._s3.get_object(
+            Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end}"
+        )
+        async with answer["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
+
+async def source_size(s3: Any, bucket: str, key: str) -> int:
+    """The size of the uploaded source; a failed job when it is gone."""
+    try:
+        head = await s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+            raise JobFailed("source_missing", "the uploaded source is not in storage") from exc
+        raise
+    size: int = head["ContentLength"]
+    return size
+
+
+class SourceVideo:
+    """The source's first video stream: its exact frame rate and its frames as RGB arrays."""
+
+    def __init__(self, file: io.RawIOBase) -> None:
+        try:
+            self._container = av.open(io.BufferedReader(file, READ_BLOCK_BYTES // 4), mode="r")
+        except av.error.FFmpegError as exc:
+            raise JobFailed("source_unreadable", f"the source cannot be opened: {exc}") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise JobFailed("source_unreadable", "the source has no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if not rate or rate <= 0:
+            self._container.close()
+            raise JobFailed("source_unreadable", "the source's video stream has no frame rate")
+        #: Frames per second as the container states it (e.g. 24000/1001), never a rounded float.
+        self.rate = Fraction(rate)
+
+    def frames(self, first: int, last: int) -> Iterator[np.ndarray]:
+        """RGB frames ``first``..``last`` (0-based, decode order), decoding from the start."""
+        index = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                if index > last:
+                    return
+                if index >= first:
+                    yield frame.to_ndarray(format="rgb24")
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise JobFailed(
+                "source_unreadable", f"decoding failed at frame {index}: {exc}"
+            ) from exc
+        if index <= last:
+            raise JobFailed(
+                "source_short", f"the source decoded {index} frames; frame {last} was asked for"
+            )
+
+    def close(self) -> None:
+        self._container.close()
