@@ -141,3 +141,34 @@ async def test_an_object_deleted_after_submit_fails_the_job(
     done = await finished_job(client, headers, resources, job["id"])
     assert (done["status"], done["error"]["code"]) == ("failed", "object_deleted")
     assert "object 2" in done["error"]["message"]
+
+
+async def test_an_expired_download_link_is_renewed_when_the_job_is_read(
+    client: AsyncTestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    resources: Resources,
+    s3_sync: Any,
+    tmp_path: Path,
+) -> None:
+    video = await masked_video(client, headers, settings, s3_sync, tmp_path)
+    job, archive = await export(client, headers, resources, video.id, format="coco_json")
+    expired = {**job["result"], "download_url": "https://expired.invalid/x"}
+    expired["expires_at"] = "2020-01-01T00:00:00.000Z"
+    async with resources.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE jobs SET result = $2 WHERE id = $1", uuid.UUID(job["id"]), expired
+        )
+
+    read = (await client.get(f"/v1/jobs/{job['id']}", headers=headers)).json()["result"]
+    listed = (await client.get("/v1/jobs?video_id=" + video.id, headers=headers)).json()
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(read["download_url"])
+
+    assert read["expires_at"] > job["result"]["expires_at"] > expired["expires_at"]
+    assert (read["filename"], read["size_bytes"]) == (expired["filename"], expired["size_bytes"])
+    assert response.status_code == 200
+    assert response.content == archive.fp.getvalue()  # type: ignore[union-attr]
+    (mine,) = [item for item in listed["items"] if item["id"] == job["id"]]
+    assert mine["result"]["download_url"].startswith(settings.aws_endpoint_url or "http")
+    assert mine["result"]["expires_at"] > expired["expires_at"]

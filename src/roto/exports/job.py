@@ -8,23 +8,22 @@ import asyncio
 import contextlib
 import dataclasses
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import structlog
 
+from roto.exports import download
 from roto.exports import repository as repo
-from roto.exports.archive import MultipartSink, presign_download, start_upload
+from roto.exports.archive import MultipartSink, start_upload
 from roto.exports.bridge import LoopBridge
 from roto.exports.formats import WRITERS
 from roto.exports.maskstream import MaskStream
 from roto.exports.pipeline import write_archive
 from roto.exports.plan import ExportPlan, label_objects, video_stem
-from roto.exports.schemas import ExportPayload, ExportResult
+from roto.exports.schemas import ExportPayload
 from roto.exports.source import S3RangeFile, SourceVideo, source_size
-from roto.timefmt import rfc3339, utcnow
 from roto.videos.storage import abort_multipart, complete_multipart
 from roto.worker.context import JobCanceled, JobContext, JobFailed
 from roto.worker.roles import JobHandler
@@ -108,14 +107,7 @@ async def run_export(ctx: JobContext) -> dict[str, Any]:
         await s3.delete_object(Bucket=bucket, Key=key)
         raise
     log.info("export_written", key=key, size_bytes=sink.size, parts=len(parts))
-    ttl = settings.presign_ttl_s
-    result = ExportResult(
-        download_url=await presign_download(s3, bucket, key, plan.archive_name, ttl),
-        expires_at=rfc3339(utcnow() + timedelta(seconds=ttl)) or "",
-        filename=plan.archive_name,
-        size_bytes=sink.size,
-    )
-    return msgspec.to_builtins(result)
+    return await download.issue(resources, key, plan.archive_name, sink.size)
 
 
 EXPORT_HANDLER = JobHandler(run=run_export)

@@ -95,5 +95,9 @@ class ExportPlan:
 
     @property
     def archive_key(self) -> str:
-        """Under the video's prefix, so deleting the video deletes its exports."""
-        return f"{video_prefix(self.video_id)}exports/{self.job_id}/{self.archive_name}"
+        return archive_key(self.video_id, self.job_id, self.archive_name)
+
+
+def archive_key(video_id: uuid.UUID, job_id: uuid.UUID, archive_name: str) -> str:
+    """Under the video's prefix, so deleting the video deletes its exports."""
+    return f"{video_prefix(video_id)}exports/{job_id}/{archive_name}"

@@ -63,7 +63,7 @@ async def list_jobs(
 )
 async def get_job(job_id: FromPath[str], resources: ResourcesDep, user: UserDep) -> Job:
     job = await service.get_job(resources, user.id, parse_id(job_id, "job"))
-    return job.to_wire()
+    return await service.to_wire(resources, job)
 
 
 @post(

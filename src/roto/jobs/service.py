@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 import structlog
 from redis.exceptions import RedisError
 
 from roto.errors import Conflict, NotFound
+from roto.exports import download
 from roto.jobs import events
 from roto.jobs import repository as repo
 from roto.jobs.schemas import Job
@@ -16,6 +18,14 @@ from roto.resources import Resources
 from roto.videos import repository as videos_repo
 
 log = structlog.get_logger(__name__)
+
+
+async def to_wire(resources: Resources, job: repo.JobRow) -> Job:
+    """The job as clients see it: a finished export's download link is renewed once it has run
+    out, so the archive can be fetched for as long as it is stored."""
+    wire = job.to_wire()
+    result = await download.current_result(resources, job)
+    return wire if result is job.result else msgspec.structs.replace(wire, result=result)
 
 
 async def get_job(resources: Resources, user_id: uuid.UUID, job_id: uuid.UUID) -> repo.JobRow:
@@ -42,7 +52,7 @@ async def list_jobs(
         )
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
-    return Page([row.to_wire() for row in page], next_cursor)
+    return Page([await to_wire(resources, row) for row in page], next_cursor)
 
 
 async def cancel_job(resources: Resources, user_id: uuid.UUID, job_id: uuid.UUID) -> repo.JobRow:

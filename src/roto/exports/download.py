@@ -1,0 +1,53 @@
+"""Download links of finished exports. A link is presigned when the job finishes and presigned
+again whenever the job is read after it has expired (or is about to), so an archive stays
+downloadable for as long as it is stored, not just for the first link's lifetime."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from roto.exports.archive import presign_download
+from roto.exports.plan import archive_key
+from roto.exports.schemas import ExportResult
+from roto.jobs.repository import JobRow
+from roto.resources import Resources
+from roto.timefmt import rfc3339, utcnow
+
+#: A link with less than this left is replaced: a client needs time to start the download.
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+async def issue(resources: Resources, key: str, filename: str, size_bytes: int) -> dict[str, Any]:
+    """The job result for the archive at ``key``: a fresh link and when it expires."""
+    ttl = resources.settings.presign_ttl_s
+    s3, bucket = resources.s3, resources.settings.s3_bucket
+    result = ExportResult(
+        download_url=await presign_download(s3, bucket, key, filename, ttl),
+        expires_at=rfc3339(utcnow() + timedelta(seconds=ttl)) or "",
+        filename=filename,
+        size_bytes=size_bytes,
+    )
+    return msgspec.to_builtins(result)
+
+
+def is_stale(result: ExportResult, now: datetime) -> bool:
+    expires = datetime.fromisoformat(result.expires_at.replace("Z", "+00:00"))
+    return expires - now < REFRESH_MARGIN
+
+
+async def current_result(resources: Resources, job: JobRow) -> dict[str, Any] | None:
+    """The job's result with a link that still works (a new one if it had run out)."""
+    if job.type != "export" or job.status != "succeeded" or job.video_id is None:
+        return job.result
+    try:
+        stored = msgspec.convert(job.result, ExportResult)
+        stale = is_stale(stored, utcnow())
+    except (msgspec.ValidationError, ValueError):
+        return job.result
+    if not stale:
+        return job.result
+    key = archive_key(job.video_id, job.id, stored.filename)
+    return await issue(resources, key, stored.filename, stored.size_bytes)
