@@ -25,6 +25,14 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 
 
+def web_banner(dist: Path | None = None) -> str:
+    """How the dev stack's banner describes the app: served, or how to build it."""
+    dist = dist or DEFAULT_DIST
+    if (dist / "index.html").is_file():
+        return "(sign up there to upload, click, propagate and export)"
+    return "(not built: `make web`, then restart)"
+
+
 def is_api_path(path: str) -> bool:
     first = path.lstrip("/").split("/", 1)[0]
     return first in API_PREFIXES

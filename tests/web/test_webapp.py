@@ -102,3 +102,8 @@ def test_resolve_refuses_paths_that_escape_dist(dist: Path) -> None:
     assert webapp.resolve(dist.resolve(), "favicon.svg") == (dist / "favicon.svg").resolve()
     assert webapp.resolve(dist.resolve(), "../secret.txt") is None
     assert webapp.resolve(dist.resolve(), "assets") is None
+
+
+def test_the_dev_stack_banner_says_whether_the_app_is_built(dist: Path, tmp_path: Path) -> None:
+    assert "sign up" in webapp.web_banner(dist)
+    assert "make web" in webapp.web_banner(tmp_path / "missing")

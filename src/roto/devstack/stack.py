@@ -32,6 +32,7 @@ from roto.devstack.s3mirror import PeriodicSync, S3Mirror, open_s3_client
 from roto.devstack.servers import Servers
 from roto.devstack.state import StackError
 from roto.settings import Settings, load_settings
+from roto.webapp import web_banner
 
 DATABASE = "roto"
 READY_TIMEOUT_S = 120.0
@@ -230,6 +231,7 @@ class Stack:
         )
 
     def _banner(self) -> str:
+        """What is where, printed once the stack answers."""
         assert self.servers is not None and self.sink is not None
         s = self.settings
         took = time.monotonic() - self.began
@@ -240,7 +242,8 @@ class Stack:
             "=" * 72,
             f"Megaton Roto dev stack is ready in {took:.1f} s ({kind})",
             "  took         " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()),
-            f"  API          http://{s.host}:{s.port}   docs /schema/swagger, /readyz, /metrics",
+            f"  web app      http://{s.host}:{s.port}/   {web_banner()}",
+            f"  API          http://{s.host}:{s.port}/v1   docs /schema/swagger, /readyz, /metrics",
             f"  data dir     {self.data_dir}",
             f"  PostgreSQL   {s.database_url}   pid {pids['postgres']}",
             f"  Redis        {s.redis_url}   pid {pids['redis']}",
