@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +116,20 @@ class StackRun:
             self.proc.kill()
             self.proc.wait()
         state.stop_leftovers(self.data_dir, lambda message: None)
+
+
+@contextlib.contextmanager
+def ready_stack(prefix: str, **settings: str) -> Iterator[StackRun]:
+    """A whole embedded stack in a fresh data dir, ready; killed and removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    run = StackRun(workdir / "data", workdir / "stack.log", **settings)
+    run.start()
+    try:
+        run.wait_ready()
+        yield run
+    finally:
+        run.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def distinct_free_ports(count: int) -> list[int]:

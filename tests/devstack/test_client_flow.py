@@ -4,16 +4,14 @@ the video ready with exact metadata, gets its frames, and clicks an object into 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.devstack.harness import StackRun
+from tests.devstack.harness import StackRun, ready_stack
 from tests.media import make_video
 
 pytestmark = pytest.mark.slow
@@ -22,16 +20,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "client_flow.py"
 
 @pytest.fixture
 def stack() -> Iterator[StackRun]:
-    workdir = Path(tempfile.mkdtemp(prefix="roto-flow-"))
     # The smallest image size keeps the CPU model fast; the flow is about the plumbing.
-    run = StackRun(workdir / "data", workdir / "stack.log", ROTO_MODEL_IMAGE_SIZE="256")
-    run.start()
-    try:
-        run.wait_ready()
+    with ready_stack("roto-flow-", ROTO_MODEL_IMAGE_SIZE="256") as run:
         yield run
-    finally:
-        run.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_client_flow_script_succeeds_against_the_embedded_stack(

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.devstack.harness import StackRun
+from tests.devstack.harness import StackRun, ready_stack
 from tests.media import make_video
 
 pytestmark = pytest.mark.slow
@@ -42,15 +41,8 @@ def require_e2e_tools() -> None:
 @pytest.fixture
 def stack() -> Iterator[StackRun]:
     require_e2e_tools()
-    workdir = Path(tempfile.mkdtemp(prefix="roto-e2e-"))
-    run = StackRun(workdir / "data", workdir / "stack.log", ROTO_MODEL_IMAGE_SIZE="256")
-    run.start()
-    try:
-        run.wait_ready()
+    with ready_stack("roto-e2e-", ROTO_MODEL_IMAGE_SIZE="256") as run:
         yield run
-    finally:
-        run.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
