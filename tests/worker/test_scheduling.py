@@ -64,6 +64,33 @@ async def test_interactive_queue_is_served_before_batch(resources: Resources) ->
     assert recorder.runs == [interactive.id, batch.id]
 
 
+@pytest.mark.parametrize("settings", [{"worker_concurrency": 1}], indirect=True)
+async def test_long_batch_jobs_never_hold_the_slots_of_interactive_jobs(
+    resources: Resources,
+) -> None:
+    """Each queue has its own slots: a click starts while a propagation fills the batch slot."""
+    gate = asyncio.Event()
+
+    async def hold_batch(ctx: JobContext, run: int) -> None:
+        if ctx.job.type == "propagate":
+            await gate.wait()
+
+    recorder = Recorder(hold_batch)
+    user_id = await create_user(resources)
+    batch = await enqueue_job(resources, user_id, job_type="propagate")
+    handler = JobHandler(run=recorder)
+    role = make_role({"segment": handler, "propagate": handler}, queues=("interactive", "batch"))
+    async with running_worker(resources, role):
+        await wait_for(lambda: has_at_least(recorder.runs, 1), 10, "the batch job to start")
+        clicks = [await enqueue_job(resources, user_id, job_type="segment") for _ in range(2)]
+        for click in clicks:
+            assert (await wait_for_status(resources, click.id, TERMINAL)).status == "succeeded"
+        assert recorder.running == 1  # the propagation still holds its own slot
+        gate.set()
+        assert (await wait_for_status(resources, batch.id, TERMINAL)).status == "succeeded"
+    assert recorder.runs == [batch.id, *(click.id for click in clicks)]
+
+
 async def test_job_type_the_role_does_not_run_is_failed(resources: Resources) -> None:
     user_id = await create_user(resources)
     job = await enqueue_job(resources, user_id, job_type="export")

@@ -5,24 +5,8 @@ from __future__ import annotations
 import pytest
 
 from roto.worker.jobrun import describe_error
-from roto.worker.receiver import retry_backoff_s, split_slots
+from roto.worker.receiver import retry_backoff_s
 from roto.worker.roles import build_role, role_names
-
-
-def test_split_slots_never_asks_for_more_than_the_free_slots() -> None:
-    for free in range(0, 25):
-        for queues in (1, 2, 3):
-            assert sum(split_slots(free, queues)) <= free
-
-
-def test_split_slots_gives_the_first_queue_the_larger_share() -> None:
-    assert split_slots(1, 2) == [1, 0]
-    assert split_slots(3, 2) == [2, 1]
-    assert split_slots(4, 2) == [2, 2]
-
-
-def test_split_slots_caps_each_queue_at_the_sqs_batch_limit() -> None:
-    assert split_slots(30, 1) == [10]
 
 
 def test_retry_backoff_doubles_and_stops_at_the_cap() -> None:

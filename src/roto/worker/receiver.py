@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,18 +26,6 @@ class Delivery:
     receives: int
 
 
-def split_slots(free: int, queue_count: int) -> list[int]:
-    """How many messages to ask each queue for when long-polling several at once.
-
-    The total never exceeds ``free``; higher-priority queues get the larger shares, and a queue
-    gets none when there are fewer slots than queues.
-    """
-    shares = [0] * queue_count
-    for index in range(free):
-        shares[index % queue_count] += 1
-    return [min(share, SQS_MAX_MESSAGES) for share in shares]
-
-
 def retry_backoff_s(receives: int, cap_s: int) -> int:
     """Seconds before a failed message is redelivered: 5, 10, 20... capped at ``cap_s``."""
     return max(0, min(cap_s, 5 * 2 ** max(0, receives - 1)))
@@ -49,39 +38,43 @@ class Receiver:
         self._sqs = sqs
         self._queues = queues
         self._wait_time_s = wait_time_s
-        # Long polls still under way, by queue, with the slots each may fill. A poll is never
-        # cancelled: SQS may already have handed it messages, which would then stay hidden.
-        self._polls: dict[str, tuple[asyncio.Task[list[Delivery]], int]] = {}
+        # Long polls still under way, by queue. A poll is never cancelled: SQS may already have
+        # handed it messages, which would then stay hidden.
+        self._polls: dict[str, asyncio.Task[list[Delivery]]] = {}
 
-    async def receive(self, free: int, wake: asyncio.Event | None = None) -> list[Delivery]:
-        """At most ``free`` messages; waits up to the long-poll time when every queue is empty,
-        or (with several queues) until ``wake`` is set, e.g. when a slot frees up."""
+    async def receive(
+        self, free: Mapping[str, int], wake: asyncio.Event | None = None
+    ) -> list[Delivery]:
+        """At most ``free[name]`` messages from each queue; waits up to the long-poll time when
+        every queue with free slots is empty, or (with several queues) until ``wake`` is set,
+        e.g. when a slot frees up."""
         if len(self._queues) == 1:
             name, url = self._queues[0]
-            return await self._receive_from(name, url, free, self._wait_time_s)
+            return await self._receive_from(name, url, free.get(name, 0), self._wait_time_s)
         finished = self._collect()
         if finished:
             return finished
-        free -= sum(slots for _, slots in self._polls.values())
-        idle = [(name, url) for name, url in self._queues if name not in self._polls]
-        if free > 0 and idle:
-            # Work already waiting in a higher-priority queue goes first.
-            for name, url in idle:
-                got = await self._receive_from(name, url, free, 0)
-                if got:
-                    return got
-            # All empty: long-poll each with its share of the slots. The first poll to answer
-            # is returned at once and the others go on, to be collected by a later call: a
-            # message on one queue never waits for another queue's long poll to run out.
-            for (name, url), share in zip(idle, split_slots(free, len(idle)), strict=True):
-                if share > 0:
-                    poll = self._receive_from(name, url, share, self._wait_time_s)
-                    self._polls[name] = (asyncio.create_task(poll), share)
+        idle = [
+            (name, url)
+            for name, url in self._queues
+            if name not in self._polls and free.get(name, 0) > 0
+        ]
+        # Work already waiting in a higher-priority queue goes first.
+        for name, url in idle:
+            got = await self._receive_from(name, url, free[name], 0)
+            if got:
+                return got
+        # All empty: long-poll each. The first poll to answer is returned at once and the others
+        # go on, to be collected by a later call: a message on one queue never waits for another
+        # queue's long poll to run out.
+        for name, url in idle:
+            poll = self._receive_from(name, url, free[name], self._wait_time_s)
+            self._polls[name] = asyncio.create_task(poll)
         await self._wait_for_poll(wake)
         return self._collect()
 
     async def _wait_for_poll(self, wake: asyncio.Event | None) -> None:
-        waits: list[asyncio.Future[Any]] = [task for task, _ in self._polls.values()]
+        waits: list[asyncio.Future[Any]] = list(self._polls.values())
         woken = asyncio.ensure_future(wake.wait()) if wake is not None else None
         if woken is not None:
             waits.append(woken)
@@ -95,7 +88,7 @@ class Receiver:
     async def close(self) -> list[Delivery]:
         """Let the long polls still under way finish; the messages they got, to hand back."""
         if self._polls:
-            await asyncio.wait([task for task, _ in self._polls.values()])
+            await asyncio.wait(list(self._polls.values()))
         try:
             return self._collect()
         except Exception as exc:  # nothing was received, so nothing is left to hand back
@@ -107,7 +100,7 @@ class Receiver:
         deliveries: list[Delivery] = []
         error: BaseException | None = None
         for name, _ in self._queues:
-            task, _ = self._polls.get(name, (None, 0))
+            task = self._polls.get(name)
             if task is None or not task.done():
                 continue
             del self._polls[name]

@@ -1,9 +1,14 @@
 """The worker runtime: receive job messages while a slot is free, run each job as a task, and
-settle its message only after the job's outcome is stored. Shared by every worker role."""
+settle its message only after the job's outcome is stored. Shared by every worker role.
+
+Each queue of the role has its own ``worker_concurrency`` slots, so long jobs of one queue (the
+GPU daemon's propagations) can never hold the slots that another queue's jobs (clicks) need.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
@@ -34,7 +39,7 @@ class WorkerRuntime:
         self._role = role
         queues = [(name, resources.queue_urls[name]) for name in role.queues]
         self._receiver = Receiver(resources.sqs, queues, self._settings.worker_wait_time_s)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], str] = {}  # running job -> its queue
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stop_requested_at: float | None = None
@@ -42,6 +47,12 @@ class WorkerRuntime:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    def free_slots(self) -> dict[str, int]:
+        """Jobs each queue may still start."""
+        running = collections.Counter(self._tasks.values())
+        limit = self._settings.worker_concurrency
+        return {name: max(limit - running[name], 0) for name in self._role.queues}
 
     def request_stop(self) -> None:
         """Stop receiving now; ``run`` returns once in-flight jobs finish or are handed back."""
@@ -59,7 +70,7 @@ class WorkerRuntime:
                 "worker_started",
                 role=self._role.name,
                 queues=list(self._role.queues),
-                concurrency=self._settings.worker_concurrency,
+                concurrency_per_queue=self._settings.worker_concurrency,
             )
             try:
                 await self._receive_loop()
@@ -79,8 +90,8 @@ class WorkerRuntime:
             await self._wait_for_slot()
             if self._stop.is_set():
                 break
-            free = self._settings.worker_concurrency - self.in_flight
-            # Set when a job ends: a slot a long poll of another queue did not claim is free.
+            free = self.free_slots()
+            # Set when a job ends: its queue, long-polled or not, has a free slot again.
             self._slot_freed.clear()
             try:
                 deliveries = await self._receiver.receive(free, self._slot_freed)
@@ -98,7 +109,7 @@ class WorkerRuntime:
                 self._start(delivery)
 
     async def _wait_for_slot(self) -> None:
-        while self.in_flight >= self._settings.worker_concurrency and not self._stop.is_set():
+        while not any(self.free_slots().values()) and not self._stop.is_set():
             self._slot_freed.clear()
             await self._slot_freed.wait()
 
@@ -108,11 +119,11 @@ class WorkerRuntime:
 
     def _start(self, delivery: Delivery) -> None:
         task = asyncio.create_task(self._serve(delivery), name=f"job-{delivery.message_id}")
-        self._tasks.add(task)
+        self._tasks[task] = delivery.queue
         task.add_done_callback(self._on_task_done)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self._slot_freed.set()
 
     async def _drain(self) -> None:
