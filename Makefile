@@ -15,23 +15,35 @@ $(STAMP): pyproject.toml constraints.txt
 	# sam2's build imports torch: torch goes first, then sam2 builds without isolation.
 	$(BIN)/pip install --quiet -c constraints.txt torch torchvision
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install --quiet --no-build-isolation -c constraints.txt \
-		-e '.[embedded,dev,gpu]'
+		-e '.[embedded,dev,gpu,loadtest]'
 	touch $(STAMP)
 
 run: install web
 	$(BIN)/python -m roto.devstack
 
-test: install
+# Python tests (API, workers, SAM2, infra, the browser end to end), then the web app's units.
+test: install web
 	$(BIN)/pytest
+	cd web && npx vitest run
 
 lint: install
-	$(BIN)/ruff check src gpu tests scripts bench web/scripts
-	$(BIN)/ruff format --check src gpu tests scripts bench web/scripts
+	$(BIN)/ruff check src gpu tests scripts bench loadtest web/scripts
+	$(BIN)/ruff format --check src gpu tests scripts bench loadtest web/scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src gpu tests scripts bench web/scripts
-	$(BIN)/ruff check --fix src gpu tests scripts bench web/scripts
+	$(BIN)/ruff format src gpu tests scripts bench loadtest web/scripts
+	$(BIN)/ruff check --fix src gpu tests scripts bench loadtest web/scripts
+
+# Headless load test of a running deployment (default: `make run`'s API); docs/performance.md.
+URL ?= http://127.0.0.1:8000
+USERS ?= 6
+SPAWN_RATE ?= 1
+DURATION ?= 2m
+.PHONY: loadtest
+loadtest: install
+	$(BIN)/python scripts/loadtest.py --host $(URL) --users $(USERS) \
+		--spawn-rate $(SPAWN_RATE) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
