@@ -7,8 +7,9 @@ from litestar.testing import AsyncTestClient
 
 from tests.factories import signup
 from tests.videos.live import live
+from tests.worker.support import resources
 
-__all__ = ["headers", "live", "other_headers"]
+__all__ = ["headers", "live", "other_headers", "resources"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -19,7 +19,9 @@ from roto.jobs import repository as repo
 from roto.messages import JOB_QUEUES, JobMessage, encode_message
 
 log = structlog.get_logger(__name__)
-RELAY_BATCH = 50
+#: Outbox rows one relay pass takes, and messages per SendMessageBatch (SQS's limit).
+RELAY_BATCH = 100
+SQS_BATCH = 10
 MAX_BACKOFF_S = 30.0
 
 
@@ -50,37 +52,78 @@ async def create_job(
     return job
 
 
+class RelayPass(NamedTuple):
+    taken: int  # due rows this pass locked: sent, or put back for a retry
+    sent: int
+
+
 async def relay(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> int:
-    """Send every due outbox message once; returns how many were sent."""
-    sent = 0
+    """Send the due outbox messages (up to ``RELAY_BATCH``) once; returns how many were sent."""
+    return (await relay_pass(pool, sqs, queue_urls)).sent
+
+
+async def relay_pass(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> RelayPass:
+    """One pass over the due outbox rows. Each queue's messages go ``SQS_BATCH`` to a call and
+    the queues' calls run at once, so a burst on one queue costs the others little."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await repo.lock_due_outbox(conn, RELAY_BATCH)
-        for row in rows:
-            try:
-                await sqs.send_message(QueueUrl=queue_urls[row.queue], MessageBody=row.body)
-            except Exception as exc:
+        batches = [
+            chunk
+            for queue in dict.fromkeys(row.queue for row in rows)
+            for chunk in _chunks([row for row in rows if row.queue == queue], SQS_BATCH)
+        ]
+        outcomes = await asyncio.gather(*(_send(sqs, queue_urls, batch) for batch in batches))
+        sent = [row_id for ok, _ in outcomes for row_id in ok]
+        await repo.delete_outbox_rows(conn, sent)
+        for _, failed in outcomes:
+            for row, error in failed:
                 delay = min(MAX_BACKOFF_S, 0.5 * 2**row.attempts)
-                await repo.retry_outbox_later(conn, row.id, repr(exc), delay)
+                await repo.retry_outbox_later(conn, row.id, error, delay)
                 log.warning(
-                    "outbox_send_failed", job_id=str(row.job_id), error=repr(exc), retry_in_s=delay
+                    "outbox_send_failed", job_id=str(row.job_id), error=error, retry_in_s=delay
                 )
-                continue
-            await repo.delete_outbox(conn, row.id)
-            sent += 1
-    return sent
+    return RelayPass(taken=len(rows), sent=len(sent))
+
+
+def _chunks(rows: list[repo.OutboxRow], size: int) -> list[list[repo.OutboxRow]]:
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+async def _send(
+    sqs: Any, queue_urls: dict[str, str], rows: list[repo.OutboxRow]
+) -> tuple[list[int], list[tuple[repo.OutboxRow, str]]]:
+    """One SendMessageBatch of one queue's rows: the ids sent, and the rows that failed."""
+    try:
+        answer = await sqs.send_message_batch(
+            QueueUrl=queue_urls[rows[0].queue],
+            Entries=[{"Id": str(row.id), "MessageBody": row.body} for row in rows],
+        )
+    except Exception as exc:
+        return [], [(row, repr(exc)) for row in rows]
+    by_id = {str(row.id): row for row in rows}
+    sent = [by_id[entry["Id"]].id for entry in answer.get("Successful", [])]
+    failed = [
+        (by_id[entry["Id"]], f"{entry.get('Code')}: {entry.get('Message')}")
+        for entry in answer.get("Failed", [])
+    ]
+    return sent, failed
 
 
 async def relay_forever(
     pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str], interval_s: float, wake: asyncio.Event
 ) -> None:
-    """The relay loop of the API process: runs on ``wake`` (a new job) or every interval."""
+    """The relay loop of the API process: runs on ``wake`` (a new job) or every interval, and at
+    once again while it finds full batches (a burst drains at SQS's pace, not once a second)."""
     while True:
+        taken = 0
         try:
-            await relay(pool, sqs, queue_urls)
+            taken = (await relay_pass(pool, sqs, queue_urls)).taken
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database itself may be briefly away
             log.warning("outbox_relay_failed", error=repr(exc))
+        if taken >= RELAY_BATCH:
+            continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=interval_s)
         wake.clear()

@@ -113,10 +113,7 @@ ORDER BY id
 LIMIT $1
 FOR UPDATE SKIP LOCKED
 """
-LOCK_OUTBOX_ROW = """
-SELECT id, job_id, queue, body, attempts FROM outbox WHERE id = $1 FOR UPDATE SKIP LOCKED
-"""
-DELETE_OUTBOX = "DELETE FROM outbox WHERE id = $1"
+DELETE_OUTBOX_ROWS = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 RETRY_OUTBOX = """
 UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                   available_at = now() + make_interval(secs => $3)
@@ -229,13 +226,9 @@ async def lock_due_outbox(conn: asyncpg.Connection, limit: int) -> list[OutboxRo
     return [msgspec.convert(dict(r), OutboxRow) for r in await conn.fetch(SELECT_DUE_OUTBOX, limit)]
 
 
-async def lock_outbox_row(conn: asyncpg.Connection, outbox_id: int) -> OutboxRow | None:
-    record = await conn.fetchrow(LOCK_OUTBOX_ROW, outbox_id)
-    return None if record is None else msgspec.convert(dict(record), OutboxRow)
-
-
-async def delete_outbox(conn: asyncpg.Connection, outbox_id: int) -> None:
-    await conn.execute(DELETE_OUTBOX, outbox_id)
+async def delete_outbox_rows(conn: asyncpg.Connection, outbox_ids: list[int]) -> None:
+    if outbox_ids:
+        await conn.execute(DELETE_OUTBOX_ROWS, outbox_ids)
 
 
 async def retry_outbox_later(
