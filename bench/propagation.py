@@ -3,7 +3,9 @@
 
 Throughput: frames per second with 1, 2 and 4 videos propagating at once (one batcher, as in
 the daemon) against the reference on the same videos one after another; both are timed end to
-end (frames read from JPEG files, keyframe seeded, masks thresholded on the host).
+end (frames read from JPEG files, keyframe seeded, masks thresholded on the host). Each engine
+lives in a process of its own, as it would in production, and they take turns: two threads
+running torch in one process slowed whichever was not alone by 10-20 % on this CPU.
 Memory: the process's resident-set high-water mark (``ru_maxrss``), each measurement in a fresh
 subprocess, for a short and a long video; also its growth over the mark after the model load.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -34,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gpu.batcher import Batcher  # noqa: E402
+from gpu.daemon import ModelSlot  # noqa: E402
 from gpu.model import ModelOptions, Sam2Model  # noqa: E402
 from gpu.propagation import Propagator, plan_legs  # noqa: E402
 from gpu.segment import CombinedPrompt  # noqa: E402
@@ -119,42 +123,83 @@ async def run_ours(tracker: VideoTracker, batcher: Batcher, folder: Path, frames
     return produced
 
 
-def new_batcher(tracker: VideoTracker, args: argparse.Namespace) -> Batcher:
-    return Batcher(tracker.functions(), max_batch_size=8, max_wait_ms=args.max_wait_ms)
+class Ours:
+    """Our engine as the daemon runs it: one batcher, whose own thread builds the model and
+    runs every batch (``Batcher.call``); the reference runs on the thread that built its model."""
 
+    def __init__(self, args: argparse.Namespace) -> None:
+        slot = ModelSlot()
+        self.batcher = Batcher(slot.functions(), max_batch_size=8, max_wait_ms=args.max_wait_ms)
+        model = asyncio.run(self.batcher.call(lambda: slot.bind(build_model(args))))
+        self.tracker = VideoTracker(model)
 
-async def ours_at_once(model: Sam2Model, folders: list[Path], frames: int, args: Any) -> float:
-    """Frames per second of all ``folders`` propagating at once through one batcher."""
-    tracker = VideoTracker(model)
-    batcher = new_batcher(tracker, args)
-    try:
+    async def at_once(self, folders: list[Path], frames: int) -> float:
+        """Frames per second of all ``folders`` propagating at once through the batcher."""
         started = time.perf_counter()
-        counts = await asyncio.gather(*(run_ours(tracker, batcher, f, frames) for f in folders))
+        counts = await asyncio.gather(
+            *(run_ours(self.tracker, self.batcher, f, frames) for f in folders)
+        )
         return sum(counts) / (time.perf_counter() - started)
-    finally:
-        await batcher.close()
+
+    def close(self) -> None:
+        asyncio.run(self.batcher.close())
+
+
+def serve(engine: str, args: argparse.Namespace, conn: Any) -> None:
+    """An engine in its own process: for each list of video folders received, propagate them
+    (the reference one after another, ours at once) and send back frames per second."""
+    ours = Ours(args) if engine == "ours" else None
+    model = build_model(args) if ours is None else None
+    while (folders := conn.recv()) is not None:
+        if ours is not None:
+            fps = asyncio.run(ours.at_once(folders, args.frames))
+        else:
+            assert model is not None
+            started = time.perf_counter()
+            done = sum(run_reference(model, f, args.frames) for f in folders)
+            fps = done / (time.perf_counter() - started)
+        conn.send(fps)
+    if ours is not None:
+        ours.close()
+
+
+class EngineProcess:
+    """The parent's handle on one ``serve`` process."""
+
+    def __init__(self, engine: str, args: argparse.Namespace) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(engine, args, child), daemon=True)
+        self.process.start()
+
+    def fps(self, folders: list[Path]) -> float:
+        self.conn.send(folders)
+        value: float = self.conn.recv()
+        return value
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.process.join(60)
 
 
 def throughput(args: argparse.Namespace) -> None:
     """Each repeat times, for k = 1, 2, 4, the reference on k videos one after another and ours
     on the same k at once, back to back, so that load from elsewhere hits both alike."""
-    model = build_model(args)
     frames = args.frames
     counts = (1, 2, 4)
     ours: dict[int, list[float]] = {k: [] for k in counts}
     ratios: dict[int, list[float]] = {k: [] for k in counts}
     reference: list[float] = []
+    theirs_engine, our_engine = EngineProcess("reference", args), EngineProcess("ours", args)
     with tempfile.TemporaryDirectory() as tmp:
         folders = [write_video(Path(tmp) / f"v{i}", frames, shift=7 * i) for i in range(4)]
-        # Warm both paths once (first calls allocate), then measure.
-        run_reference(model, folders[0], frames)
-        asyncio.run(ours_at_once(model, folders[:1], frames, args))
+        # Warm both engines once (first calls allocate), then measure.
+        theirs_engine.fps(folders[:1])
+        our_engine.fps(folders[:1])
         for repeat in range(args.repeats):
             for k in counts:
-                started = time.perf_counter()
-                done = sum(run_reference(model, f, frames) for f in folders[:k])
-                theirs = done / (time.perf_counter() - started)
-                mine = asyncio.run(ours_at_once(model, folders[:k], frames, args))
+                theirs = theirs_engine.fps(folders[:k])
+                mine = our_engine.fps(folders[:k])
                 reference.append(theirs)
                 ours[k].append(mine)
                 ratios[k].append(mine / theirs)
@@ -163,6 +208,8 @@ def throughput(args: argparse.Namespace) -> None:
                     f"ours {mine:5.2f} fps, ratio {mine / theirs:.2f}",
                     flush=True,
                 )
+    theirs_engine.close()
+    our_engine.close()
     print(f"\nthroughput, medians of {args.repeats} repeats, {frames} frames per video, 1 object:")
     print(
         f"  reference  {median(reference):6.2f} fps  "
@@ -212,24 +259,20 @@ def current_rss() -> int:
 
 def measure_memory(args: argparse.Namespace) -> None:
     """One propagation in this process; prints its resident-set figures as JSON."""
-    model = build_model(args)
+    ours = Ours(args) if args.engine == "ours" else None
+    model = build_model(args) if ours is None else None
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_video(Path(tmp) / "v", args.frames, shift=0)
         with RssSampler() as rss:
-            if args.engine == "reference":
-                run_reference(model, folder, args.frames)
+            if ours is not None:
+                asyncio.run(ours.at_once([folder], args.frames))
             else:
-                asyncio.run(one_of_ours(VideoTracker(model), folder, args))
+                assert model is not None
+                run_reference(model, folder, args.frames)
+        if ours is not None:
+            ours.close()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"start": rss.start, "peak": rss.peak, "maxrss": maxrss}))
-
-
-async def one_of_ours(tracker: VideoTracker, folder: Path, args: argparse.Namespace) -> None:
-    batcher = new_batcher(tracker, args)
-    try:
-        await run_ours(tracker, batcher, folder, args.frames)
-    finally:
-        await batcher.close()
 
 
 def memory(args: argparse.Namespace) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -16,7 +17,7 @@ import structlog
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
-from gpu.batcher import Batcher
+from gpu.batcher import Batcher, ModelFunction
 from gpu.embedding_cache import EmbeddingCache, FrameEmbeddings
 from gpu.metrics import BatcherMetrics
 from gpu.model import Sam2Model, load_model
@@ -47,6 +48,31 @@ class Engine:
     embeddings: FrameEmbeddings
 
 
+class ModelSlot:
+    """The batcher's model functions, bound once the model is built on the batcher's thread."""
+
+    KINDS = ("encode", "decode", "track_seed", "track_step")
+
+    def __init__(self) -> None:
+        self._bound: dict[str, ModelFunction] = {}
+
+    def functions(self) -> dict[str, ModelFunction]:
+        return {kind: functools.partial(self._run, kind) for kind in self.KINDS}
+
+    def bind(self, model: Sam2Model) -> Sam2Model:
+        bound = {
+            "encode": model.encode_images,
+            "decode": model.predict_masks,
+            **VideoTracker(model).functions(),
+        }
+        assert set(bound) == set(self.KINDS), sorted(bound)
+        self._bound = bound
+        return model
+
+    def _run(self, kind: str, items: list[Any]) -> Sequence[Any]:
+        return self._bound[kind](items)
+
+
 class GpuDaemon:
     """Builds the engine when the worker starts and closes it after the drain."""
 
@@ -66,20 +92,22 @@ class GpuDaemon:
         the model's description and serve metrics; undo it all on exit."""
         settings = resources.settings
         log.info("model_loading", size=settings.model_size, device=settings.model_device)
-        model = await asyncio.to_thread(self._model_factory, settings)
         metrics = BatcherMetrics()
+        slot = ModelSlot()
         batcher = Batcher(
-            {
-                "encode": model.encode_images,
-                "decode": model.predict_masks,
-                **VideoTracker(model).functions(),
-            },
+            slot.functions(),
             max_batch_size=settings.batch_max_size,
             max_wait_ms=settings.batch_max_wait_ms,
             queue_limit=settings.batch_queue_limit,
             metrics=metrics,
             name="sam2",
         )
+        try:
+            # Built on the model thread, where it will run (see Batcher.call).
+            model = await batcher.call(lambda: slot.bind(self._model_factory(settings)))
+        except BaseException:
+            await batcher.close()
+            raise
         cache = EmbeddingCache(
             resources.redis,
             ttl_s=settings.embedding_cache_ttl_s,

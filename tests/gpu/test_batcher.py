@@ -331,3 +331,51 @@ async def test_stream_of_unknown_kind_is_refused(fake: FakeModel, make_batcher) 
     batcher = make_batcher({"run": fake})
     with pytest.raises(ValueError, match="unknown kind 'nope'"), batcher.stream("nope"):
         pass
+
+
+async def test_call_runs_on_the_model_thread_and_returns_its_result(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake})
+    model_thread = await batcher.call(threading.current_thread)
+    assert model_thread is not threading.current_thread()
+    assert await batcher.call(lambda: 6 * 7) == 42
+    ran_on: list[threading.Thread] = []
+
+    def record(items: list[Any]) -> list[Any]:
+        ran_on.append(threading.current_thread())
+        return fake(items)
+
+    other = make_batcher({"run": record})
+    other_thread = await other.call(threading.current_thread)
+    assert await other.submit("run", 1) == 10
+    assert ran_on == [other_thread]
+
+
+async def test_call_goes_before_batches_already_waiting(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake}, max_wait_ms=30_000, max_batch_size=8)
+    order: list[str] = []
+    waiting = asyncio.create_task(batcher.submit("run", 1))
+    await until_pending(batcher, 1)
+    await batcher.call(lambda: order.append("call"))
+    assert not waiting.done()
+    waiting.cancel()
+    assert order == ["call"]
+
+
+async def test_call_that_raises_raises_in_the_caller(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake})
+
+    def broken() -> None:
+        raise RuntimeError("no checkpoint")
+
+    with pytest.raises(RuntimeError, match="no checkpoint"):
+        await batcher.call(broken)
+    assert await batcher.submit("run", 2) == 20  # the model thread goes on
+
+
+async def test_call_after_close_is_refused(fake: FakeModel, make_batcher) -> None:
+    batcher = make_batcher({"run": fake})
+    await batcher.close()
+    with pytest.raises(BatcherClosed):
+        await batcher.call(lambda: None)

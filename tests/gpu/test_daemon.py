@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,23 @@ async def test_the_batcher_metrics_are_served_over_http_while_serving(
     assert "roto_batch_model_seconds_count" in text
     with pytest.raises(httpx.ConnectError):
         httpx.get(url, timeout=2)
+
+
+async def test_the_model_is_built_on_the_batcher_thread_that_runs_it(
+    resources: Resources, shared_model: Any
+) -> None:
+    built_on: list[threading.Thread] = []
+
+    def factory(settings: Settings) -> Any:
+        built_on.append(threading.current_thread())
+        return shared_model
+
+    daemon = GpuDaemon(model_factory=factory)
+    async with daemon.serving(resources):
+        runs_on = await daemon.engine.batcher.call(threading.current_thread)
+        assert daemon.engine.model is shared_model
+    assert built_on == [runs_on]
+    assert runs_on is not threading.current_thread()
 
 
 async def test_a_model_that_refuses_to_load_stops_the_start(resources: Resources) -> None:
