@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from roto.messages import JobMessage, encode_message
+from roto.messages import JobMessage, decode_message, encode_message
 from roto.resources import Resources
 from roto.worker.context import JobContext
+from roto.worker.receiver import Receiver
 from roto.worker.roles import JobHandler
 from roto.worker.runtime import WorkerRuntime
 from tests.worker.support import (
@@ -51,17 +52,24 @@ async def test_at_most_concurrency_jobs_are_received_at_once(resources: Resource
     assert sorted(recorder.runs) == sorted(job.id for job in jobs)
 
 
-@pytest.mark.parametrize("settings", [{"worker_concurrency": 1}], indirect=True)
-async def test_interactive_queue_is_served_before_batch(resources: Resources) -> None:
-    recorder = Recorder()
+async def test_waiting_interactive_work_is_received_before_batch_work(
+    resources: Resources,
+) -> None:
     user_id = await create_user(resources)
     batch = await enqueue_job(resources, user_id, job_type="propagate")
     interactive = await enqueue_job(resources, user_id, job_type="segment")
-    handler = JobHandler(run=recorder)
-    role = make_role({"segment": handler, "propagate": handler}, queues=("interactive", "batch"))
-    async with running_worker(resources, role):
-        await wait_for_status(resources, batch.id, TERMINAL)
-    assert recorder.runs == [interactive.id, batch.id]
+    queues = [(name, resources.queue_urls[name]) for name in ("interactive", "batch")]
+    receiver = Receiver(resources.sqs, queues, wait_time_s=1)
+    free = {"interactive": 1, "batch": 1}
+
+    first = await receiver.receive(free)
+    second = await receiver.receive(free)
+
+    jobs = [[decode_message(d.body).job_id for d in got] for got in (first, second)]
+    assert jobs == [[str(interactive.id)], [str(batch.id)]]
+    assert [d.queue for d in first + second] == ["interactive", "batch"]
+    for delivery in first + second:
+        await receiver.delete(delivery)
 
 
 @pytest.mark.parametrize("settings", [{"worker_concurrency": 1}], indirect=True)
