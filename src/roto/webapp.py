@@ -62,7 +62,7 @@ def web_routes(dist: Path | None = None) -> list[HTTPRouteHandler]:
         if found is None or found == index:
             return Response(
                 index.read_bytes(),
-                media_type="text/html; charset=utf-8",
+                media_type="text/html",
                 headers={"Cache-Control": NO_CACHE},
             )
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"

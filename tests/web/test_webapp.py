@@ -38,7 +38,7 @@ async def test_root_serves_index_html_uncached(web_client: AsyncTestClient) -> N
     response = await web_client.get("/")
     assert response.status_code == 200
     assert response.content == INDEX
-    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["cache-control"] == "no-cache"
 
 
