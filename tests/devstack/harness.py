@@ -79,6 +79,17 @@ class StackRun:
             time.sleep(0.1)
         raise AssertionError(f"not ready after {READY_TIMEOUT_S}s:\n{self.output()}")
 
+    def wait_for_output(self, text: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until ``text`` appears in the stack's output (e.g. a worker's first log line)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"stack exited with {self.proc.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} after {timeout_s}s:\n{self.output()}")
+            time.sleep(0.1)
+
     def runtime(self) -> dict[str, Any]:
         info: dict[str, Any] = json.loads((self.data_dir / state.RUNTIME_FILE).read_text())
         return info

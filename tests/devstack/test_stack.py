@@ -124,6 +124,9 @@ def test_second_sigint_forces_the_stop_and_still_leaves_nothing_running(
     run = new_run(runs, workdir, ROTO_WORKER_WAIT_TIME_S="20")
     run.start()
     run.wait_ready()
+    # /readyz answers while the workers may still be importing; one killed by SIGTERM before
+    # it polls would let the graceful stop finish before the second Ctrl-C arrives.
+    run.wait_for_output('"role": "media", "queues"')
     started = run.process_tree()
     assert run.proc is not None
 
