@@ -177,3 +177,34 @@ async def test_a_click_with_no_frames_left_is_402_and_stores_no_prompt(
         settings, "SELECT plan FROM users WHERE id = $1", await user_id_of(client, headers)
     )
     assert plan == "free"
+
+
+async def test_frames_held_by_queued_jobs_count_until_the_job_is_canceled(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    headers = await signup(client)
+    video_id = await prompted_video(client, headers, settings)
+    await use_frames(settings, await user_id_of(client, headers), billing.FRAME_QUOTAS["free"] - 12)
+    one_frame = {"object_ids": [1], "direction": "forward", "frame_start": 3, "frame_end": 3}
+
+    # Nothing runs the queue here: the first job stays queued and holds its 11 frames.
+    queued = await client.post(
+        f"/v1/videos/{video_id}/propagations",
+        json={"object_ids": [1], "direction": "forward", "frame_start": 1, "frame_end": 11},
+        headers=headers,
+    )
+    assert queued.status_code == 202, queued.text
+    last = await client.post(f"/v1/videos/{video_id}/propagations", json=one_frame, headers=headers)
+    assert last.status_code == 202, last.text
+    refused = await client.post(
+        f"/v1/videos/{video_id}/propagations", json=one_frame, headers=headers
+    )
+    assert refused.status_code == 402, refused.text
+    assert "12 more are held by queued or running jobs" in refused.json()["detail"]
+
+    canceled = await client.post(f"/v1/jobs/{queued.json()['job']['id']}/cancel", headers=headers)
+    assert canceled.status_code == 202, canceled.text
+    again = await client.post(
+        f"/v1/videos/{video_id}/propagations", json=one_frame, headers=headers
+    )
+    assert again.status_code == 202, again.text

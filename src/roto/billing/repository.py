@@ -25,6 +25,13 @@ SELECT coalesce(sum(frames), 0)::bigint AS frames,
 FROM usage_records
 WHERE user_id = $1 AND recorded_at >= $2
 """
+# Frames that the user's unfinished GPU jobs may still record: a click one, a propagation up to
+# its whole range (its usage is recorded only when it finishes, so none of it is counted yet).
+SELECT_RESERVED_FRAMES = """
+SELECT coalesce(sum(CASE WHEN type = 'segment' THEN 1 ELSE progress_total END), 0)::bigint
+FROM jobs
+WHERE user_id = $1 AND status IN ('queued', 'running') AND type IN ('segment', 'propagate')
+"""
 SELECT_PLAN = "SELECT plan FROM users WHERE id = $1"
 # Serialises one user's quota checks until the transaction ends, so two jobs submitted at once
 # cannot both fit in the last frames of the quota.
@@ -58,6 +65,11 @@ async def usage_since(
 ) -> MonthUsage:
     record = await conn.fetchrow(SELECT_USAGE_SINCE, user_id, since)
     return MonthUsage(frames=int(record["frames"]), gpu_seconds=float(record["gpu_seconds"]))
+
+
+async def reserved_frames(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
+    """Frames held by the user's queued and running GPU jobs."""
+    return int(await conn.fetchval(SELECT_RESERVED_FRAMES, user_id))
 
 
 async def get_plan(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> str | None:

@@ -55,18 +55,22 @@ async def usage(pool: asyncpg.Pool, user_id: uuid.UUID) -> BillingUsage:
 async def check_quota(conn: asyncpg.Connection, user_id: uuid.UUID, frames: int) -> None:
     """402 when a job of up to ``frames`` frames would take the user past the month's quota.
 
-    Call it in the transaction that creates the job: the user's quota lock is held until it
-    ends, so jobs submitted at once are checked one after another.
+    Frames already used this month count, and so do those that the user's queued and running
+    GPU jobs may still use, so a burst of jobs cannot together pass the quota. Call it in the
+    transaction that creates the job: the user's quota lock is held until it ends, so jobs
+    submitted at once are checked one after another.
     """
     await repo.lock_user_quota(conn, user_id)
     plan = await repo.get_plan(conn, user_id) or DEFAULT_PLAN
     used = await repo.usage_since(conn, user_id, period_start())
+    reserved = await repo.reserved_frames(conn, user_id)
     quota = frame_quota(plan)
-    if used.frames + frames > quota:
-        left = max(quota - used.frames, 0)
+    if used.frames + reserved + frames > quota:
+        left = max(quota - used.frames - reserved, 0)
+        held = f", {reserved} more are held by queued or running jobs" if reserved else ""
         raise PaymentRequired(
             f"frame quota: this job needs up to {frames} frames, {left} of the {plan} plan's "
-            f"{quota} frames are left this month",
+            f"{quota} frames are left this month{held}",
             errors=[{"key": "frames", "message": f"{frames} needed, {left} left"}],
         )
 
