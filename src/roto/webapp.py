@@ -60,6 +60,7 @@ def web_routes(dist: Path | None = None) -> list[HTTPRouteHandler]:
             raise NotFound(f"no route for {path}")
         found = resolve(dist, path)
         if found is None or found == index:
+            # Read each time: `make web` while the API runs replaces the hashed assets it names.
             return Response(
                 index.read_bytes(),
                 media_type="text/html",

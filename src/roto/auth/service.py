@@ -189,9 +189,9 @@ async def authenticate(
 async def get_account(pool: asyncpg.Pool, user: CurrentUser) -> Me:
     async with pool.acquire() as conn:
         row = await repo.get_user(conn, user.id)
-    if row is None:
-        raise security.unauthorized("the account no longer exists")
-    used = await billing.usage(pool, user.id)
+        if row is None:
+            raise security.unauthorized("the account no longer exists")
+        used = await billing.usage_on_plan(conn, user.id, row.plan)
     return Me(
         id=str(row.id),
         email=row.email,

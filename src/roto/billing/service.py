@@ -38,12 +38,17 @@ def period_start(now: datetime | None = None) -> datetime:
 
 async def usage(pool: asyncpg.Pool, user_id: uuid.UUID) -> BillingUsage:
     """The caller's usage this month."""
-    start = period_start()
     async with pool.acquire() as conn:
         plan = await repo.get_plan(conn, user_id)
-        used = await repo.usage_since(conn, user_id, start)
-    if plan is None:
-        raise Unauthorized("the account no longer exists")
+        if plan is None:
+            raise Unauthorized("the account no longer exists")
+        return await usage_on_plan(conn, user_id, plan)
+
+
+async def usage_on_plan(conn: asyncpg.Connection, user_id: uuid.UUID, plan: str) -> BillingUsage:
+    """The month's usage of a user whose plan the caller has already read."""
+    start = period_start()
+    used = await repo.usage_since(conn, user_id, start)
     return BillingUsage(
         period_start=rfc3339(start) or "",
         frames_processed=used.frames,
