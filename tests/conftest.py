@@ -19,7 +19,12 @@ from litestar.testing import AsyncTestClient
 from roto import aws, db
 from roto.app import create_app
 from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer
+from roto.resources import Resources, open_resources
 from roto.settings import Settings, load_settings
+from tests.factories import signup
+from tests.videos.live import live
+
+__all__ = ["live"]
 
 TEMPLATE_DB = "roto_template"
 
@@ -114,6 +119,25 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
     app = create_app(settings)
     async with AsyncTestClient(app=app, timeout=30) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def headers(client: AsyncTestClient) -> dict[str, str]:
+    """Auth headers of a fresh user."""
+    return await signup(client)
+
+
+@pytest.fixture
+async def other_headers(client: AsyncTestClient) -> dict[str, str]:
+    """Auth headers of a second, unrelated user."""
+    return await signup(client)
+
+
+@pytest.fixture
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    """The clients of a worker process on the test's own database, bucket and queues."""
+    async with open_resources(settings) as value:
+        yield value
 
 
 @pytest.fixture

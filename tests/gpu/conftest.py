@@ -67,12 +67,3 @@ def shared_model() -> Any:
     pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
     pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
     return build_model()
-
-
-@pytest.fixture
-async def resources(settings: Any) -> Any:
-    """The clients of a worker process on the test's own database, bucket and queues."""
-    from roto.resources import open_resources
-
-    async with open_resources(settings) as value:
-        yield value

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 
 from roto.devstack.services import LOCAL_AWS_ENV
 from roto.jobs import events, outbox
 from roto.jobs import repository as jobs_repo
-from roto.resources import Resources, open_resources
+from roto.resources import Resources
 from roto.settings import ENV_PREFIX, Settings
 from roto.videos.storage import source_key
 from roto.worker.context import JobContext
@@ -28,12 +27,6 @@ from roto.worker.roles import JobHandler, Role
 from roto.worker.runtime import WorkerRuntime
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(settings) as value:
-        yield value
 
 
 async def create_user(resources: Resources) -> uuid.UUID:
