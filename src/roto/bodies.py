@@ -1,8 +1,8 @@
 """Strict request bodies: a wrong JSON type is a 400 naming the field, never silently coerced.
 
 Litestar converts bodies with msgspec's lax rules (``"10"`` becomes ``10``). Handlers still
-declare ``data: T`` (so OpenAPI documents the body) and then call ``strict_body`` to decode the
-same bytes again under the strict rules.
+declare ``data: JSONBody[T]`` (so OpenAPI documents the body) and then call ``strict_body`` to
+decode the same bytes again under the strict rules.
 """
 
 from __future__ import annotations

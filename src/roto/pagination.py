@@ -5,15 +5,20 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
+from litestar.params import Parameter
 
 from roto.errors import BadRequest
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+#: Query parameters of every list endpoint; ``check_limit`` and ``decode_cursor`` check them.
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")]
+Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 
 
 class Page(msgspec.Struct, Generic[T]):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody
 
 from roto.auth import service
 from roto.auth.schemas import (
@@ -20,7 +18,7 @@ from roto.auth.schemas import (
 )
 from roto.deps import ResourcesDep, UserDep
 from roto.ids import parse_id
-from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
 # Sign-in endpoints take no credentials: an operation-level requirement list replaces the
 # document-wide one, and an empty requirement means "none needed".
@@ -36,7 +34,7 @@ PUBLIC: list[dict[str, list[str]]] = [{}]
     "a taken email answers 409.",
     security=PUBLIC,
 )
-async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
+async def register(data: JSONBody[RegisterRequest], resources: ResourcesDep) -> Tokens:
     return await service.register(resources.pool, resources.settings, data)
 
 
@@ -50,7 +48,7 @@ async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
     "it answer 429 with Retry-After until the minute ends.",
     security=PUBLIC,
 )
-async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
+async def login(data: JSONBody[LoginRequest], resources: ResourcesDep) -> Tokens:
     return await service.login(resources.pool, resources.settings, resources.redis, data)
 
 
@@ -63,7 +61,7 @@ async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
     "every token descended from the same sign-in.",
     security=PUBLIC,
 )
-async def refresh(data: RefreshRequest, resources: ResourcesDep) -> Tokens:
+async def refresh(data: JSONBody[RefreshRequest], resources: ResourcesDep) -> Tokens:
     return await service.refresh(resources.pool, resources.settings, data.refresh_token)
 
 
@@ -80,7 +78,7 @@ async def me(user: UserDep, resources: ResourcesDep) -> Me:
     description="The `key` is shown only in this response; send it as `X-API-Key`.",
 )
 async def create_api_key(
-    data: ApiKeyCreate, user: UserDep, resources: ResourcesDep
+    data: JSONBody[ApiKeyCreate], user: UserDep, resources: ResourcesDep
 ) -> ApiKeyCreated:
     return await service.create_api_key(resources.pool, user, data.name)
 
@@ -89,14 +87,14 @@ async def create_api_key(
 async def list_api_keys(
     user: UserDep,
     resources: ResourcesDep,
-    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[ApiKey]:
     return await service.list_api_keys(resources.pool, user, limit, cursor)
 
 
 @delete("/v1/api-keys/{key_id:str}", tags=["account"], summary="Revoke an API key")
-async def delete_api_key(key_id: str, user: UserDep, resources: ResourcesDep) -> None:
+async def delete_api_key(key_id: FromPath[str], user: UserDep, resources: ResourcesDep) -> None:
     await service.delete_api_key(resources.pool, user, parse_id(key_id, "api key"))
 
 

@@ -14,7 +14,7 @@ from roto.ids import parse_id
 from roto.jobs import service
 from roto.jobs.schemas import Job, JobStatus
 from roto.jobs.sse import stream_job_events
-from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
 
 TAGS = ["jobs"]
@@ -26,8 +26,6 @@ VideoFilter = Annotated[
     ),
 ]
 StatusFilter = Annotated[JobStatus | None, Parameter(description="only jobs in this status")]
-Limit = Annotated[int, Parameter(description=f"page size, 1..{MAX_LIMIT}")]
-Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 NOT_FOUND = "no such job for this caller (also for another user's job or a non-UUID id)"
 
 

@@ -16,13 +16,11 @@ from roto.ids import parse_id
 from roto.jobs.schemas import JobEnvelope
 from roto.objects import prompts_service, service
 from roto.objects.schemas import ObjectCreate, ObjectUpdate, Prompt, PromptMask, VideoObject
-from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
 from roto.videos.controller import request_id
 
 TAGS = ["objects"]
-Limit = Annotated[int, Parameter(description=f"page size, 1..{MAX_LIMIT}")]
-Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 Wait = Annotated[
     float,
     Parameter(

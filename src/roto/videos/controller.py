@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Response
 
 from roto.bodies import strict_body
 from roto.deps import ResourcesDep, UserDep
 from roto.idempotency import IdempotencyKeyHeader
 from roto.ids import parse_id
-from roto.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
 from roto.videos import service
 from roto.videos.schemas import UploadComplete, Video, VideoCreate, VideoCreated, VideoIngest
 
 TAGS = ["videos"]
-Limit = Annotated[int, Parameter(description=f"page size, 1..{MAX_LIMIT}")]
-Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 NOT_FOUND = "no such video for this caller (also for another user's video or a non-UUID id)"
 STORAGE_DOWN = "storage did not answer; nothing was changed, retry"
 
@@ -46,7 +44,10 @@ def request_id(request: Request[Any, Any, Any]) -> str | None:
     ),
 )
 async def create_video(
-    data: VideoCreate, request: Request[Any, Any, Any], resources: ResourcesDep, user: UserDep
+    data: JSONBody[VideoCreate],
+    request: Request[Any, Any, Any],
+    resources: ResourcesDep,
+    user: UserDep,
 ) -> VideoCreated:
     video, upload = await service.create_video(
         resources, user.id, await strict_body(request, VideoCreate)
@@ -73,7 +74,7 @@ async def create_video(
 )
 async def complete_upload(
     video_id: FromPath[str],
-    data: UploadComplete,
+    data: JSONBody[UploadComplete],
     request: Request[Any, Any, Any],
     resources: ResourcesDep,
     user: UserDep,

@@ -863,7 +863,9 @@ export interface operations {
     V1ApiKeysListApiKeys: {
         parameters: {
             query?: {
+                /** @description page size, 1..100 */
                 limit?: number;
+                /** @description next_cursor of the previous page */
                 cursor?: string | null;
             };
             header?: never;
