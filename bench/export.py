@@ -1,7 +1,9 @@
 """Export throughput and memory: frames per second of a 1080p PNG matte sequence and of ProRes
-4444 (which also decodes the source), and the peak memory of a long export next to a short one.
+4444 (which also decodes the source), the peak memory of a long export next to a short one, and
+the time to export the last frames of the video with the ingest's frame timestamps (seeking to
+the keyframe before them) against without them (decoding from frame 0, the reference).
 
-    .venv/bin/python bench/export.py --short 30 --long 300
+    .venv/bin/python bench/export.py --short 30 --long 300 --late 24
 
 Starts PostgreSQL, Redis and moto's S3 (as the tests do), uploads a generated 1080p H.264 source
 and stores one object's masks on every frame (propagation chunks of 32 frames), then runs each
@@ -37,12 +39,16 @@ from roto import aws, db  # noqa: E402
 from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer  # noqa: E402
 from roto.masks import rle, storage  # noqa: E402
 from roto.masks.schemas import FrameMask  # noqa: E402
+from roto.media.frame_pts import encode_pts  # noqa: E402
+from roto.media.frames import decode_frames  # noqa: E402
 from roto.settings import ENV_PREFIX, Settings, load_settings  # noqa: E402
-from roto.videos.storage import source_key  # noqa: E402
+from roto.videos.storage import frame_pts_key, source_key  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
 RATE = Fraction(24000, 1001)
 CHUNK = 32
+#: Two seconds between keyframes, a common delivery setting.
+KEYFRAME_EVERY = 48
 
 
 def source_frame(index: int) -> np.ndarray:
@@ -68,7 +74,11 @@ def write_source(path: Path, frames: int) -> None:
     with av.open(str(path), mode="w") as container:
         stream: Any = container.add_stream("libx264", rate=RATE)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "20"}
+        stream.options = {
+            "preset": "ultrafast",
+            "crf": "20",
+            "x264-params": f"keyint={KEYFRAME_EVERY}:min-keyint={KEYFRAME_EVERY}:scenecut=0",
+        }
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(source_frame(index), format="rgb24")
             for packet in stream.encode(frame):
@@ -145,7 +155,19 @@ async def prepare(settings: Settings, pg: Postgres, frames: int, folder: Path) -
     return str(video_id)
 
 
-async def run_child(video_id: str, export_format: str, frames: int) -> dict[str, Any]:
+async def set_frame_pts(settings: Settings, video_id: str, source: Path | None) -> None:
+    """Store the table ingest would store for ``source``; None removes it."""
+    async with AsyncExitStack() as stack:
+        s3, _ = await aws.open_clients(settings, stack)
+        key = frame_pts_key(video_id)
+        if source is None:
+            await s3.delete_object(Bucket=settings.s3_bucket, Key=key)
+            return
+        stamps = [int(pts) for _, pts in decode_frames(source) if pts is not None]
+        await s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=encode_pts(stamps))
+
+
+async def run_child(video_id: str, export_format: str, first: int, last: int) -> dict[str, Any]:
     """One export through the real job handler, in this (fresh) process."""
     from roto.exports.job import run_export
     from roto.jobs import outbox
@@ -160,12 +182,12 @@ async def run_child(video_id: str, export_format: str, frames: int) -> dict[str,
         )
         payload = {
             "video_id": video_id, "format": export_format, "object_ids": [1],
-            "frame_start": 0, "frame_end": frames - 1, "start_number": 0, "bit_depth": 8,
+            "frame_start": first, "frame_end": last, "start_number": 0, "bit_depth": 8,
         }  # fmt: skip
         async with resources.pool.acquire() as conn, conn.transaction():
             job = await outbox.create_job(
                 conn, user_id=owner, video_id=uuid.UUID(video_id), job_type="export",
-                payload=payload, progress_total=frames,
+                payload=payload, progress_total=last - first + 1,
             )  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.monotonic()
@@ -175,21 +197,27 @@ async def run_child(video_id: str, export_format: str, frames: int) -> dict[str,
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "seconds": elapsed,
-        "frames": frames,
+        "frames": last - first + 1,
         "size_bytes": result["size_bytes"],
         "rss_before_mib": before / 1024,
         "rss_peak_mib": peak / 1024,
     }
 
 
-def spawn(settings: Settings, video_id: str, export_format: str, frames: int) -> dict[str, Any]:
+def spawn(
+    settings: Settings, video_id: str, export_format: str, frames: int, first: int = 0
+) -> dict[str, Any]:
+    """Export ``frames`` frames from ``first`` in a fresh process; its figures."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     env.update(LOCAL_AWS_ENV)
     for name in ("database_url", "redis_url", "aws_endpoint_url", "s3_bucket", "jwt_secret"):
         env[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
     env[ENV_PREFIX + "LOG_LEVEL"] = "WARNING"
-    command = [sys.executable, __file__, "--child", video_id, export_format, str(frames)]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    last = first + frames - 1
+    command = [sys.executable, __file__, "--child", video_id, export_format, str(first), str(last)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=REPO)
+    if out.returncode != 0:
+        raise SystemExit(f"the export process failed:\n{out.stderr[-3000:]}")
     answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return answer
 
@@ -199,11 +227,12 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=30, help="frames of the short export")
     parser.add_argument("--long", type=int, default=300, help="frames of the long export")
     parser.add_argument("--formats", default="png_sequence,prores_4444")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--late", type=int, default=24, help="frames of the late-range export")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        video_id, export_format, frames = args.child
-        print(json.dumps(asyncio.run(run_child(video_id, export_format, int(frames)))))
+        video_id, export_format, first, last = args.child
+        print(json.dumps(asyncio.run(run_child(video_id, export_format, int(first), int(last)))))
         return
 
     root = Path(tempfile.mkdtemp(prefix="roto-bench-export-"))
@@ -231,11 +260,28 @@ def main() -> None:
             print(f"{export_format}: peak RSS {long:.0f} MiB for {args.long} frames vs "
                   f"{short:.0f} MiB for {args.short} frames: ratio {long / short:.2f} "
                   f"for {args.long / args.short:.0f}x the frames")  # fmt: skip
+        if args.late:
+            late_range(settings, video_id, root / "source.mp4", args.long, args.late)
     finally:
         moto.stop()
         redis.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def late_range(settings: Settings, video_id: str, source: Path, total: int, frames: int) -> None:
+    """The last ``frames`` frames as RGBA PNGs (which decode the source): decoding from frame 0,
+    as without timestamps, then seeking with them."""
+    first = total - frames
+    print(f"late range: frames {first}..{total - 1} of {total}, keyframe every {KEYFRAME_EVERY}")
+    seconds = {}
+    for label, table in (("from frame 0 (reference)", None), ("seek with timestamps", source)):
+        asyncio.run(set_frame_pts(settings, video_id, table))
+        r = spawn(settings, video_id, "rgba_png_sequence", frames, first)
+        seconds[label] = r["seconds"]
+        print(f"  {label:<26}{r['seconds']:>8.2f} s{frames / r['seconds']:>8.1f} fps")
+    reference, ours = seconds.values()
+    print(f"late range speed-up: {reference / ours:.1f}x")
 
 
 if __name__ == "__main__":

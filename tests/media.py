@@ -33,15 +33,23 @@ def make_video(
     height: int = 96,
     fps: int | Fraction = 24,
     codec: str = "libx264",
+    keyframe_every: int | None = None,
+    bframes: int = 0,
 ) -> Path:
-    """Encode ``frames`` frames to ``path`` (the container follows the suffix)."""
+    """Encode ``frames`` frames to ``path`` (the container follows the suffix). H.264 puts a
+    keyframe every ``keyframe_every`` frames (x264's default otherwise: one at the start of a
+    short clip) and up to ``bframes`` B-frames between references, so frames are stored out of
+    presentation order."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":
-            stream.options = {"preset": "ultrafast", "crf": "18"}
+            params = f"bframes={bframes}"
+            if keyframe_every:
+                params += f":keyint={keyframe_every}:min-keyint={keyframe_every}:scenecut=0"
+            stream.options = {"preset": "ultrafast", "crf": "18", "x264-params": params}
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(frame_image(index, width, height), format="rgb24")
             for packet in stream.encode(frame):

@@ -75,9 +75,13 @@ async def ready_video(
     height: int = HEIGHT,
     rate: Fraction = RATE,
     filename: str = "Shot 01.v2.mp4",
+    **encoding: Any,
 ) -> ExportVideo:
-    """A ready video whose real source file is in storage (what ingest leaves behind)."""
-    data = make_video(tmp_path / "source.mp4", frames=frames, width=width, height=height, fps=rate)
+    """A ready video whose real source file is in storage (what ingest leaves behind);
+    ``encoding`` goes to ``make_video``."""
+    data = make_video(
+        tmp_path / "source.mp4", frames=frames, width=width, height=height, fps=rate, **encoding
+    )
     data_bytes = data.read_bytes()
     video_id = (await announce(client, headers, len(data_bytes), filename=filename))["video"]["id"]
     s3.put_object(Bucket=settings.s3_bucket, Key=source_key(video_id), Body=data_bytes)

@@ -14,9 +14,13 @@ import OpenEXR
 import pytest
 from litestar.testing import AsyncTestClient
 from PIL import Image
+from structlog.testing import capture_logs
 
+from roto.media.frame_pts import encode_pts
+from roto.media.frames import decode_frames
 from roto.resources import Resources
 from roto.settings import Settings
+from roto.videos.storage import frame_pts_key
 from tests.exports.helpers import FRAMES, export, masked_video
 from tests.media import frame_image
 
@@ -110,6 +114,48 @@ async def test_rgba_pngs_carry_the_source_pixels_with_straight_alpha(
         assert np.array_equal(rgba[..., 3], video.expected(1, frame).astype(np.uint8) * 255)
         # Straight alpha: colour is the source's everywhere, also where alpha is 0 (H.264 is
         # lossy, so compare with the generated frame within the codec's error).
+        source = frame_image(frame, video.width, video.height).astype(int)
+        assert np.abs(rgba[..., :3].astype(int) - source).mean() < 4, name
+
+
+# At INFO, so that the export's log line with the decoded count is not filtered out.
+@pytest.mark.parametrize("settings", [{"log_level": "INFO"}], indirect=True)
+async def test_a_late_range_with_ingest_timestamps_carries_the_same_source_pixels(
+    client: AsyncTestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    resources: Resources,
+    s3_sync: Any,
+    tmp_path: Path,
+) -> None:
+    # Keyframes every 4 frames and B-frames: the worker seeks to frame 8, then decodes 8..11.
+    video = await masked_video(
+        client, headers, settings, s3_sync, tmp_path, keyframe_every=4, bframes=2
+    )
+    stamps = [pts for _, pts in decode_frames(tmp_path / "source.mp4")]
+    s3_sync.put_object(
+        Bucket=settings.s3_bucket,
+        Key=frame_pts_key(video.id),
+        Body=encode_pts([int(p) for p in stamps if p is not None]),
+    )
+    with capture_logs() as logs:
+        _, archive = await export(
+            client,
+            headers,
+            resources,
+            video.id,
+            format="rgba_png_sequence",
+            object_ids=[1],
+            frame_start=9,
+            frame_end=11,
+        )
+    written = [entry for entry in logs if entry["event"] == "export_written"]
+    assert [entry["source_frames_decoded"] for entry in written] == [4]  # 8, 9, 10, 11
+    names = sequence(archive, r"Shot_01_v2_Car\.\d{4}\.png")
+    assert len(names) == 3
+    for frame, name in zip(range(9, 12), names, strict=True):
+        rgba = png(archive, name)
+        assert np.array_equal(rgba[..., 3], video.expected(1, frame).astype(np.uint8) * 255)
         source = frame_image(frame, video.width, video.height).astype(int)
         assert np.abs(rgba[..., :3].astype(int) - source).mean() < 4, name
 

@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from roto.jobs import repository as jobs_repo
+from roto.media.frame_pts import load_frame_pts
+from roto.media.frames import decode_frames
 from roto.messages import JobMessage, encode_message
 from roto.resources import Resources
 from roto.videos.storage import frame_key, video_prefix
@@ -92,6 +94,11 @@ async def test_ingest_records_exact_metadata_and_uploads_every_frame(
         "error_message": None,
     }
     assert await frame_keys(resources, video_id) == [frame_key(video_id, i) for i in range(30)]
+    # Each frame's timestamp, in frame order, for exports that seek to a late frame.
+    stamps = await load_frame_pts(resources.s3, resources.settings.s3_bucket, video_id)
+    assert stamps is not None
+    assert stamps.tolist() == [pts for _, pts in decode_frames(tmp_path / "clip.mp4")]
+    assert len(stamps) == 30 and (stamps[1:] > stamps[:-1]).all()
     obj = await resources.s3.get_object(
         Bucket=resources.settings.s3_bucket, Key=frame_key(video_id, 29)
     )

@@ -24,6 +24,7 @@ from roto.exports.pipeline import write_archive
 from roto.exports.plan import ExportPlan, label_objects, video_stem
 from roto.exports.schemas import ExportPayload
 from roto.exports.source import S3RangeFile, SourceVideo, source_size
+from roto.media.frame_pts import load_frame_pts
 from roto.videos.storage import abort_multipart, complete_multipart
 from roto.worker.context import JobCanceled, JobContext, JobFailed
 from roto.worker.roles import JobHandler
@@ -85,7 +86,8 @@ async def run_export(ctx: JobContext) -> dict[str, Any]:
             size = await source_size(s3, bucket, video.source_key)
             reader = S3RangeFile(bridge, s3, bucket, video.source_key, size)
             # Opening reads the container's header through the bridge: not on the loop's thread.
-            source = await asyncio.to_thread(SourceVideo, reader)
+            frame_pts = await load_frame_pts(s3, bucket, plan.video_id)
+            source = await asyncio.to_thread(SourceVideo, reader, frame_pts)
             plan = dataclasses.replace(plan, rate=source.rate)
         object_ids = [o.object_id for o in plan.objects]
         masks = MaskStream(bridge, resources, plan.video_id, object_ids, plan.height, plan.width)
@@ -106,7 +108,13 @@ async def run_export(ctx: JobContext) -> dict[str, Any]:
         # Canceled while the last part went up: the finished archive goes too.
         await s3.delete_object(Bucket=bucket, Key=key)
         raise
-    log.info("export_written", key=key, size_bytes=sink.size, parts=len(parts))
+    log.info(
+        "export_written",
+        key=key,
+        size_bytes=sink.size,
+        parts=len(parts),
+        source_frames_decoded=source.decoded if source else 0,
+    )
     return await download.issue(resources, key, plan.archive_name, sink.size)
 
 

@@ -10,11 +10,14 @@ from typing import Any
 
 import av
 import numpy as np
+import structlog
 from botocore.exceptions import ClientError
 
 from roto.exports.bridge import LoopBridge
 from roto.videos.storage import error_code
 from roto.worker.context import JobFailed
+
+log = structlog.get_logger(__name__)
 
 #: Bytes fetched per ranged GET; PyAV asks for small reads, mostly in order.
 READ_BLOCK_BYTES = 4 * 1024**2
@@ -91,14 +94,11 @@ async def source_size(s3: Any, bucket: str, key: str) -> int:
 class SourceVideo:
     """The source's first video stream: its exact frame rate and its frames as RGB arrays."""
 
-    def __init__(self, file: io.RawIOBase) -> None:
-        try:
-            self._container = av.open(io.BufferedReader(file, READ_BLOCK_BYTES // 4), mode="r")
-        except av.error.FFmpegError as exc:
-            raise JobFailed("source_unreadable", f"the source cannot be opened: {exc}") from exc
-        if not self._container.streams.video:
-            self._container.close()
-            raise JobFailed("source_unreadable", "the source has no video stream")
+    def __init__(self, file: io.RawIOBase, pts: np.ndarray | None = None) -> None:
+        """``pts``: each frame's timestamp as ingest decoded it, if ingest stored them."""
+        self._file = file
+        self._pts = pts
+        self._container = self._open()
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate
@@ -107,12 +107,65 @@ class SourceVideo:
             raise JobFailed("source_unreadable", "the source's video stream has no frame rate")
         #: Frames per second as the container states it (e.g. 24000/1001), never a rounded float.
         self.rate = Fraction(rate)
+        #: Frames decoded so far, including those decoded only to reach the first one asked for.
+        self.decoded = 0
+
+    def _open(self) -> Any:
+        self._file.seek(0)
+        try:
+            container = av.open(io.BufferedReader(self._file, READ_BLOCK_BYTES // 4), mode="r")
+        except av.error.FFmpegError as exc:
+            raise JobFailed("source_unreadable", f"the source cannot be opened: {exc}") from exc
+        if not container.streams.video:
+            container.close()
+            raise JobFailed("source_unreadable", "the source has no video stream")
+        return container
 
     def frames(self, first: int, last: int) -> Iterator[np.ndarray]:
-        """RGB frames ``first``..``last`` (0-based, decode order), decoding from the start."""
+        """RGB frames ``first``..``last`` (0-based, decode order).
+
+        With the ingest's timestamps, decoding starts at the keyframe before ``first``; every
+        frame is checked against them, and where the stream and the table disagree it goes on
+        from the start of the file instead. Without them, decoding starts at the first frame.
+        """
+        index = first
+        pts = self._pts
+        if pts is not None and first > 0 and last < len(pts):
+            for pixels in self._frames_after_seek(first, last, pts):
+                yield pixels
+                index += 1
+            if index > last:
+                return
+            log.warning("export_seek_mismatch", frame=index, fallback="decoding from the start")
+            self._container.close()
+            self._container = self._open()
+            self._stream = self._container.streams.video[0]
+            self._stream.thread_type = "AUTO"
+        yield from self._frames_from_start(index, last)
+
+    def _frames_after_seek(self, first: int, last: int, pts: np.ndarray) -> Iterator[np.ndarray]:
+        """Frames from ``first`` for as long as their pts match the table."""
+        index = first
+        try:
+            self._container.seek(int(pts[first]), stream=self._stream)
+            for frame in self._container.decode(self._stream):
+                self.decoded += 1
+                if index == first and frame.pts is not None and frame.pts < pts[first]:
+                    continue  # between the keyframe and the first frame asked for
+                if frame.pts != pts[index]:
+                    return
+                yield frame.to_ndarray(format="rgb24")
+                index += 1
+                if index > last:
+                    return
+        except av.error.FFmpegError as exc:
+            log.warning("export_seek_failed", frame=index, error=str(exc))
+
+    def _frames_from_start(self, first: int, last: int) -> Iterator[np.ndarray]:
         index = 0
         try:
             for frame in self._container.decode(self._stream):
+                self.decoded += 1
                 if index > last:
                     return
                 if index >= first:

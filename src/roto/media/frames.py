@@ -32,15 +32,16 @@ def frames_in_flight(width: int, height: int) -> int:
     return max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, by_memory))
 
 
-def decode_frames(path: Path) -> Generator[Image.Image, None, None]:
-    """Every frame of the first video stream as RGB, in decode order (blocking)."""
+def decode_frames(path: Path) -> Generator[tuple[Image.Image, int | None], None, None]:
+    """Every frame of the first video stream as RGB with its timestamp (pts), in decode order
+    (blocking)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         index = 0
         try:
             for frame in container.decode(stream):
-                yield frame.to_image()
+                yield frame.to_image(), frame.pts
                 index += 1
         except av.error.FFmpegError as exc:
             if index == 0:
@@ -68,6 +69,8 @@ class FrameExtractor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
         self.uploaded = 0
+        #: Each frame's pts in frame order; None if any frame had none (seeking is then unsafe).
+        self.pts: list[int] | None = []
 
     async def run(self, path: Path, on_progress: ProgressCallback) -> int:
         """Extract every frame; returns how many. ``on_progress`` gets the uploaded count."""
@@ -81,13 +84,15 @@ class FrameExtractor:
             while True:
                 await self._slots.acquire()
                 try:
-                    image = await loop.run_in_executor(decoder, next, frames, None)
+                    decoded = await loop.run_in_executor(decoder, next, frames, None)
                 except BaseException:
                     self._slots.release()
                     raise
-                if image is None:
+                if decoded is None:
                     self._slots.release()
                     break
+                image, pts = decoded
+                self._note_pts(pts)
                 self._start_upload(index, image)
                 index += 1
                 self._raise_failure()
@@ -103,6 +108,14 @@ class FrameExtractor:
             await asyncio.gather(*leftover, return_exceptions=True)
             decoder.submit(frames.close)
             decoder.shutdown(wait=False)
+
+    def _note_pts(self, pts: int | None) -> None:
+        if self.pts is None:
+            return
+        if pts is None or (self.pts and pts <= self.pts[-1]):
+            self.pts = None  # missing or out of order: frame numbers cannot be found by pts
+        else:
+            self.pts.append(pts)
 
     def _start_upload(self, index: int, image: Image.Image) -> None:
         task = asyncio.create_task(self._upload(index, image))

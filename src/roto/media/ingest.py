@@ -16,8 +16,9 @@ import structlog
 from roto.jobs.repository import JobRow
 from roto.media import probe
 from roto.media import repository as repo
+from roto.media.frame_pts import encode_pts
 from roto.media.frames import FrameExtractor, frames_in_flight
-from roto.videos.storage import delete_prefix, object_size, video_prefix
+from roto.videos.storage import delete_prefix, frame_pts_key, object_size, video_prefix
 from roto.worker.context import JobCanceled, JobContext, JobFailed
 from roto.worker.roles import JobHandler
 
@@ -112,6 +113,13 @@ async def _extract(ctx: JobContext, video_id: uuid.UUID, path: Path, info: probe
     frame_count = await extractor.run(path, on_progress)
     probe.check_complete(frame_count, info)
     probe.check_duration(frame_count / info.fps, ctx.settings.max_duration_s)
+    if extractor.pts is not None:
+        await ctx.resources.s3.put_object(
+            Bucket=ctx.settings.s3_bucket,
+            Key=frame_pts_key(video_id),
+            Body=encode_pts(extractor.pts),
+            ContentType="application/octet-stream",
+        )
     return frame_count
 
 

@@ -36,6 +36,12 @@ def frame_key(video_id: uuid.UUID | str, index: int) -> str:
     return f"{video_prefix(video_id)}frames/{index:06d}.jpg"
 
 
+def frame_pts_key(video_id: uuid.UUID | str) -> str:
+    """Each frame's presentation timestamp in the source's video stream, in frame order
+    (little-endian int64): lets an export seek to a late frame instead of decoding up to it."""
+    return f"{video_prefix(video_id)}frame_pts.i64"
+
+
 def plan_parts(size_bytes: int, preferred_part_size: int) -> tuple[int, int]:
     """(part_size, part_count) for a multipart upload, growing the part size to stay in 10000."""
     part_size = max(preferred_part_size, math.ceil(size_bytes / MAX_PARTS))
