@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from roto.masks import rle, storage  # noqa: E402
 from roto.masks.schemas import FrameMask  # noqa: E402
 from roto.media.frame_pts import encode_pts  # noqa: E402
 from roto.media.frames import decode_frames  # noqa: E402
+from roto.media.malloc import pin_mmap_threshold  # noqa: E402
 from roto.settings import ENV_PREFIX, Settings, load_settings  # noqa: E402
 from roto.videos.storage import frame_pts_key, source_key  # noqa: E402
 
@@ -70,7 +70,15 @@ def disc(index: int) -> np.ndarray:
     return inside
 
 
-def write_source(path: Path, frames: int) -> None:
+def add_grain(image: np.ndarray, amount: int, seed: int) -> np.ndarray:
+    """Film grain of +-``amount`` levels: what a scanned or camera plate carries, and what
+    makes H.264 spend bits (and its decoder time) on every block."""
+    noise = np.random.default_rng(seed).integers(-amount, amount + 1, image.shape, np.int16)
+    grained: np.ndarray = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return grained
+
+
+def write_source(path: Path, frames: int, grain: int = 0) -> None:
     with av.open(str(path), mode="w") as container:
         stream: Any = container.add_stream("libx264", rate=RATE)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -80,7 +88,10 @@ def write_source(path: Path, frames: int) -> None:
             "x264-params": f"keyint={KEYFRAME_EVERY}:min-keyint={KEYFRAME_EVERY}:scenecut=0",
         }
         for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(source_frame(index), format="rgb24")
+            image = source_frame(index)
+            if grain:
+                image = add_grain(image, grain, index)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
@@ -101,7 +112,9 @@ def settings_for(pg: Postgres, redis: RedisServer, moto: MotoServer) -> Settings
     )
 
 
-async def prepare(settings: Settings, pg: Postgres, frames: int, folder: Path) -> str:
+async def prepare(
+    settings: Settings, pg: Postgres, frames: int, folder: Path, grain: int = 0
+) -> str:
     """A ready 1080p video with its source in S3 and a mask on every frame; returns its id."""
     import asyncpg
 
@@ -111,7 +124,7 @@ async def prepare(settings: Settings, pg: Postgres, frames: int, folder: Path) -
     await db.migrate_dsn(settings.database_url)
     video_id, user_id = uuid.uuid4(), uuid.uuid4()
     path = folder / "source.mp4"
-    write_source(path, frames)
+    write_source(path, frames, grain)
     async with AsyncExitStack() as stack:
         s3, sqs = await aws.open_clients(settings, stack)
         await aws.ensure_bucket(s3, settings)
@@ -167,6 +180,15 @@ async def set_frame_pts(settings: Settings, video_id: str, source: Path | None) 
         await s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=encode_pts(stamps))
 
 
+def high_water_mib() -> float:
+    """This process's resident-set high-water mark (VmHWM). Not ``ru_maxrss``: Linux carries that
+    over from the forked parent across exec, so a child would report the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 async def run_child(video_id: str, export_format: str, first: int, last: int) -> dict[str, Any]:
     """One export through the real job handler, in this (fresh) process."""
     from roto.exports.job import run_export
@@ -176,6 +198,7 @@ async def run_child(video_id: str, export_format: str, first: int, last: int) ->
     from roto.worker.context import JobContext
 
     settings = load_settings()
+    pin_mmap_threshold()  # as the media worker's role does when it starts
     async with open_resources(settings) as resources:
         owner = await resources.pool.fetchval(
             "SELECT user_id FROM videos WHERE id = $1", uuid.UUID(video_id)
@@ -189,18 +212,18 @@ async def run_child(video_id: str, export_format: str, first: int, last: int) ->
                 conn, user_id=owner, video_id=uuid.UUID(video_id), job_type="export",
                 payload=payload, progress_total=last - first + 1,
             )  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = high_water_mib()
         started = time.monotonic()
         ctx = JobContext(resources, job, JobMessage(str(job.id), "export"), 1)
         result = await run_export(ctx)
         elapsed = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = high_water_mib()
     return {
         "seconds": elapsed,
         "frames": last - first + 1,
         "size_bytes": result["size_bytes"],
-        "rss_before_mib": before / 1024,
-        "rss_peak_mib": peak / 1024,
+        "rss_before_mib": before,
+        "rss_peak_mib": peak,
     }
 
 
@@ -228,6 +251,9 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=300, help="frames of the long export")
     parser.add_argument("--formats", default="png_sequence,prores_4444")
     parser.add_argument("--late", type=int, default=24, help="frames of the late-range export")
+    parser.add_argument(
+        "--grain", type=int, default=0, help="film grain in the source, +-levels (e.g. 6)"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -243,9 +269,9 @@ def main() -> None:
     try:
         settings = settings_for(pg, redis, moto)
         started = time.monotonic()
-        video_id = asyncio.run(prepare(settings, pg, args.long, root))
-        print(f"prepared a {WIDTH}x{HEIGHT} {args.long}-frame source and masks "
-              f"in {time.monotonic() - started:.1f}s (cpus: {os.cpu_count()})")  # fmt: skip
+        video_id = asyncio.run(prepare(settings, pg, args.long, root, args.grain))
+        print(f"prepared a {WIDTH}x{HEIGHT} {args.long}-frame source (grain {args.grain}) and "
+              f"masks in {time.monotonic() - started:.1f}s (cpus: {os.cpu_count()})")  # fmt: skip
         print(f"{'format':<14}{'frames':>7}{'seconds':>9}{'fps':>8}{'archive MiB':>13}"
               f"{'RSS before':>12}{'RSS peak':>10}")  # fmt: skip
         peaks: dict[str, list[float]] = {}

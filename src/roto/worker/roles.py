@@ -51,9 +51,10 @@ def media_role() -> Role:
     # Imported here so that a process of another role does not load the media code.
     from roto.exports.job import EXPORT_HANDLER
     from roto.media.ingest import INGEST_HANDLER
+    from roto.media.malloc import media_lifespan
 
     handlers = {"ingest": INGEST_HANDLER, "export": EXPORT_HANDLER}
-    return Role(name="media", queues=("media",), handlers=handlers)
+    return Role(name="media", queues=("media",), handlers=handlers, lifespan=media_lifespan)
 
 
 def gpu_role() -> Role:
