@@ -98,9 +98,7 @@ class SourceVideo:
         """``pts``: each frame's timestamp as ingest decoded it, if ingest stored them."""
         self._file = file
         self._pts = pts
-        self._container = self._open()
-        self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        self._open()
         rate = self._stream.average_rate or self._stream.guessed_rate
         if not rate or rate <= 0:
             self._container.close()
@@ -110,7 +108,8 @@ class SourceVideo:
         #: Frames decoded so far, including those decoded only to reach the first one asked for.
         self.decoded = 0
 
-    def _open(self) -> Any:
+    def _open(self) -> None:
+        """Open the file from its first byte and pick its first video stream."""
         self._file.seek(0)
         try:
             container = av.open(io.BufferedReader(self._file, READ_BLOCK_BYTES // 4), mode="r")
@@ -119,7 +118,9 @@ class SourceVideo:
         if not container.streams.video:
             container.close()
             raise JobFailed("source_unreadable", "the source has no video stream")
-        return container
+        self._container = container
+        self._stream = container.streams.video[0]
+        self._stream.thread_type = "AUTO"
 
     def frames(self, first: int, last: int) -> Iterator[np.ndarray]:
         """RGB frames ``first``..``last`` (0-based, decode order).
@@ -138,9 +139,7 @@ class SourceVideo:
                 return
             log.warning("export_seek_mismatch", frame=index, fallback="decoding from the start")
             self._container.close()
-            self._container = self._open()
-            self._stream = self._container.streams.video[0]
-            self._stream.thread_type = "AUTO"
+            self._open()
         yield from self._frames_from_start(index, last)
 
     def _frames_after_seek(self, first: int, last: int, pts: np.ndarray) -> Iterator[np.ndarray]:
