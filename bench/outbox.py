@@ -1,0 +1,183 @@
+"""Outbox relay throughput: how fast a burst of queued jobs reaches SQS, the relay as it is
+(``relay_pass``: SendMessageBatch of 10, each queue's calls at once) against the relay as it was
+before batching (one SendMessage per job, in order), measured in the same run.
+
+    .venv/bin/python bench/outbox.py --jobs 1000 --rtt-ms 0,10
+
+Starts PostgreSQL and moto's SQS (as the tests do), writes ``--jobs`` jobs with their outbox rows
+(60 % clicks to the interactive queue, 20 % propagations to batch, 20 % exports to media), then
+drains the outbox with one relay and then the other, counting the messages that arrive. moto
+answers on loopback in about a millisecond, where SQS in AWS takes a network round trip per call,
+so each run also adds ``--rtt-ms`` of delay before every SQS call. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from roto import aws, db  # noqa: E402
+from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres  # noqa: E402
+from roto.jobs import outbox  # noqa: E402
+from roto.jobs import repository as repo  # noqa: E402
+from roto.settings import Settings, load_settings  # noqa: E402
+
+#: (job type, share of the burst); the type decides the queue.
+MIX = (("segment", 0.6), ("propagate", 0.2), ("export", 0.2))
+
+Relay = Callable[[asyncpg.Pool, Any, dict[str, str]], Awaitable[int]]
+
+
+async def one_by_one(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> int:
+    """The reference: the relay before batching. Each due row is one SendMessage, in order."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await repo.lock_due_outbox(conn, outbox.RELAY_BATCH)
+        for row in rows:
+            await sqs.send_message(QueueUrl=queue_urls[row.queue], MessageBody=row.body)
+        await repo.delete_outbox_rows(conn, [row.id for row in rows])
+    return len(rows)
+
+
+async def batched(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> int:
+    """Ours: the relay the API runs."""
+    return (await outbox.relay_pass(pool, sqs, queue_urls)).taken
+
+
+async def fill(pool: asyncpg.Pool, user_id: uuid.UUID, jobs: int) -> None:
+    """``jobs`` queued jobs and their outbox rows, in the MIX proportions."""
+    types = [t for t, share in MIX for _ in range(round(jobs * share))][:jobs]
+    async with pool.acquire() as conn, conn.transaction():
+        for job_type in types:
+            await outbox.create_job(conn, user_id=user_id, video_id=None, job_type=job_type)
+
+
+async def fresh_queues(sqs: Any, settings: Settings) -> dict[str, str]:
+    """New, empty queues (with their dead-letter queues), as the stack creates them."""
+    tag = uuid.uuid4().hex[:8]
+    renamed = msgspec.structs.replace(
+        settings,
+        queue_interactive=f"bench-{tag}-interactive",
+        queue_batch=f"bench-{tag}-batch",
+        queue_media=f"bench-{tag}-media",
+    )
+    return await aws.ensure_queues(sqs, renamed)
+
+
+async def queued_messages(sqs: Any, queue_urls: dict[str, str]) -> int:
+    total = 0
+    for url in queue_urls.values():
+        answer = await sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        total += int(answer["Attributes"]["ApproximateNumberOfMessages"])
+    return total
+
+
+async def drain(
+    relay: Relay, pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str], calls: list[int]
+) -> tuple[float, int]:
+    """Seconds until the outbox is empty, and SQS calls made."""
+    before = calls[0]
+    started = time.perf_counter()
+    while await relay(pool, sqs, queue_urls):
+        pass
+    return time.perf_counter() - started, calls[0] - before
+
+
+async def run(settings: Settings, jobs: int, rtts_ms: list[float]) -> None:
+    async with AsyncExitStack() as stack:
+        _, sqs = await aws.open_clients(settings, stack)
+        pool = await db.create_pool(settings.database_url, min_size=2, max_size=4)
+        stack.push_async_callback(pool.close)
+        user_id = uuid.uuid4()
+        await pool.execute(
+            "INSERT INTO users (id, email, password_hash) VALUES ($1, 'bench@example.com', 'x')",
+            user_id,
+        )
+        calls = [0]
+        rtt = [0.0]
+
+        async def round_trip(**_: Any) -> None:
+            calls[0] += 1
+            if rtt[0]:
+                await asyncio.sleep(rtt[0])
+
+        sqs.meta.events.register("before-send.sqs.SendMessage", round_trip)
+        sqs.meta.events.register("before-send.sqs.SendMessageBatch", round_trip)
+
+        print(f"{jobs} jobs a burst: " + ", ".join(f"{t} {s:.0%}" for t, s in MIX))
+        print(f"{'SQS round trip':<16}{'relay':<22}{'seconds':>9}{'jobs/s':>9}{'SQS calls':>11}")
+        for rtt_ms in rtts_ms:
+            rtt[0] = rtt_ms / 1000
+            seconds = {}
+            for label, relay in (("one by one (ref)", one_by_one), ("batched (ours)", batched)):
+                # Fresh queues each run: moto slows down as a queue fills, and allows one purge
+                # a minute.
+                queue_urls = await fresh_queues(sqs, settings)
+                await fill(pool, user_id, jobs)
+                took, made = await drain(relay, pool, sqs, queue_urls, calls)
+                arrived = await queued_messages(sqs, queue_urls)
+                seconds[label] = took
+                note = "" if arrived == jobs else f"  ({arrived} arrived of {jobs}!)"
+                print(
+                    f"{rtt_ms:>10.0f} ms  {label:<22}{took:>9.2f}{jobs / took:>9.0f}"
+                    f"{made:>11}{note}"
+                )
+            reference, ours = seconds.values()
+            print(f"{'':<16}batched / one by one: {reference / ours:.1f}x the throughput")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in each burst")
+    parser.add_argument("--rtt-ms", default="0,10", help="added delay per SQS call, comma list")
+    args = parser.parse_args()
+    rtts = [float(v) for v in args.rtt_ms.split(",")]
+
+    root = Path(tempfile.mkdtemp(prefix="roto-bench-outbox-"))
+    os.environ.update(LOCAL_AWS_ENV)
+    pg = Postgres.start(root / "pg")
+    moto = MotoServer.start(log_path=root / "moto.log")
+    try:
+        settings = load_settings(
+            {},
+            env="bench",
+            database_url=pg.dsn("roto"),
+            aws_endpoint_url=moto.endpoint,
+            jwt_secret="bench-" + "x" * 32,
+            log_json=False,
+            log_level="WARNING",
+        )
+
+        async def prepare() -> None:
+            admin = await asyncpg.connect(pg.dsn())
+            await admin.execute("CREATE DATABASE roto")
+            await admin.close()
+            await db.migrate_dsn(settings.database_url)
+
+        asyncio.run(prepare())
+        asyncio.run(run(settings, args.jobs, rtts))
+    finally:
+        moto.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
