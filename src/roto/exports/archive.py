@@ -59,7 +59,8 @@ class MultipartSink:
         self.most_buffered = max(self.most_buffered, len(self._buffer))
         while len(self._buffer) >= self.part_size:
             size = self.part_size
-            part = bytes(self._buffer[:size])
+            with memoryview(self._buffer) as view:
+                part = bytes(view[:size])  # one copy: slicing the bytearray would make two
             del self._buffer[:size]
             self._send(part)
         return len(data)
