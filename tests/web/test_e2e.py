@@ -80,6 +80,16 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
         "mismatched": 0,
         "inside": steps["clicked"]["painted_after"],
     }
+    # A negative alt-click on frame 0 and a box on frame 5: one prompt each, two keyframes, and
+    # the overlay still exactly the API's matte on both frames.
+    corrected = steps["corrected"]
+    assert corrected["frame"] == 5
+    assert corrected["negative_labels"] == [0]
+    assert corrected["negative_matte"]["mismatched"] == 0
+    x0, y0, x1, y1 = corrected["box"]
+    assert 0 <= x0 < x1 <= 192 and 0 <= y0 < y1 <= 108, corrected["box"]
+    assert corrected["box_matte"]["mismatched"] == 0
+    assert corrected["keyframe_markers"] == 2
     assert steps["propagated"]["matte"]["mismatched"] == 0
     assert steps["propagated"]["matte"]["inside"] == steps["propagated"]["painted"]["21"]
     # Masks arrived through the job's event stream (at most one event per propagated frame: a
@@ -103,6 +113,7 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
         "01-signed-up.png",
         "02-ready.png",
         "03-clicked.png",
-        "04-propagated.png",
-        "05-exported.png",
+        "04-corrected.png",
+        "05-propagated.png",
+        "06-exported.png",
     ]

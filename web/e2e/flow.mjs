@@ -172,6 +172,43 @@ async function run(page) {
     screenshot: await screenshot(page, "clicked"),
   });
 
+  // Corrections: an alt-click (negative) on frame 0 away from the disc, then a box on frame 5.
+  // Each is one more prompt, and the overlay keeps showing exactly the API's matte.
+  const prompted = (r) => r.request().method() === "POST" && r.url().includes("/prompts") && r.ok();
+  const settled = () => page.getByTestId("prompting").waitFor({ state: "detached", timeout: longWait });
+  const [negative] = await Promise.all([
+    page.waitForResponse(prompted, { timeout: longWait }),
+    layer.click({ modifiers: ["Alt"], position: { x: box.width * 0.85, y: box.height * 0.2 } }),
+  ]);
+  await settled();
+  const negativeMatte = await matteMismatch(page, 0, 1);
+  await page.evaluate(() => document.activeElement?.blur()); // keys go to the editor
+  for (let i = 0; i < 5; i += 1) await page.keyboard.press("ArrowRight");
+  await page.getByRole("radio", { name: "box", exact: true }).check();
+  const frameBox = await layer.boundingBox();
+  const [boxed] = await Promise.all([
+    page.waitForResponse(prompted, { timeout: longWait }),
+    (async () => {
+      await page.mouse.move(frameBox.x + frameBox.width * 0.15, frameBox.y + frameBox.height * 0.3);
+      await page.mouse.down();
+      await page.mouse.move(frameBox.x + frameBox.width * 0.4, frameBox.y + frameBox.height * 0.7, { steps: 5 });
+      await page.mouse.up();
+    })(),
+  ]);
+  await settled();
+  step("corrected", {
+    frame: await frameNumber(page),
+    negative_labels: negative.request().postDataJSON().labels,
+    negative_matte: negativeMatte,
+    box: boxed.request().postDataJSON().box,
+    box_matte: await matteMismatch(page, 5, 1),
+    keyframe_markers: await page.getByTestId("keyframe-marker").count(),
+    screenshot: await screenshot(page, "corrected"),
+  });
+  await page.getByRole("radio", { name: "+ click", exact: true }).check();
+  await page.evaluate(() => document.activeElement?.blur());
+  for (let i = 0; i < 5; i += 1) await page.keyboard.press("ArrowLeft");
+
   await page.getByRole("button", { name: "Propagate" }).click();
   const propagation = page.locator('[data-testid="propagation-status"][data-status="succeeded"]');
   await propagation.waitFor({ timeout: longWait });
