@@ -6,7 +6,8 @@ before batching (one SendMessage per job, in order), measured in the same run.
 
 Starts PostgreSQL and moto's SQS (as the tests do), writes ``--jobs`` jobs with their outbox rows
 (60 % clicks to the interactive queue, 20 % propagations to batch, 20 % exports to media), then
-drains the outbox with one relay and then the other, counting the messages that arrive. moto
+drains the outbox with one relay and then the other, counting the messages that arrive. Then it
+queues one click behind ``--jobs`` propagations and times how long the click waits. moto
 answers on loopback in about a millisecond, where SQS in AWS takes a network round trip per call,
 so each run also adds ``--rtt-ms`` of delay before every SQS call. Prints figures; asserts nothing.
 """
@@ -44,10 +45,24 @@ MIX = (("segment", 0.6), ("propagate", 0.2), ("export", 0.2))
 Relay = Callable[[asyncpg.Pool, Any, dict[str, str]], Awaitable[int]]
 
 
+# The relay before batching took the oldest due rows of all queues together.
+FIFO_DUE_OUTBOX = """
+SELECT id, job_id, queue, body, attempts FROM outbox
+WHERE available_at <= now()
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+
+
 async def one_by_one(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> int:
-    """The reference: the relay before batching. Each due row is one SendMessage, in order."""
+    """The reference: the relay before batching. One FIFO over all queues, and each due row is
+    one SendMessage, in order."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await repo.lock_due_outbox(conn, outbox.RELAY_BATCH)
+        rows = [
+            msgspec.convert(dict(r), repo.OutboxRow)
+            for r in await conn.fetch(FIFO_DUE_OUTBOX, outbox.RELAY_BATCH)
+        ]
         for row in rows:
             await sqs.send_message(QueueUrl=queue_urls[row.queue], MessageBody=row.body)
         await repo.delete_outbox_rows(conn, [row.id for row in rows])
@@ -59,9 +74,13 @@ async def batched(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> i
     return (await outbox.relay_pass(pool, sqs, queue_urls)).taken
 
 
-async def fill(pool: asyncpg.Pool, user_id: uuid.UUID, jobs: int) -> None:
-    """``jobs`` queued jobs and their outbox rows, in the MIX proportions."""
-    types = [t for t, share in MIX for _ in range(round(jobs * share))][:jobs]
+def mixed(jobs: int) -> list[str]:
+    """Job types of a burst of ``jobs`` in the MIX proportions."""
+    return [t for t, share in MIX for _ in range(round(jobs * share))][:jobs]
+
+
+async def fill(pool: asyncpg.Pool, user_id: uuid.UUID, types: list[str]) -> None:
+    """Queued jobs of these types, in this order, with their outbox rows."""
     async with pool.acquire() as conn, conn.transaction():
         for job_type in types:
             await outbox.create_job(conn, user_id=user_id, video_id=None, job_type=job_type)
@@ -100,6 +119,17 @@ async def drain(
     return time.perf_counter() - started, calls[0] - before
 
 
+async def click_wait(
+    relay: Relay, pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]
+) -> float:
+    """Seconds of relay passes until no click (interactive) message is left in the outbox."""
+    started = time.perf_counter()
+    while True:
+        await relay(pool, sqs, queue_urls)
+        if not await pool.fetchval("SELECT count(*) FROM outbox WHERE queue = 'interactive'"):
+            return time.perf_counter() - started
+
+
 async def run(settings: Settings, jobs: int, rtts_ms: list[float]) -> None:
     async with AsyncExitStack() as stack:
         _, sqs = await aws.open_clients(settings, stack)
@@ -130,7 +160,7 @@ async def run(settings: Settings, jobs: int, rtts_ms: list[float]) -> None:
                 # Fresh queues each run: moto slows down as a queue fills, and allows one purge
                 # a minute.
                 queue_urls = await fresh_queues(sqs, settings)
-                await fill(pool, user_id, jobs)
+                await fill(pool, user_id, mixed(jobs))
                 took, made = await drain(relay, pool, sqs, queue_urls, calls)
                 arrived = await queued_messages(sqs, queue_urls)
                 seconds[label] = took
@@ -141,6 +171,18 @@ async def run(settings: Settings, jobs: int, rtts_ms: list[float]) -> None:
                 )
             reference, ours = seconds.values()
             print(f"{'':<16}batched / one by one: {reference / ours:.1f}x the throughput")
+        print(f"\none click queued behind {jobs} propagations: seconds until it is sent")
+        for rtt_ms in rtts_ms:
+            rtt[0] = rtt_ms / 1000
+            waits = {}
+            for label, relay in (("one FIFO (ref)", one_by_one), ("per queue (ours)", batched)):
+                queue_urls = await fresh_queues(sqs, settings)
+                await fill(pool, user_id, ["propagate"] * jobs + ["segment"])
+                waits[label] = await click_wait(relay, pool, sqs, queue_urls)
+                await drain(relay, pool, sqs, queue_urls, calls)
+                print(f"{rtt_ms:>10.0f} ms  {label:<22}{waits[label]:>9.2f}")
+            reference, ours = waits.values()
+            print(f"{'':<16}the click waits {reference / ours:.0f}x less")
 
 
 def main() -> None:

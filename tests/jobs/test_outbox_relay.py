@@ -1,5 +1,6 @@
 """The outbox relay: a burst of jobs on several queues goes out in batches, every message exactly
-once and to its own queue; a message SQS refuses stays in the outbox for a later retry."""
+once and to its own queue, and a burst on one queue does not hold back another's; a message SQS
+refuses stays in the outbox for a later retry."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ async def test_a_burst_on_several_queues_is_sent_once_each_in_batched_passes(
     while (done := await outbox.relay_pass(resources.pool, resources.sqs, urls(resources))).taken:
         passes.append(done)
 
-    assert [p.taken for p in passes] == [outbox.RELAY_BATCH, 127 - outbox.RELAY_BATCH]
+    # Each pass takes up to RELAY_BATCH of each queue: 100 clicks and the 4 ingests, then 23.
+    assert [(p.taken, p.full) for p in passes] == [(outbox.RELAY_BATCH + 4, True), (23, False)]
     assert sum(p.sent for p in passes) == 127
     assert await outbox_rows(resources) == []
     got_clicks = await receive_job_messages(sqs_sync, settings.queue_interactive, expect=123)
@@ -89,3 +91,22 @@ async def test_a_refused_message_stays_for_a_retry_and_the_rest_are_sent(
     assert await outbox_rows(resources) == []
     retried = await receive_job_messages(sqs_sync, settings.queue_batch, expect=1)
     assert [m.job_id for m in retried] == [str(left["job_id"])]
+
+
+async def test_a_click_behind_a_burst_of_propagations_goes_out_in_the_first_pass(
+    resources: Resources, settings: Settings, sqs_sync: Any
+) -> None:
+    user_id = await create_user(resources)
+    propagations = await queue_jobs(resources, user_id, "propagate", outbox.RELAY_BATCH + 50)
+    (click,) = await queue_jobs(resources, user_id, "segment", 1)  # the newest outbox row
+
+    first = await outbox.relay_pass(resources.pool, resources.sqs, urls(resources))
+
+    assert (first.taken, first.full) == (outbox.RELAY_BATCH + 1, True)
+    sent = await receive_job_messages(sqs_sync, settings.queue_interactive, expect=1)
+    assert [m.job_id for m in sent] == [click]
+    while (await outbox.relay_pass(resources.pool, resources.sqs, urls(resources))).taken:
+        pass
+    assert await outbox_rows(resources) == []
+    batch = await receive_job_messages(sqs_sync, settings.queue_batch, expect=len(propagations))
+    assert {m.job_id for m in batch} == propagations

@@ -19,7 +19,8 @@ from roto.jobs import repository as repo
 from roto.messages import JOB_QUEUES, JobMessage, encode_message
 
 log = structlog.get_logger(__name__)
-#: Outbox rows one relay pass takes, and messages per SendMessageBatch (SQS's limit).
+#: Outbox rows one relay pass takes of each queue, and messages per SendMessageBatch (SQS's
+#: limit).
 RELAY_BATCH = 100
 SQS_BATCH = 10
 MAX_BACKOFF_S = 30.0
@@ -55,22 +56,27 @@ async def create_job(
 class RelayPass(NamedTuple):
     taken: int  # due rows this pass locked: sent, or put back for a retry
     sent: int
+    full: bool  # some queue had RELAY_BATCH due rows: more may be waiting
 
 
 async def relay(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> int:
-    """Send the due outbox messages (up to ``RELAY_BATCH``) once; returns how many were sent."""
+    """Send the due outbox messages (up to ``RELAY_BATCH`` a queue) once; returns how many were
+    sent."""
     return (await relay_pass(pool, sqs, queue_urls)).sent
 
 
 async def relay_pass(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -> RelayPass:
-    """One pass over the due outbox rows. Each queue's messages go ``SQS_BATCH`` to a call and
-    the queues' calls run at once, so a burst on one queue costs the others little."""
+    """One pass over the due outbox rows, up to ``RELAY_BATCH`` of each queue. Each queue's
+    messages go ``SQS_BATCH`` to a call and the queues' calls run at once, so a burst on one
+    queue neither holds back nor slows another's."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await repo.lock_due_outbox(conn, RELAY_BATCH)
-        batches = [
-            chunk
+        rows = await repo.lock_due_outbox(conn, RELAY_BATCH, list(queue_urls))
+        by_queue = {
+            queue: [row for row in rows if row.queue == queue]
             for queue in dict.fromkeys(row.queue for row in rows)
-            for chunk in _chunks([row for row in rows if row.queue == queue], SQS_BATCH)
+        }
+        batches = [
+            chunk for queue_rows in by_queue.values() for chunk in _chunks(queue_rows, SQS_BATCH)
         ]
         outcomes = await asyncio.gather(*(_send(sqs, queue_urls, batch) for batch in batches))
         sent = [row_id for ok, _ in outcomes for row_id in ok]
@@ -82,7 +88,8 @@ async def relay_pass(pool: asyncpg.Pool, sqs: Any, queue_urls: dict[str, str]) -
                 log.warning(
                     "outbox_send_failed", job_id=str(row.job_id), error=error, retry_in_s=delay
                 )
-    return RelayPass(taken=len(rows), sent=len(sent))
+    full = any(len(queue_rows) >= RELAY_BATCH for queue_rows in by_queue.values())
+    return RelayPass(taken=len(rows), sent=len(sent), full=full)
 
 
 def _chunks(rows: list[repo.OutboxRow], size: int) -> list[list[repo.OutboxRow]]:
@@ -115,14 +122,14 @@ async def relay_forever(
     """The relay loop of the API process: runs on ``wake`` (a new job) or every interval, and at
     once again while it finds full batches (a burst drains at SQS's pace, not once a second)."""
     while True:
-        taken = 0
+        full = False
         try:
-            taken = (await relay_pass(pool, sqs, queue_urls)).taken
+            full = (await relay_pass(pool, sqs, queue_urls)).full
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database itself may be briefly away
             log.warning("outbox_relay_failed", error=repr(exc))
-        if taken >= RELAY_BATCH:
+        if full:
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=interval_s)

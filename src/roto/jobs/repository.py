@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -106,12 +107,18 @@ RETURNING {JOB_COLUMNS}
 SELECT_STATUS = "SELECT status FROM jobs WHERE id = $1"
 
 INSERT_OUTBOX = "INSERT INTO outbox (job_id, queue, body) VALUES ($1, $2, $3) RETURNING id"
+# Up to $1 due rows of each queue in $2, oldest first: a burst on one queue does not hold back
+# another's messages (a click behind a thousand propagations goes out in the same pass).
 SELECT_DUE_OUTBOX = """
-SELECT id, job_id, queue, body, attempts FROM outbox
-WHERE available_at <= now()
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+SELECT due.id, due.job_id, due.queue, due.body, due.attempts
+FROM unnest($2::text[]) AS wanted (queue)
+CROSS JOIN LATERAL (
+    SELECT id, job_id, queue, body, attempts FROM outbox
+    WHERE outbox.queue = wanted.queue AND available_at <= now()
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+) AS due
 """
 DELETE_OUTBOX_ROWS = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 RETRY_OUTBOX = """
@@ -221,9 +228,13 @@ async def insert_outbox(conn: asyncpg.Connection, job_id: uuid.UUID, queue: str,
     return outbox_id
 
 
-async def lock_due_outbox(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
-    """Due outbox rows, locked for this transaction (others skip them)."""
-    return [msgspec.convert(dict(r), OutboxRow) for r in await conn.fetch(SELECT_DUE_OUTBOX, limit)]
+async def lock_due_outbox(
+    conn: asyncpg.Connection, limit: int, queues: Sequence[str]
+) -> list[OutboxRow]:
+    """Up to ``limit`` due outbox rows of each of ``queues``, locked for this transaction
+    (others skip them)."""
+    records = await conn.fetch(SELECT_DUE_OUTBOX, limit, list(queues))
+    return [msgspec.convert(dict(r), OutboxRow) for r in records]
 
 
 async def delete_outbox_rows(conn: asyncpg.Connection, outbox_ids: list[int]) -> None:
