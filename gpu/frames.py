@@ -8,28 +8,17 @@ import uuid
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import ClientError
 from PIL import Image, UnidentifiedImageError
 
-from roto.videos.storage import error_code, frame_key
+from roto.videos.storage import frame_key, object_bytes
 from roto.worker.context import JobFailed
-
-MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 async def fetch_frame(s3: Any, bucket: str, video_id: uuid.UUID, frame_index: int) -> bytes:
     """The stored JPEG of a frame; JobFailed ``frame_missing`` when there is none."""
-    try:
-        response = await s3.get_object(Bucket=bucket, Key=frame_key(video_id, frame_index))
-    except ClientError as exc:
-        if error_code(exc) in MISSING_CODES:
-            raise JobFailed(
-                "frame_missing", f"frame {frame_index} of the video is not in storage"
-            ) from exc
-        raise
-    body = response["Body"]
-    async with body:
-        data: bytes = await body.read()
+    data = await object_bytes(s3, bucket, frame_key(video_id, frame_index))
+    if data is None:
+        raise JobFailed("frame_missing", f"frame {frame_index} of the video is not in storage")
     return data
 
 

@@ -11,10 +11,9 @@ from typing import Any
 import av
 import numpy as np
 import structlog
-from botocore.exceptions import ClientError
 
 from roto.exports.bridge import LoopBridge
-from roto.videos.storage import error_code
+from roto.videos.storage import object_size
 from roto.worker.context import JobFailed
 
 log = structlog.get_logger(__name__)
@@ -81,13 +80,9 @@ class S3RangeFile(io.RawIOBase):
 
 async def source_size(s3: Any, bucket: str, key: str) -> int:
     """The size of the uploaded source; a failed job when it is gone."""
-    try:
-        head = await s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-            raise JobFailed("source_missing", "the uploaded source is not in storage") from exc
-        raise
-    size: int = head["ContentLength"]
+    size = await object_size(s3, bucket, key)
+    if size is None:
+        raise JobFailed("source_missing", "the uploaded source is not in storage")
     return size
 
 

@@ -16,7 +16,7 @@ from roto.masks import storage
 from roto.masks.repository import MaskRow
 from roto.masks.schemas import FrameMask
 from roto.resources import Resources
-from roto.videos.storage import error_code
+from roto.videos.storage import object_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -24,7 +24,6 @@ log = structlog.get_logger(__name__)
 S3_CONCURRENCY = 16
 #: The index keeps scores as float4; a hot copy whose score differs by more is from another run.
 SCORE_TOLERANCE = 1e-6
-_MISSING = {"NoSuchKey", "404", "NotFound"}
 MaskId = tuple[int, int]  # (object_id, frame_index)
 
 
@@ -128,15 +127,7 @@ class MaskLoader:
                 raise outcome
 
     async def _get(self, key: str) -> bytes | None:
-        s3: Any = self._resources.s3
         try:
-            answer = await s3.get_object(Bucket=self._resources.settings.s3_bucket, Key=key)
-            async with answer["Body"] as body:
-                raw: bytes = await body.read()
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                return None
+            return await object_bytes(self._resources.s3, self._resources.settings.s3_bucket, key)
+        except (ClientError, BotoCoreError, OSError) as exc:
             raise ServiceUnavailable("storage is unavailable; try again") from exc
-        except (BotoCoreError, OSError) as exc:
-            raise ServiceUnavailable("storage is unavailable; try again") from exc
-        return raw

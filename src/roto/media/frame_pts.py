@@ -11,9 +11,8 @@ import uuid
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import ClientError
 
-from roto.videos.storage import error_code, frame_pts_key
+from roto.videos.storage import frame_pts_key, object_bytes
 
 PTS_DTYPE = np.dtype("<i8")
 
@@ -28,12 +27,5 @@ def decode_pts(data: bytes) -> np.ndarray:
 
 async def load_frame_pts(s3: Any, bucket: str, video_id: uuid.UUID) -> np.ndarray | None:
     """The video's table, or None when ingest stored none (older videos, frames without pts)."""
-    try:
-        answer = await s3.get_object(Bucket=bucket, Key=frame_pts_key(video_id))
-    except ClientError as exc:
-        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-            return None
-        raise
-    async with answer["Body"] as body:
-        data: bytes = await body.read()
-    return decode_pts(data)
+    data = await object_bytes(s3, bucket, frame_pts_key(video_id))
+    return None if data is None else decode_pts(data)

@@ -53,6 +53,15 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+#: Codes S3 answers with for a key that does not exist (GET, HEAD, and moto's variants).
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def is_missing(exc: ClientError) -> bool:
+    """Whether S3 refused the call because the object does not exist."""
+    return error_code(exc) in MISSING_CODES
+
+
 def is_server_error(exc: ClientError) -> bool:
     """Whether S3 failed on its side (5xx), as opposed to refusing the request."""
     status: int = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -119,11 +128,24 @@ async def object_size(s3: Any, bucket: str, key: str) -> int | None:
     try:
         head = await s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing(exc):
             return None
         raise
     size: int = head["ContentLength"]
     return size
+
+
+async def object_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The stored bytes of ``key``, or None when there is no such object."""
+    try:
+        answer = await s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+    async with answer["Body"] as body:
+        data: bytes = await body.read()
+    return data
 
 
 async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
