@@ -26,7 +26,7 @@ from roto.auth.schemas import (
 )
 from roto.billing import service as billing
 from roto.errors import BadRequest, Conflict, NotFound
-from roto.pagination import Page, check_limit, decode_cursor, encode_cursor
+from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.settings import Settings
 from roto.timefmt import rfc3339, utcnow
 
@@ -222,7 +222,6 @@ async def create_api_key(pool: asyncpg.Pool, user: CurrentUser, name: str) -> Ap
 async def list_api_keys(
     pool: asyncpg.Pool, user: CurrentUser, limit: int, cursor: str | None
 ) -> Page[ApiKey]:
-    limit = check_limit(limit)
     after = decode_cursor(cursor) if cursor else None
     async with pool.acquire() as conn:
         rows = await repo.list_api_keys(conn, user.id, after=after, limit=limit + 1)

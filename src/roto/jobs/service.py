@@ -13,7 +13,7 @@ from roto.exports import download
 from roto.jobs import events
 from roto.jobs import repository as repo
 from roto.jobs.schemas import Job
-from roto.pagination import Page, check_limit, decode_cursor, encode_cursor
+from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.resources import Resources
 from roto.videos import repository as videos_repo
 
@@ -44,7 +44,6 @@ async def list_jobs(
     limit: int,
     cursor: str | None,
 ) -> Page[Job]:
-    check_limit(limit)
     after = decode_cursor(cursor) if cursor else None
     async with resources.pool.acquire() as conn:
         rows = await repo.list_jobs(

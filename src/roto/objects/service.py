@@ -16,7 +16,7 @@ from roto.masks import storage as mask_storage
 from roto.objects import prompts_repository as prompts_repo
 from roto.objects import repository as repo
 from roto.objects.schemas import ObjectCreate, ObjectUpdate, VideoObject
-from roto.pagination import Page, check_limit
+from roto.pagination import Page
 from roto.resources import Resources
 from roto.videos import storage as video_storage
 from roto.videos.service import get_video, ready_video
@@ -98,7 +98,6 @@ async def create_object(
 async def list_objects(
     resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[VideoObject]:
-    check_limit(limit)
     after = decode_object_cursor(cursor) if cursor else 0
     await get_video(resources, user_id, video_id)
     rows = await repo.list_objects(resources.pool, video_id, after=after, limit=limit + 1)

@@ -14,7 +14,7 @@ from roto import idempotency
 from roto.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from roto.jobs import repository as jobs_repo
 from roto.jobs.outbox import create_job
-from roto.pagination import Page, check_limit, decode_cursor, encode_cursor
+from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.resources import Resources
 from roto.timefmt import rfc3339, utcnow
 from roto.videos import repository as repo
@@ -124,7 +124,6 @@ def ready_video(video: repo.VideoRow) -> repo.VideoRow:
 async def list_videos(
     resources: Resources, user_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[Video]:
-    check_limit(limit)
     after = decode_cursor(cursor) if cursor else None
     rows = await repo.list_videos(resources.pool, user_id, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
