@@ -71,13 +71,11 @@ class ArtistUser(HttpUser):
         self.click(video_id, video, obj["id"], 0, mode="add")
 
         submitted = time.monotonic()
-        propagation = api.json(
-            "POST",
+        propagation = api.submit_job(
             f"/v1/videos/{video_id}/propagations",
-            name="/v1/videos/[id]/propagations",
-            expect=(202,),
-            body={"object_ids": [obj["id"]], "direction": "forward"},
-        )["job"]
+            "/v1/videos/[id]/propagations",
+            {"object_ids": [obj["id"]], "direction": "forward"},
+        )
         api.follow_job(propagation, submitted, timeout_s=PROPAGATION_TIMEOUT_S)
         api.json(
             "GET",
@@ -86,13 +84,11 @@ class ArtistUser(HttpUser):
         )
 
         submitted = time.monotonic()
-        export = api.json(
-            "POST",
+        export = api.submit_job(
             f"/v1/videos/{video_id}/exports",
-            name="/v1/videos/[id]/exports",
-            expect=(202,),
-            body={"format": self.export_format, "object_ids": None},
-        )["job"]
+            "/v1/videos/[id]/exports",
+            {"format": self.export_format, "object_ids": None},
+        )
         done, _ = api.follow_job(export, submitted, timeout_s=EXPORT_TIMEOUT_S)
         api.call("GET", done["result"]["download_url"], name="storage: GET export", auth={})
         # The next session starts a new shot; deleting keeps a soak about leaks, not storage.

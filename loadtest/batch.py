@@ -79,9 +79,10 @@ class BatchClientUser(HttpUser):
         key = str(uuid.uuid4())
         body = {"object_ids": None, "direction": "both"}
         submitted = time.monotonic()
-        job = self.submit(f"/v1/videos/{video_id}/propagations", body, key)
+        path, name = f"/v1/videos/{video_id}/propagations", "/v1/videos/[id]/propagations"
+        job = api.submit_job(path, name, body, key)
         # A retried submit with the same key answers the same job, not a second one.
-        again = self.submit(f"/v1/videos/{video_id}/propagations", body, key)
+        again = api.submit_job(path, name, body, key)
         if again["id"] != job["id"]:
             api.check_failed("idempotent propagation", "same Idempotency-Key, another job")
         api.poll_job(job, submitted, every_s=POLL_EVERY_S, timeout_s=JOB_TIMEOUT_S)
@@ -91,14 +92,10 @@ class BatchClientUser(HttpUser):
         if self.rounds % 2 == 1:
             fmt = self.export_formats[(self.rounds // 2) % len(self.export_formats)]
             submitted = time.monotonic()
-            export = self.submit(
-                f"/v1/videos/{video_id}/exports", {"format": fmt, "object_ids": None}, None
+            export = api.submit_job(
+                f"/v1/videos/{video_id}/exports",
+                "/v1/videos/[id]/exports",
+                {"format": fmt, "object_ids": None},
             )
             done = api.poll_job(export, submitted, every_s=POLL_EVERY_S, timeout_s=JOB_TIMEOUT_S)
             api.call("GET", done["result"]["download_url"], name="storage: GET export", auth={})
-
-    def submit(self, path: str, body: dict, key: str | None) -> dict:
-        headers = {"Idempotency-Key": key} if key else {}
-        name = path.replace(self.video["id"], "[id]") if self.video else path
-        answer = self.api.json("POST", path, name=name, expect=(202,), body=body, headers=headers)
-        return dict(answer["job"])

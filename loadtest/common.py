@@ -140,6 +140,14 @@ class Api:
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.call(method, path, **kwargs).json()
 
+    def submit_job(
+        self, path: str, name: str, body: dict[str, Any], key: str | None = None
+    ) -> dict[str, Any]:
+        """POST a request that queues a job (202 ``{"job": Job}``); the job."""
+        headers = {"Idempotency-Key": key} if key else {}
+        answer = self.json("POST", path, name=name, expect=(202,), body=body, headers=headers)
+        return dict(answer["job"])
+
     def register(self, prefix: str) -> str:
         """A new account, signed in; answers its email."""
         email = new_email(prefix)
@@ -194,14 +202,10 @@ class Api:
             auth={},
         )
         submitted = time.monotonic()
-        answer = self.json(
-            "POST",
-            f"/v1/videos/{video_id}/upload-complete",
-            name="/v1/videos/[id]/upload-complete",
-            expect=(202,),
-            body={},
+        job = self.submit_job(
+            f"/v1/videos/{video_id}/upload-complete", "/v1/videos/[id]/upload-complete", {}
         )
-        return video_id, answer["job"], submitted
+        return video_id, job, submitted
 
     def storage_get(self, response: Any, name: str) -> bytes:
         """Follow a redirect to storage without the API's credentials (S3 would refuse both)."""
