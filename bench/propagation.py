@@ -133,8 +133,11 @@ class Ours:
         model = asyncio.run(self.batcher.call(lambda: slot.bind(build_model(args))))
         self.tracker = VideoTracker(model)
 
-    async def at_once(self, folders: list[Path], frames: int) -> float:
+    def fps(self, folders: list[Path], frames: int) -> float:
         """Frames per second of all ``folders`` propagating at once through the batcher."""
+        return asyncio.run(self._at_once(folders, frames))
+
+    async def _at_once(self, folders: list[Path], frames: int) -> float:
         started = time.perf_counter()
         counts = await asyncio.gather(
             *(run_ours(self.tracker, self.batcher, f, frames) for f in folders)
@@ -145,22 +148,32 @@ class Ours:
         asyncio.run(self.batcher.close())
 
 
+class Reference:
+    """SAM2's predictor on the model it built on this thread, one video after another."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.model = build_model(args)
+
+    def fps(self, folders: list[Path], frames: int) -> float:
+        started = time.perf_counter()
+        done = sum(run_reference(self.model, f, frames) for f in folders)
+        return done / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        pass
+
+
+def new_engine(engine: str, args: argparse.Namespace) -> Ours | Reference:
+    return Ours(args) if engine == "ours" else Reference(args)
+
+
 def serve(engine: str, args: argparse.Namespace, conn: Any) -> None:
     """An engine in its own process: for each list of video folders received, propagate them
     (the reference one after another, ours at once) and send back frames per second."""
-    ours = Ours(args) if engine == "ours" else None
-    model = build_model(args) if ours is None else None
+    running = new_engine(engine, args)
     while (folders := conn.recv()) is not None:
-        if ours is not None:
-            fps = asyncio.run(ours.at_once(folders, args.frames))
-        else:
-            assert model is not None
-            started = time.perf_counter()
-            done = sum(run_reference(model, f, args.frames) for f in folders)
-            fps = done / (time.perf_counter() - started)
-        conn.send(fps)
-    if ours is not None:
-        ours.close()
+        conn.send(running.fps(folders, args.frames))
+    running.close()
 
 
 class EngineProcess:
@@ -259,18 +272,12 @@ def current_rss() -> int:
 
 def measure_memory(args: argparse.Namespace) -> None:
     """One propagation in this process; prints its resident-set figures as JSON."""
-    ours = Ours(args) if args.engine == "ours" else None
-    model = build_model(args) if ours is None else None
+    running = new_engine(args.engine, args)
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_video(Path(tmp) / "v", args.frames, shift=0)
         with RssSampler() as rss:
-            if ours is not None:
-                asyncio.run(ours.at_once([folder], args.frames))
-            else:
-                assert model is not None
-                run_reference(model, folder, args.frames)
-        if ours is not None:
-            ours.close()
+            running.fps([folder], args.frames)
+        running.close()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"start": rss.start, "peak": rss.peak, "maxrss": maxrss}))
 
