@@ -14,6 +14,12 @@ class MonthUsage(msgspec.Struct, frozen=True):
     gpu_seconds: float
 
 
+class QuotaState(msgspec.Struct, frozen=True):
+    plan: str | None  # None: no such user
+    frames_used: int
+    frames_reserved: int
+
+
 INSERT_USAGE = """
 INSERT INTO usage_records (job_id, user_id, job_type, frames, gpu_seconds)
 VALUES ($1, $2, $3, $4, $5)
@@ -25,12 +31,18 @@ SELECT coalesce(sum(frames), 0)::bigint AS frames,
 FROM usage_records
 WHERE user_id = $1 AND recorded_at >= $2
 """
-# Frames that the user's unfinished GPU jobs may still record: a click one, a propagation up to
-# its whole range (its usage is recorded only when it finishes, so none of it is counted yet).
-SELECT_RESERVED_FRAMES = """
-SELECT coalesce(sum(CASE WHEN type = 'segment' THEN 1 ELSE progress_total END), 0)::bigint
-FROM jobs
-WHERE user_id = $1 AND status IN ('queued', 'running') AND type IN ('segment', 'propagate')
+# What a quota check needs, in one round trip on the click's path: the plan, the frames used
+# since $2, and the frames that unfinished GPU jobs may still record (a click one, a propagation
+# up to its whole range: its usage is recorded only when it finishes).
+SELECT_QUOTA_STATE = """
+SELECT
+    (SELECT plan FROM users WHERE id = $1) AS plan,
+    (SELECT coalesce(sum(frames), 0)::bigint FROM usage_records
+     WHERE user_id = $1 AND recorded_at >= $2) AS frames_used,
+    (SELECT coalesce(sum(CASE WHEN type = 'segment' THEN 1 ELSE progress_total END), 0)::bigint
+     FROM jobs
+     WHERE user_id = $1 AND status IN ('queued', 'running')
+       AND type IN ('segment', 'propagate')) AS frames_reserved
 """
 SELECT_PLAN = "SELECT plan FROM users WHERE id = $1"
 # Serialises one user's quota checks until the transaction ends, so two jobs submitted at once
@@ -67,9 +79,13 @@ async def usage_since(
     return MonthUsage(frames=int(record["frames"]), gpu_seconds=float(record["gpu_seconds"]))
 
 
-async def reserved_frames(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
-    """Frames held by the user's queued and running GPU jobs."""
-    return int(await conn.fetchval(SELECT_RESERVED_FRAMES, user_id))
+async def quota_state(conn: asyncpg.Connection, user_id: uuid.UUID, since: datetime) -> QuotaState:
+    record = await conn.fetchrow(SELECT_QUOTA_STATE, user_id, since)
+    return QuotaState(
+        plan=record["plan"],
+        frames_used=int(record["frames_used"]),
+        frames_reserved=int(record["frames_reserved"]),
+    )
 
 
 async def get_plan(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> str | None:

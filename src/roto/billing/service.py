@@ -66,12 +66,12 @@ async def check_quota(conn: asyncpg.Connection, user_id: uuid.UUID, frames: int)
     submitted at once are checked one after another.
     """
     await repo.lock_user_quota(conn, user_id)
-    plan = await repo.get_plan(conn, user_id) or DEFAULT_PLAN
-    used = await repo.usage_since(conn, user_id, period_start())
-    reserved = await repo.reserved_frames(conn, user_id)
+    state = await repo.quota_state(conn, user_id, period_start())
+    plan = state.plan or DEFAULT_PLAN
+    used, reserved = state.frames_used, state.frames_reserved
     quota = frame_quota(plan)
-    if used.frames + reserved + frames > quota:
-        left = max(quota - used.frames - reserved, 0)
+    if used + reserved + frames > quota:
+        left = max(quota - used - reserved, 0)
         held = f", {reserved} more are held by queued or running jobs" if reserved else ""
         raise PaymentRequired(
             f"frame quota: this job needs up to {frames} frames, {left} of the {plan} plan's "
