@@ -8,14 +8,15 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml gpu/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt setuptools wheel
-	# sam2's build imports torch: torch goes first, then sam2 builds without isolation.
+	# sam2's build imports torch: torch goes first, then sam2 builds without isolation. The GPU
+	# daemon (gpu/, its own distribution) is installed beside the service for development.
 	$(BIN)/pip install --quiet -c constraints.txt torch torchvision
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install --quiet --no-build-isolation -c constraints.txt \
-		-e '.[embedded,dev,gpu,loadtest]'
+		-e '.[embedded,dev,loadtest]' -e ./gpu
 	touch $(STAMP)
 
 run: install web

@@ -191,8 +191,8 @@ def model_times(
     args: argparse.Namespace, images: list[np.ndarray]
 ) -> tuple[list[float], list[float]]:
     """The encoder's and the mask decoder's own time, one image or one click at a time."""
-    from gpu.model import ModelOptions, Sam2Model
-    from gpu.prompts import MaskRequest
+    from roto_gpu.model.prompts import MaskRequest
+    from roto_gpu.model.sam2_model import ModelOptions, Sam2Model
 
     options = ModelOptions(
         size=args.model_size, image_size=args.image_size, allow_random_weights=True

@@ -193,9 +193,9 @@ async def run_child(video_id: str, export_format: str, first: int, last: int) ->
     """One export through the real job handler, in this (fresh) process."""
     from roto.exports.job import run_export
     from roto.jobs import outbox
-    from roto.messages import JobMessage
+    from roto.jobs.contracts import JobMessage
     from roto.resources import open_resources
-    from roto.worker.context import JobContext
+    from roto.worker.contract import JobContext
 
     settings = load_settings()
     pin_mmap_threshold()  # as the media worker's role does when it starts

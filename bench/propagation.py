@@ -36,12 +36,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gpu.batcher import Batcher  # noqa: E402
-from gpu.daemon import ModelSlot  # noqa: E402
-from gpu.model import ModelOptions, Sam2Model  # noqa: E402
-from gpu.propagation import Propagator, plan_legs  # noqa: E402
-from gpu.segment import CombinedPrompt  # noqa: E402
-from gpu.tracker import VideoTracker  # noqa: E402
+from roto_gpu.batcher import Batcher  # noqa: E402
+from roto_gpu.daemon import ModelSlot  # noqa: E402
+from roto_gpu.model.sam2_model import ModelOptions, Sam2Model  # noqa: E402
+from roto_gpu.tracking.propagator import Propagator, plan_legs  # noqa: E402
+from roto_gpu.tracking.requests import KeyframePrompt  # noqa: E402
+from roto_gpu.tracking.tracker import VideoTracker  # noqa: E402
 from tests.media import frame_image  # noqa: E402
 
 WIDTH, HEIGHT = 320, 192
@@ -75,8 +75,8 @@ def write_video(folder: Path, frames: int, shift: int) -> Path:
 CLICK = [[WIDTH * 0.2, HEIGHT / 2]]
 
 
-def prompt() -> CombinedPrompt:
-    return CombinedPrompt(np.array(CLICK), np.array([1]), None)
+def prompt() -> KeyframePrompt:
+    return KeyframePrompt(np.array(CLICK), np.array([1]), None)
 
 
 def run_reference(model: Sam2Model, folder: Path, frames: int) -> int:

@@ -12,8 +12,8 @@ import pytest
 from roto import db
 from roto.devstack.provision import provision, requeue_unfinished_jobs
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import JobMessage, decode_message
 from roto.jobs.outbox import create_job
-from roto.messages import JobMessage, decode_message
 from roto.settings import Settings
 from tests.conftest import Services
 

@@ -21,7 +21,7 @@ from roto.masks.schemas import FrameMask
 from roto.resources import Resources
 from roto.settings import Settings
 from roto.videos.storage import source_key
-from roto.worker.roles import build_role
+from roto.worker.registry import build_role
 from tests.masks.helpers import store_chunk
 from tests.media import make_video
 from tests.objects.helpers import new_object

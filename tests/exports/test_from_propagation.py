@@ -17,7 +17,7 @@ from roto.masks import rle
 from roto.masks.loading import MaskLoader
 from roto.masks.repository import list_masks
 from roto.resources import Resources
-from roto.worker.roles import build_role
+from roto.worker.registry import build_role
 from tests.exports.helpers import TERMINAL
 from tests.gpu.conftest import build_model
 from tests.gpu.propagate_support import enqueue_propagate

@@ -19,7 +19,7 @@ from roto.masks.storage import object_masks_prefix
 from roto.resources import Resources
 from roto.settings import Settings
 from roto.videos.storage import source_key, video_prefix
-from roto.worker.roles import build_role
+from roto.worker.registry import build_role
 from tests.exports.helpers import TERMINAL, export, finished_job, masked_video, submit
 from tests.objects.helpers import s3_keys
 from tests.worker.support import get_job, running_worker, wait_for, wait_for_status

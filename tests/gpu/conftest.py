@@ -35,7 +35,7 @@ def build_model(**options: Any) -> Any:
     """A CPU SAM2 tiny at 256 px, random weights unless ``checkpoint`` is given."""
     import torch
 
-    from gpu.model import ModelOptions, Sam2Model
+    from roto_gpu.model.sam2_model import ModelOptions, Sam2Model
 
     torch.set_num_threads(2)
     checkpoint = options.pop("checkpoint", None)

@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import PropagatePayload
 from roto.masks.repository import MaskRow, upsert_mask
 from roto.masks.storage import decode_chunk, keyframe_mask_key, object_chunks_prefix
-from roto.propagations.schemas import PropagatePayload
 from roto.resources import Resources
 from tests.gpu.support import Clip, add_prompt
 from tests.worker.support import enqueue_job

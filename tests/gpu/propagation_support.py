@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gpu.batcher import Batcher
-from gpu.propagation import Keyframes, Leg, Propagator
-from gpu.segment import CombinedPrompt
-from gpu.track_io import FrameMasks
-from gpu.tracker import VideoTracker
+from roto_gpu.batcher import Batcher
+from roto_gpu.tracking.propagator import Keyframes, Leg, Propagator
+from roto_gpu.tracking.requests import KeyframePrompt, ObjectMasks
+from roto_gpu.tracking.tracker import VideoTracker
 from tests.gpu.conftest import decode_frames
 from tests.media import make_video
 
@@ -33,16 +32,16 @@ def video_frames(directory: Path, count: int, *, width: int = 320, height: int =
     return decode_frames(path)
 
 
-def click(x: float, y: float) -> CombinedPrompt:
-    return CombinedPrompt(np.array([[x, y]], dtype=np.float64), np.array([1]), None)
+def click(x: float, y: float) -> KeyframePrompt:
+    return KeyframePrompt(np.array([[x, y]], dtype=np.float64), np.array([1]), None)
 
 
-def box(x0: float, y0: float, x1: float, y1: float) -> CombinedPrompt:
-    return CombinedPrompt(None, None, np.array([x0, y0, x1, y1], dtype=np.float64))
+def box(x0: float, y0: float, x1: float, y1: float) -> KeyframePrompt:
+    return KeyframePrompt(None, None, np.array([x0, y0, x1, y1], dtype=np.float64))
 
 
-def clicks(points: list[tuple[float, float]], labels: list[int]) -> CombinedPrompt:
-    return CombinedPrompt(np.array(points, dtype=np.float64), np.array(labels), None)
+def clicks(points: list[tuple[float, float]], labels: list[int]) -> KeyframePrompt:
+    return KeyframePrompt(np.array(points, dtype=np.float64), np.array(labels), None)
 
 
 def new_batcher(tracker: VideoTracker, max_wait_ms: float = 5.0) -> Batcher:
@@ -73,7 +72,7 @@ def propagator(
     )
 
 
-async def collect(run: Propagator) -> list[tuple[int, FrameMasks]]:
+async def collect(run: Propagator) -> list[tuple[int, ObjectMasks]]:
     return [item async for item in run.run()]
 
 
@@ -126,7 +125,7 @@ def mismatch(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def assert_same_masks(
-    ours: Mapping[int, FrameMasks], theirs: Mapping[int, Mapping[int, np.ndarray]]
+    ours: Mapping[int, ObjectMasks], theirs: Mapping[int, Mapping[int, np.ndarray]]
 ) -> float:
     """Every frame and object of ``theirs`` within the tolerance; returns the worst mismatch."""
     assert set(ours) == set(theirs)

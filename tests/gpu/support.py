@@ -14,8 +14,6 @@ import msgspec
 import numpy as np
 from PIL import Image
 
-from gpu.daemon import GpuDaemon, gpu_role
-from gpu.frames import decode_frame
 from roto.jobs import repository as jobs_repo
 from roto.masks.schemas import FrameMask
 from roto.media.frames import encode_jpeg
@@ -23,6 +21,8 @@ from roto.objects.prompts_repository import PromptRow, insert_prompt
 from roto.resources import Resources
 from roto.videos.storage import frame_key, source_key
 from roto.worker.runtime import WorkerRuntime
+from roto_gpu.daemon import GpuDaemon, gpu_role
+from roto_gpu.jobs.frames import decode_frame
 from tests.worker.support import create_user, enqueue_job, running_worker, wait_for_status
 
 TERMINAL = {"succeeded", "failed", "canceled"}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gpu.batcher import (
+from roto_gpu.batcher import (
     Batcher,
     BatcherClosed,
     DeadlineExceeded,

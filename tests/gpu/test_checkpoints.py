@@ -12,8 +12,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from gpu.checkpoints import CheckpointError, resolve_checkpoint
 from roto.settings import Settings, load_settings
+from roto_gpu.model.checkpoints import CheckpointError, resolve_checkpoint
 from tests.gpu.conftest import IMAGE_SIZE
 
 SMALL_OBJECT = b"not really weights, but bytes with a known hash"
@@ -125,7 +125,7 @@ def saved(seeded_other: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 
 
 def first_mask(model: Any, frame: np.ndarray) -> tuple[Any, Any]:
-    from gpu.prompts import MaskRequest
+    from roto_gpu.model.prompts import MaskRequest
 
     (embedding,) = model.encode_images([frame])
     (prediction,) = model.predict_masks(
@@ -138,7 +138,7 @@ def first_mask(model: Any, frame: np.ndarray) -> tuple[Any, Any]:
 def test_no_weights_and_random_not_allowed_refuses_to_start(
     sam2_installed: None, tmp_path: Path
 ) -> None:
-    from gpu.model import ModelLoadError, load_model
+    from roto_gpu.model.sam2_model import ModelLoadError, load_model
 
     with pytest.raises(ModelLoadError, match="ROTO_MODEL_ALLOW_RANDOM_WEIGHTS=true"):
         load_model(model_settings(tmp_path))
@@ -148,7 +148,7 @@ def test_no_weights_and_random_not_allowed_refuses_to_start(
 def test_wrong_sha256_refuses_to_load(
     sam2_installed: None, saved: tuple[Path, str], tmp_path: Path
 ) -> None:
-    from gpu.model import load_model
+    from roto_gpu.model.sam2_model import load_model
 
     path, digest = saved
     wrong = digest[::-1]
@@ -175,7 +175,7 @@ def test_checkpoint_loads_and_gives_the_saved_models_outputs(
     frames: list[np.ndarray],
     tmp_path: Path,
 ) -> None:
-    from gpu.model import load_model
+    from roto_gpu.model.sam2_model import load_model
 
     path, digest = saved
     settings = model_settings(
@@ -205,8 +205,8 @@ def test_checkpoint_that_does_not_fit_the_model_is_refused(
 ) -> None:
     import torch
 
-    from gpu.checkpoints import Checkpoint
-    from gpu.model import ModelLoadError
+    from roto_gpu.model.checkpoints import Checkpoint
+    from roto_gpu.model.sam2_model import ModelLoadError
     from tests.gpu.conftest import build_model
 
     weights = seeded_other.state_dict()

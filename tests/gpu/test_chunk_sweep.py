@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from gpu.chunk_sweep import Writer, is_sweepable
 from roto.masks.storage import chunk_key, chunk_writer_id, keyframe_mask_key
+from roto_gpu.jobs.chunk_sweep import Writer, is_sweepable
 
 VIDEO = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 JOB = uuid.UUID("00000000-0000-0000-0000-000000000001")

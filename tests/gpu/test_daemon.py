@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
 
-from gpu.batcher import Priority
-from gpu.daemon import MODEL_INFO_KEY, MODEL_INFO_TTL_S, GpuDaemon
-from gpu.options import ModelLoadError
 from roto.devstack.services import LOCAL_AWS_ENV, free_port
 from roto.resources import Resources
 from roto.settings import ENV_PREFIX, Settings
-from roto.worker.roles import build_role, role_names
+from roto.worker.registry import build_role, role_names
+from roto_gpu.batcher import Priority
+from roto_gpu.daemon import MODEL_INFO_KEY, MODEL_INFO_TTL_S, GpuDaemon
+from roto_gpu.model.options import ModelLoadError
 from tests.gpu.conftest import IMAGE_SIZE
 from tests.gpu.support import add_object, add_prompt, daemon_with, ready_clip, result_mask
 from tests.worker.support import REPO_ROOT, enqueue_job, settings_env, wait_for_status
@@ -42,9 +42,7 @@ def test_the_gpu_role_polls_interactive_before_batch_and_runs_segment_jobs() -> 
     assert "gpu" in role_names()
     assert role.name == "gpu"
     assert role.queues == ("interactive", "batch")
-    assert "segment" in role.handlers
-    assert role.handlers["segment"].on_success is not None
-    assert role.lifespan is not None
+    assert set(role.job_types) == {"segment", "propagate"}
 
 
 async def test_serving_publishes_the_model_info_that_readyz_shows(

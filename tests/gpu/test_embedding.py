@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpu.embedding import Embedding, embedding_key
+from roto_gpu.model.embedding import Embedding, embedding_key
 
 FLOAT16_RELATIVE_ERROR = 2.0**-11
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from gpu.embedding import Embedding
-from gpu.embedding_cache import EmbeddingCache, FrameEmbeddings
 from roto.devstack.services import free_port
+from roto_gpu.jobs.frame_embeddings import EmbeddingCache, FrameEmbeddings
+from roto_gpu.model.embedding import Embedding
 
 FLOAT16_RELATIVE_ERROR = 2.0**-11
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpu.frames import decode_frame, load_frame
 from roto.media.frames import encode_jpeg
 from roto.resources import Resources
 from roto.videos.storage import frame_key
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
+from roto_gpu.jobs.frames import decode_frame, load_frame
 
 # Mean absolute difference a JPEG at quality 92 leaves on these smooth synthetic frames.
 MAX_JPEG_ERROR = 3.0

@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
-from gpu.batcher import Batcher, Priority
-from gpu.embedding import Embedding
-from gpu.options import ModelLoadError, hydra_overrides
-from gpu.prompts import MaskRequest
+from roto_gpu.batcher import Batcher, Priority
+from roto_gpu.model.embedding import Embedding
+from roto_gpu.model.options import ModelLoadError, hydra_overrides
+from roto_gpu.model.prompts import MaskRequest
 from tests.gpu.conftest import IMAGE_SIZE, SOURCE_HEIGHT, SOURCE_WIDTH, iou
 
 pytestmark = pytest.mark.slow

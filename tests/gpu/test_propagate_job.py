@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 
-import gpu.mask_chunks
+import roto_gpu.jobs.mask_chunks
 from roto.jobs import repository as jobs_repo
 from roto.masks import rle
 from roto.masks.storage import chunk_key
@@ -46,7 +46,7 @@ async def test_job_stores_every_frame_in_chunks_and_streams_masks_in_order(
     s3_sync: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(gpu.mask_chunks, "CHUNK_FRAMES", 4)
+    monkeypatch.setattr(roto_gpu.jobs.mask_chunks, "CHUNK_FRAMES", 4)
     frames = clip_frames[:10]
     clip = await ready_clip(resources, frames)
     for object_id in (1, 2):
@@ -183,7 +183,7 @@ async def test_a_job_whose_daemon_died_midway_is_finished_by_another_without_dup
 ) -> None:
     """The first daemon stops with no time to drain: its job is cut off mid-run (nothing of it
     runs after that) and its message goes back to the queue; the second runs it again."""
-    monkeypatch.setattr(gpu.mask_chunks, "CHUNK_FRAMES", 4)
+    monkeypatch.setattr(roto_gpu.jobs.mask_chunks, "CHUNK_FRAMES", 4)
     frames = video_frames(tmp_path, 24, width=160, height=96)
     clip = await ready_clip(resources, frames)
     await add_object(resources, clip, 1)

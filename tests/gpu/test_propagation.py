@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
-from gpu.batcher import Batcher
-from gpu.propagation import Direction, Leg, plan_legs
-from gpu.track_io import FrameMasks, SeedRequest, StepRequest
-from gpu.tracker import VideoTracker
+from roto_gpu.batcher import Batcher
+from roto_gpu.tracking.propagator import Direction, Leg, plan_legs
+from roto_gpu.tracking.requests import ObjectMasks, SeedRequest, StepRequest
+from roto_gpu.tracking.tracker import VideoTracker
 from tests.gpu.propagation_support import (
     assert_same_masks,
     box,
@@ -148,9 +148,9 @@ async def test_memory_bank_and_frame_window_stay_bounded_over_a_long_video(
 
 
 def recording(step: Any, batches: list[list[tuple[int, int]]]) -> Any:
-    def run(requests: Sequence[StepRequest]) -> list[FrameMasks]:
+    def run(requests: Sequence[StepRequest]) -> list[ObjectMasks]:
         batches.append([(id(r.state), r.frame_index) for r in requests])
-        result: list[FrameMasks] = step(requests)
+        result: list[ObjectMasks] = step(requests)
         return result
 
     return run
@@ -165,7 +165,7 @@ async def test_two_videos_at_once_give_the_masks_each_gives_alone(
         (first, {1: {0: click(60, 96)}, 2: {0: box(100, 20, 300, 180)}}),
         (other, {1: {0: click(200, 80)}}),
     ]
-    alone: list[dict[int, FrameMasks]] = []
+    alone: list[dict[int, ObjectMasks]] = []
     batcher = new_batcher(tracker)
     try:
         for video, keyframes in jobs:

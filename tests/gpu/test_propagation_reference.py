@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
-from gpu.propagation import Leg
-from gpu.tracker import VideoTracker
+from roto_gpu.tracking.propagator import Leg
+from roto_gpu.tracking.tracker import VideoTracker
 from tests.gpu.propagation_support import (
     assert_same_masks,
     box,

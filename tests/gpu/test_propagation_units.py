@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
-from gpu.propagation import FrameWindow, Leg, choose_anchor, plan_legs
-from gpu.track_state import MemoryWindow, VideoState
+from roto_gpu.tracking.propagator import FrameWindow, Leg, choose_anchor, plan_legs
+from roto_gpu.tracking.state import MemoryWindow, VideoState
 
 
 def test_legs_cover_the_range_once_in_each_direction() -> None:

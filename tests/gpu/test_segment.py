@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from gpu.prompts import MaskRequest
 from roto.masks import rle
 from roto.masks.repository import get_mask
 from roto.masks.storage import decode_mask, hot_mask_key, keyframe_mask_key
 from roto.resources import Resources
+from roto_gpu.model.prompts import MaskRequest
 from tests.gpu.conftest import SOURCE_HEIGHT, SOURCE_WIDTH, iou
 from tests.gpu.support import (
     TERMINAL,

@@ -8,17 +8,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gpu.daemon import gpu_role
-from gpu.segment import SegmentJobs
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import SEGMENT, JobMessage
 from roto.masks.repository import get_mask
 from roto.masks.storage import keyframe_mask_key
-from roto.messages import JobMessage
 from roto.resources import Resources
 from roto.videos.storage import object_size
-from roto.worker.context import JobContext
+from roto.worker.contract import JobContext
 from roto.worker.jobrun import Disposition, run_job
 from roto.worker.receiver import Delivery
+from roto_gpu.daemon import gpu_role
+from roto_gpu.jobs.segment import SegmentJobs
 from tests.gpu.support import (
     add_object,
     add_prompt,
@@ -45,16 +45,16 @@ async def test_a_mask_whose_prompts_changed_meanwhile_is_not_stored_over_the_new
     await add_object(resources, clip)
     await add_prompt(resources, clip, points=[[80, 96]], labels=[1])
     daemon = daemon_with(shared_model)
-    jobs = SegmentJobs(daemon)
     key = keyframe_mask_key(clip.video_id, 1, 0)
     bucket = resources.settings.s3_bucket
     async with daemon.serving(resources):
+        jobs = SegmentJobs(daemon.engine)
         older = await claim(resources, (await enqueue_segment(resources, clip)).id)
         older_result = await jobs.run(JobContext(resources, older, JobMessage("x", "segment"), 1))
         # The artist clicks again before the first job's outcome is stored.
         await add_prompt(resources, clip, points=[[250, 40]], labels=[0])
         async with resources.pool.acquire() as conn, conn.transaction():
-            await jobs.on_success(conn, older, older_result)
+            await jobs.on_success(conn, older, SEGMENT.encode_result(older_result))
         async with resources.pool.acquire() as conn:
             assert await get_mask(conn, clip.video_id, 1, 0) is None
         assert await object_size(resources.s3, bucket, key) is None
@@ -62,7 +62,7 @@ async def test_a_mask_whose_prompts_changed_meanwhile_is_not_stored_over_the_new
         newer = await claim(resources, (await enqueue_segment(resources, clip)).id)
         newer_result = await jobs.run(JobContext(resources, newer, JobMessage("y", "segment"), 1))
         async with resources.pool.acquire() as conn, conn.transaction():
-            await jobs.on_success(conn, newer, newer_result)
+            await jobs.on_success(conn, newer, SEGMENT.encode_result(newer_result))
         async with resources.pool.acquire() as conn:
             row = await get_mask(conn, clip.video_id, 1, 0)
     assert older_result != newer_result
@@ -82,12 +82,12 @@ async def test_a_click_the_model_had_no_room_for_is_retried_before_its_last_rece
     role = gpu_role(daemon)
     message = JobMessage(str(job.id), "segment")
     url = resources.queue_urls["interactive"]
-    async with daemon.serving(resources):
+    async with daemon.serving(resources) as handlers:
         first = Delivery("interactive", url, "m-1", "r-1", "{}", receives=1)
-        disposition = await run_job(resources, role, job.id, message, first)
+        disposition = await run_job(resources, role.name, handlers, job.id, message, first)
         after_first = await get_job(resources, job.id)
         last = Delivery("interactive", url, "m-1", "r-3", "{}", receives=3)
-        final = await run_job(resources, role, job.id, message, last)
+        final = await run_job(resources, role.name, handlers, job.id, message, last)
 
     assert disposition is Disposition.RETRY
     assert after_first.status == "running"
@@ -104,8 +104,8 @@ async def test_running_a_job_twice_stores_the_same_mask_once(
     await add_object(resources, clip)
     await add_prompt(resources, clip, points=[[80, 96]], labels=[1])
     daemon = daemon_with(shared_model)
-    jobs = SegmentJobs(daemon)
     async with daemon.serving(resources):
+        jobs = SegmentJobs(daemon.engine)
         job = await claim(resources, (await enqueue_segment(resources, clip)).id)
         results = []
         # As after a redelivery: the same job run again from the start, and its outcome stored.
@@ -113,7 +113,7 @@ async def test_running_a_job_twice_stores_the_same_mask_once(
             ctx = JobContext(resources, job, JobMessage(str(job.id), "segment"), attempt)
             results.append(await jobs.run(ctx))
             async with resources.pool.acquire() as conn, conn.transaction():
-                await jobs.on_success(conn, job, results[-1])
+                await jobs.on_success(conn, job, SEGMENT.encode_result(results[-1]))
     count = await resources.pool.fetchval(
         "SELECT count(*) FROM masks WHERE video_id = $1", clip.video_id
     )

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from gpu.segment import combine_prompts, parse_payload
+from roto.jobs.contracts import SEGMENT, JobMessage, SegmentPayload
+from roto.jobs.repository import JobRow
 from roto.objects.prompts_repository import PromptRow
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobContext, JobFailed
+from roto_gpu.jobs.keyframes import combine_prompts
 
 
 def row(points: list[list[float]], labels: list[int], box: list[float] | None = None) -> PromptRow:
@@ -47,6 +49,30 @@ def test_a_box_alone_gives_no_points() -> None:
 
 def test_points_without_any_box_give_no_box() -> None:
     assert combine_prompts([row([[1, 1]], [1]), row([[2, 2]], [0])]).box is None
+
+
+def parse_payload(payload: dict[str, object]) -> SegmentPayload:
+    """The payload as the running job reads it (``JobContext.payload``)."""
+    now = datetime.now(UTC)
+    job = JobRow(
+        id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        video_id=None,
+        type="segment",
+        status="running",
+        payload=payload,
+        progress_done=0,
+        progress_total=1,
+        result=None,
+        error_code=None,
+        error_message=None,
+        attempts=1,
+        request_id=None,
+        created_at=now,
+        started_at=now,
+        finished_at=None,
+    )
+    return JobContext(None, job, JobMessage(str(job.id), "segment"), 1).payload(SEGMENT)  # type: ignore[arg-type]
 
 
 def test_a_payload_names_video_object_and_frame() -> None:

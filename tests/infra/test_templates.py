@@ -16,7 +16,7 @@ import pytest
 
 from roto.health.controller import healthz, readyz
 from roto.videos import storage
-from roto.worker.roles import role_names
+from roto.worker.registry import role_names
 from tests.infra import cfn
 
 # Values that change with every release and are given at deploy time (see infra/README.md).

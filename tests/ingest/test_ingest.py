@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import JobMessage, encode_message
 from roto.media.frame_pts import load_frame_pts
 from roto.media.frames import decode_frames
-from roto.messages import JobMessage, encode_message
 from roto.resources import Resources
 from roto.videos.storage import frame_key, video_prefix
-from roto.worker.roles import build_role
+from roto.worker.registry import build_role
 from tests.media import make_audio_only, make_video
 from tests.worker.support import (
     create_user,

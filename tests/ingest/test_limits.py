@@ -7,7 +7,7 @@ import pytest
 from roto.media.frames import MAX_IN_FLIGHT, MIN_IN_FLIGHT, frames_in_flight
 from roto.media.probe import ProbeInfo, check_complete, check_limits
 from roto.settings import load_settings
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
 
 SETTINGS = load_settings(
     {}, max_width=1920, max_height=1080, max_duration_s=60.0, max_upload_bytes=10_000

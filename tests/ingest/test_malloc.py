@@ -3,13 +3,15 @@ mapped afresh instead of growing the heap (which is what kept an export's RSS cl
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
 
-from roto.media.malloc import media_lifespan
-from roto.worker.roles import build_role
+from roto.media.role import media_role
+from roto.worker.registry import build_role
 
 # Frees a 16 MiB block (glibc then raises its threshold past 16 MiB unless it is pinned), then
 # allocates 4 MiB and says whether that came as a new anonymous mapping rather than the heap.
@@ -50,5 +52,20 @@ def test_a_pinned_threshold_maps_large_buffers_after_a_larger_one_was_freed() ->
     assert probe("pin") is True
 
 
-def test_the_media_role_pins_the_threshold_when_it_starts() -> None:
-    assert build_role("media").lifespan is media_lifespan
+async def test_the_media_role_pins_the_threshold_when_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The role's serve enters ``media_lifespan`` (spied on here: the real one would pin the
+    threshold of the test process itself)."""
+    assert media_role.__module__ == "roto.media.role"
+    entered: list[object] = []
+
+    @contextlib.asynccontextmanager
+    async def spy(resources: object) -> AsyncIterator[None]:
+        entered.append(resources)
+        yield
+
+    monkeypatch.setattr("roto.media.role.media_lifespan", spy)
+    async with build_role("media").serve("resources") as handlers:  # type: ignore[arg-type]
+        assert entered == ["resources"]
+        assert set(handlers) == {"ingest", "export"}

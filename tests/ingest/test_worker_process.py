@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from roto.jobs.contracts import JobMessage, encode_message
 from roto.jobs.repository import JobRow
-from roto.messages import JobMessage, encode_message
 from roto.resources import Resources
 from roto.settings import Settings
-from roto.worker.roles import build_role
+from roto.worker.registry import build_role
 from tests.media import make_video
 from tests.worker.support import (
     create_user,

@@ -24,10 +24,10 @@ import redis.asyncio as aioredis
 
 from roto.jobs import events
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import decode_message
 from roto.masks import repository as masks_repo
 from roto.masks import rle, storage
 from roto.masks.schemas import FrameMask
-from roto.messages import decode_message
 from roto.objects import prompts_repository as prompts_repo
 from roto.objects.prompts_repository import PromptRow
 from roto.settings import Settings

@@ -13,9 +13,9 @@ import numpy as np
 import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
+from roto.jobs.contracts import JOB_QUEUES
 from roto.masks import rle, storage
 from roto.masks.schemas import Rle
-from roto.messages import JOB_QUEUES
 from roto.settings import Settings
 from tests.objects.fake_daemon import SCORE, disc, fake_daemon
 from tests.objects.helpers import (

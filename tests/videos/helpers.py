@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from roto.messages import JobMessage, decode_message
+from roto.jobs.contracts import JobMessage, decode_message
 from roto.settings import Settings
 
 VIDEO_TYPE = "video/mp4"

@@ -22,8 +22,7 @@ from roto.jobs import repository as jobs_repo
 from roto.resources import Resources
 from roto.settings import ENV_PREFIX, Settings
 from roto.videos.storage import source_key
-from roto.worker.context import JobContext
-from roto.worker.roles import JobHandler, Role
+from roto.worker.contract import JobContext, JobHandler, Role, static_role
 from roto.worker.runtime import WorkerRuntime
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +120,7 @@ async def running_worker(resources: Resources, role: Role) -> AsyncIterator[Work
 
 def make_role(handlers: dict[str, JobHandler], queues: tuple[str, ...] = ("media",)) -> Role:
     """A role that runs the test's own handlers."""
-    return Role(name="test", queues=queues, handlers=handlers)
+    return static_role("test", queues, handlers)
 
 
 class EventLog:

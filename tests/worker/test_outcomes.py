@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from roto.jobs import repository as jobs_repo
-from roto.messages import JobMessage, encode_message
+from roto.jobs.contracts import JobMessage, encode_message
 from roto.resources import Resources
-from roto.worker.context import JobContext, JobFailed
-from roto.worker.roles import JobHandler
+from roto.worker.contract import JobContext, JobFailed, JobHandler
 from tests.worker.support import (
     Recorder,
     create_user,

@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from roto.messages import JobMessage, decode_message, encode_message
+from roto.jobs.contracts import JobMessage, decode_message, encode_message
 from roto.resources import Resources
-from roto.worker.context import JobContext
+from roto.worker.contract import JobContext, JobHandler
 from roto.worker.receiver import Receiver
-from roto.worker.roles import JobHandler
 from roto.worker.runtime import WorkerRuntime
 from tests.worker.support import (
     Recorder,

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from roto.resources import Resources
-from roto.worker.roles import JobHandler, Role
+from roto.worker.contract import JobHandler, Role
 from roto.worker.runtime import WorkerRuntime
 from tests.worker.support import (
     Recorder,

@@ -6,7 +6,7 @@ import pytest
 
 from roto.worker.jobrun import describe_error
 from roto.worker.receiver import retry_backoff_s
-from roto.worker.roles import build_role, role_names
+from roto.worker.registry import build_role, role_names
 
 
 def test_retry_backoff_doubles_and_stops_at_the_cap() -> None:
@@ -15,7 +15,7 @@ def test_retry_backoff_doubles_and_stops_at_the_cap() -> None:
 
 
 def test_unknown_role_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"known: .*media"):
+    with pytest.raises(ValueError, match=r"installed: .*media"):
         build_role("nope")
 
 
@@ -23,7 +23,7 @@ def test_media_role_runs_ingest_and_export_from_the_media_queue() -> None:
     role = build_role("media")
     assert "media" in role_names()
     assert role.queues == ("media",)
-    assert set(role.handlers) == {"ingest", "export"}
+    assert set(role.job_types) == {"ingest", "export"}
 
 
 def test_unexpected_error_reason_names_the_exception() -> None:

@@ -10,7 +10,7 @@ import msgspec
 
 from roto import aws, db
 from roto.devstack import repository as repo
-from roto.messages import JOB_QUEUES, JobMessage, encode_message
+from roto.jobs.contracts import JOB_QUEUES, JobMessage, encode_message
 from roto.settings import Settings
 
 

@@ -11,7 +11,7 @@ import msgspec
 
 from roto.exports.archive import presign_download
 from roto.exports.plan import archive_key
-from roto.exports.schemas import ExportResult
+from roto.jobs.contracts import EXPORT, ExportResult
 from roto.jobs.repository import JobRow
 from roto.resources import Resources
 from roto.timefmt import rfc3339, utcnow
@@ -20,17 +20,16 @@ from roto.timefmt import rfc3339, utcnow
 REFRESH_MARGIN = timedelta(minutes=5)
 
 
-async def issue(resources: Resources, key: str, filename: str, size_bytes: int) -> dict[str, Any]:
+async def issue(resources: Resources, key: str, filename: str, size_bytes: int) -> ExportResult:
     """The job result for the archive at ``key``: a fresh link and when it expires."""
     ttl = resources.settings.presign_ttl_s
     s3, bucket = resources.s3, resources.settings.s3_bucket
-    result = ExportResult(
+    return ExportResult(
         download_url=await presign_download(s3, bucket, key, filename, ttl),
         expires_at=rfc3339(utcnow() + timedelta(seconds=ttl)) or "",
         filename=filename,
         size_bytes=size_bytes,
     )
-    return msgspec.to_builtins(result)
 
 
 def is_stale(result: ExportResult, now: datetime) -> bool:
@@ -43,11 +42,12 @@ async def current_result(resources: Resources, job: JobRow) -> dict[str, Any] | 
     if job.type != "export" or job.status != "succeeded" or job.video_id is None:
         return job.result
     try:
-        stored = msgspec.convert(job.result, ExportResult)
+        stored = EXPORT.decode_result(job.result or {})
         stale = is_stale(stored, utcnow())
     except (msgspec.ValidationError, ValueError):
         return job.result
     if not stale:
         return job.result
     key = archive_key(job.video_id, job.id, stored.filename)
-    return await issue(resources, key, stored.filename, stored.size_bytes)
+    renewed = await issue(resources, key, stored.filename, stored.size_bytes)
+    return EXPORT.encode_result(renewed)

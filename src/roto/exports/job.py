@@ -9,9 +9,7 @@ import contextlib
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import structlog
 
 from roto.exports import download
@@ -22,22 +20,18 @@ from roto.exports.formats import WRITERS
 from roto.exports.maskstream import MaskStream
 from roto.exports.pipeline import write_archive
 from roto.exports.plan import ExportPlan, label_objects, video_stem
-from roto.exports.schemas import ExportPayload
 from roto.exports.source import S3RangeFile, SourceVideo, source_size
+from roto.jobs.contracts import EXPORT, ExportResult
 from roto.media.frame_pts import load_frame_pts
 from roto.videos.storage import abort_multipart, complete_multipart
-from roto.worker.context import JobCanceled, JobContext, JobFailed
-from roto.worker.roles import JobHandler
+from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
 
 log = structlog.get_logger(__name__)
 
 
 async def load_plan(ctx: JobContext) -> tuple[ExportPlan, repo.ExportVideo]:
     """The plan of the job's payload, and its video; a failed job when either is gone."""
-    try:
-        payload = msgspec.convert(ctx.job.payload, ExportPayload)
-    except msgspec.ValidationError as exc:
-        raise JobFailed("invalid_job", f"the export job's payload is invalid: {exc}") from exc
+    payload = ctx.payload(EXPORT)
     async with ctx.resources.pool.acquire() as conn:
         video = await repo.get_video(conn, payload.video_id)
         objects = await repo.get_objects(conn, payload.video_id, payload.object_ids)
@@ -65,7 +59,7 @@ async def load_plan(ctx: JobContext) -> tuple[ExportPlan, repo.ExportVideo]:
     return plan, video
 
 
-async def run_export(ctx: JobContext) -> dict[str, Any]:
+async def run_export(ctx: JobContext) -> ExportResult:
     """Write the export's archive to S3; returns its download as the job's result."""
     plan, video = await load_plan(ctx)
     resources, settings = ctx.resources, ctx.settings

@@ -14,7 +14,7 @@ from roto.masks.loading import MaskLoader
 from roto.masks.repository import list_masks
 from roto.masks.schemas import Rle
 from roto.resources import Resources
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
 
 #: Frames read per window; a propagation chunk spans about this many.
 WINDOW_FRAMES = 32

@@ -1,9 +1,7 @@
-"""Wire shapes of exports: the request, the export job's payload (written by the API, read by the
-media worker, so the two cannot drift) and the job's result."""
+"""Wire shapes of exports: the request (the job's payload and result are in roto.jobs.contracts)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Literal
 
 import msgspec
@@ -42,24 +40,3 @@ class ExportCreate(msgspec.Struct, forbid_unknown_fields=True):
     frame_end: FrameIndex | None = None
     start_number: StartNumber = 0
     bit_depth: Literal[8, 16] = 8
-
-
-class ExportPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The ``payload`` of an export job: everything resolved when it was queued."""
-
-    video_id: uuid.UUID
-    format: ExportFormat
-    object_ids: list[int]
-    frame_start: int
-    frame_end: int
-    start_number: int
-    bit_depth: int
-
-
-class ExportResult(msgspec.Struct, frozen=True):
-    """The ``result`` of a finished export job."""
-
-    download_url: str
-    expires_at: str
-    filename: str
-    size_bytes: int

@@ -11,8 +11,9 @@ import msgspec
 from roto import idempotency
 from roto.errors import Unprocessable
 from roto.exports import repository as repo
-from roto.exports.schemas import DEEP_FORMATS, ExportCreate, ExportPayload
+from roto.exports.schemas import DEEP_FORMATS, ExportCreate
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import ExportPayload
 from roto.jobs.outbox import create_job
 from roto.resources import Resources
 from roto.videos.service import get_video, ready_video

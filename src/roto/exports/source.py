@@ -14,7 +14,7 @@ import structlog
 
 from roto.exports.bridge import LoopBridge
 from roto.videos.storage import object_size
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 
 from roto.jobs import repository as repo
-from roto.messages import JOB_QUEUES, JobMessage, encode_message
+from roto.jobs.contracts import JOB_QUEUES, JobMessage, encode_message
 
 log = structlog.get_logger(__name__)
 #: Outbox rows one relay pass takes of each queue, and messages per SendMessageBatch (SQS's

@@ -15,7 +15,7 @@ import av
 from PIL import Image
 
 from roto.videos.storage import frame_key
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
 
 # Decoded RGB frames waiting for encoding or upload may use about this much memory...
 PIPELINE_BUDGET_BYTES = 256 * 1024**2

@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import msgspec
 import structlog
 
+from roto.jobs.contracts import INGEST, IngestResult
 from roto.jobs.repository import JobRow
 from roto.media import probe
 from roto.media import repository as repo
 from roto.media.frame_pts import encode_pts
 from roto.media.frames import FrameExtractor, frames_in_flight
 from roto.videos.storage import delete_prefix, frame_pts_key, object_size, video_prefix
-from roto.worker.context import JobCanceled, JobContext, JobFailed
-from roto.worker.roles import JobHandler
+from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +49,9 @@ async def download(s3: Any, bucket: str, key: str, path: Path, max_bytes: int) -
     return written
 
 
-async def run_ingest(ctx: JobContext) -> dict[str, Any]:
+async def run_ingest(ctx: JobContext) -> IngestResult:
     """Ingest the job's video; returns the video's metadata as the job's result."""
-    video_id = ctx.job.video_id
-    if video_id is None:
-        raise JobFailed("invalid_job", "an ingest job must name a video")
+    video_id = ctx.payload(INGEST).video_id
     async with ctx.resources.pool.acquire() as conn:
         video = await repo.get_source(conn, video_id)
     if video is None:
@@ -84,7 +81,7 @@ async def run_ingest(ctx: JobContext) -> dict[str, Any]:
             raise
     # The decoded count replaces the container's estimate as the total.
     await ctx.report_progress(frame_count, frame_count, force=True)
-    meta = repo.VideoMetadata(
+    return IngestResult(
         width=info.width,
         height=info.height,
         fps=info.fps,
@@ -92,7 +89,6 @@ async def run_ingest(ctx: JobContext) -> dict[str, Any]:
         duration_s=frame_count / info.fps,
         codec=info.codec,
     )
-    return msgspec.to_builtins(meta)
 
 
 async def _extract(ctx: JobContext, video_id: uuid.UUID, path: Path, info: probe.ProbeInfo) -> int:
@@ -131,8 +127,7 @@ async def store_ready(conn: asyncpg.Connection, job: JobRow, result: dict[str, A
     """Mark the video ready, in the transaction that marks the job succeeded."""
     if job.video_id is None:
         return
-    meta = msgspec.convert(result, repo.VideoMetadata)
-    if not await repo.mark_ready(conn, job.video_id, meta):
+    if not await repo.mark_ready(conn, job.video_id, INGEST.decode_result(result)):
         log.warning("ingest_video_not_ingesting", video_id=str(job.video_id))
 
 

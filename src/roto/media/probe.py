@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 
 from roto.settings import Settings
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
 
 # Fewer decoded frames than this share of the container's count means the file was cut short.
 TRUNCATION_RATIO = 0.9

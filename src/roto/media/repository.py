@@ -7,6 +7,8 @@ import uuid
 import asyncpg
 import msgspec
 
+from roto.jobs.contracts import IngestResult
+
 
 class IngestSource(msgspec.Struct):
     """What ingest needs to know about a video before it starts."""
@@ -16,17 +18,6 @@ class IngestSource(msgspec.Struct):
     status: str
     source_key: str
     size_bytes: int
-
-
-class VideoMetadata(msgspec.Struct, frozen=True):
-    """What ingest learned about a video; also the ingest job's result."""
-
-    width: int
-    height: int
-    fps: float
-    frame_count: int
-    duration_s: float
-    codec: str
 
 
 SELECT_SOURCE = """
@@ -50,7 +41,7 @@ async def get_source(conn: asyncpg.Connection, video_id: uuid.UUID) -> IngestSou
     return None if record is None else msgspec.convert(dict(record), IngestSource)
 
 
-async def mark_ready(conn: asyncpg.Connection, video_id: uuid.UUID, meta: VideoMetadata) -> bool:
+async def mark_ready(conn: asyncpg.Connection, video_id: uuid.UUID, meta: IngestResult) -> bool:
     """Record the metadata and make the video ready; False if it was not ingesting."""
     status: str = await conn.execute(
         MARK_READY,

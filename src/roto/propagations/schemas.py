@@ -1,14 +1,13 @@
-"""Wire shapes of propagation: the request, and the propagate job's payload (shared by the API,
-which writes it, and the GPU daemon, which reads it, so the two cannot drift)."""
+"""Wire shapes of propagation: the request (the job's payload is in roto.jobs.contracts)."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
-Direction = Literal["forward", "backward", "both"]
+from roto.jobs.contracts import Direction
+
 FrameIndex = Annotated[int, msgspec.Meta(ge=0, description="0-based frame index")]
 
 
@@ -24,13 +23,3 @@ class PropagationCreate(msgspec.Struct, forbid_unknown_fields=True):
     object_ids: list[int] | None = None
     frame_start: FrameIndex | None = None
     frame_end: FrameIndex | None = None
-
-
-class PropagatePayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The ``payload`` of a propagate job: everything resolved when it was queued."""
-
-    video_id: uuid.UUID
-    object_ids: list[int]
-    frame_start: int
-    frame_end: int
-    direction: Direction

@@ -12,9 +12,10 @@ from roto import idempotency
 from roto.billing import service as billing
 from roto.errors import Unprocessable
 from roto.jobs import repository as jobs_repo
+from roto.jobs.contracts import PropagatePayload
 from roto.jobs.outbox import create_job
 from roto.propagations import repository as repo
-from roto.propagations.schemas import PropagatePayload, PropagationCreate
+from roto.propagations.schemas import PropagationCreate
 from roto.propagations.spans import resolve_range
 from roto.resources import Resources
 from roto.videos.service import get_video, ready_video

@@ -4,16 +4,19 @@ errors that end a job on purpose."""
 from __future__ import annotations
 
 import time
+from typing import Any, TypeVar
 
+import msgspec
 import structlog
 
 from roto.jobs import events
 from roto.jobs import repository as jobs_repo
-from roto.messages import JobMessage
+from roto.jobs.contracts import JobKind, JobMessage
 from roto.resources import Resources
 from roto.settings import Settings
 
 log = structlog.get_logger(__name__)
+P = TypeVar("P", bound=msgspec.Struct)
 
 # Live progress is cheap (Redis pub/sub) but a client needs only a few updates a second.
 PUBLISH_INTERVAL_S = 0.2
@@ -50,6 +53,16 @@ class JobContext:
     @property
     def settings(self) -> Settings:
         return self.resources.settings
+
+    def payload(self, kind: JobKind[P, Any]) -> P:
+        """The job's payload as ``kind`` defines it; a stored payload that does not fit fails
+        the job (``invalid_job``) instead of being retried."""
+        try:
+            return kind.decode_payload(self.job.payload)
+        except msgspec.ValidationError as exc:
+            raise JobFailed(
+                "invalid_job", f"a {kind.name} job's payload is invalid: {exc}"
+            ) from exc
 
     async def report_progress(self, done: int, total: int, *, force: bool = False) -> None:
         """Publish progress (throttled), store it about once a second and check for a cancel.

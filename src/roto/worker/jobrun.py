@@ -6,19 +6,21 @@ from __future__ import annotations
 import enum
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
 from roto.billing import service as billing
 from roto.jobs import events
 from roto.jobs import repository as jobs_repo
-from roto.messages import JobMessage
+from roto.jobs.contracts import JobMessage
 from roto.resources import Resources
 from roto.worker.context import JobCanceled, JobContext, JobFailed
+from roto.worker.contract import JobHandler
 from roto.worker.receiver import Delivery
-from roto.worker.roles import JobHandler, Role
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +44,12 @@ def describe_error(exc: BaseException) -> str:
 
 
 async def run_job(
-    resources: Resources, role: Role, job_id: uuid.UUID, message: JobMessage, delivery: Delivery
+    resources: Resources,
+    role_name: str,
+    handlers: Mapping[str, JobHandler],
+    job_id: uuid.UUID,
+    message: JobMessage,
+    delivery: Delivery,
 ) -> Disposition:
     """Run the job once. A finished or canceled job is not run again (delivery is
     at-least-once); a job left ``running`` by a dead worker is run again from the start."""
@@ -52,12 +59,12 @@ async def run_job(
     if job is None:
         log.info("job_not_runnable", status=current.status if current else "missing")
         if current is not None and current.status == "canceled":
-            await _record_cancel(resources, role.handlers.get(current.type), current)
+            await _record_cancel(resources, handlers.get(current.type), current)
         return Disposition.DELETE
 
-    handler = role.handlers.get(job.type)
+    handler = handlers.get(job.type)
     if handler is None:
-        reason = f"the {role.name} worker does not run {job.type} jobs"
+        reason = f"the {role_name} worker does not run {job.type} jobs"
         log.error("unsupported_job_type", queue=delivery.queue)
         await _finish(resources, None, job, "failed", error=("unsupported_job_type", reason))
         return Disposition.DELETE
@@ -66,7 +73,8 @@ async def run_job(
     log.info("job_started", attempt=job.attempts, receives=delivery.receives)
     started = time.monotonic()
     try:
-        result = await handler.run(JobContext(resources, job, message, delivery.receives))
+        outcome = await handler.run(JobContext(resources, job, message, delivery.receives))
+        result: dict[str, Any] = msgspec.to_builtins(outcome)
     except JobFailed as exc:
         log.info("job_failed", code=exc.code, reason=exc.message)
         await _finish(resources, handler, job, "failed", error=(exc.code, exc.message))

@@ -11,7 +11,7 @@ import structlog
 from roto.logging import configure_logging
 from roto.resources import open_resources
 from roto.settings import Settings, get_settings
-from roto.worker.roles import build_role, role_names
+from roto.worker.registry import build_role, role_names
 from roto.worker.runtime import WorkerRuntime
 
 log = structlog.get_logger(__name__)

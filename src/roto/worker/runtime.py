@@ -12,16 +12,17 @@ import collections
 import contextlib
 import time
 import uuid
+from collections.abc import Mapping
 
 import msgspec
 import structlog
 
-from roto.messages import JobMessage, decode_message
+from roto.jobs.contracts import JobMessage, decode_message
 from roto.resources import Resources
+from roto.worker.contract import JobHandler, Role
 from roto.worker.heartbeat import VisibilityHeartbeat
 from roto.worker.jobrun import Disposition, run_job
 from roto.worker.receiver import Delivery, Receiver, retry_backoff_s
-from roto.worker.roles import Role
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,7 @@ class WorkerRuntime:
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stop_requested_at: float | None = None
+        self._handlers: Mapping[str, JobHandler] = {}
 
     @property
     def in_flight(self) -> int:
@@ -63,9 +65,9 @@ class WorkerRuntime:
         self._slot_freed.set()
 
     async def run(self) -> None:
-        """Enter the role's lifespan, receive and run jobs until ``request_stop``, then drain."""
-        lifespan = self._role.lifespan
-        async with lifespan(self._resources) if lifespan else contextlib.nullcontext():
+        """Enter the role's ``serve``, receive and run jobs until ``request_stop``, then drain."""
+        async with self._role.serve(self._resources) as handlers:
+            self._handlers = handlers
             log.info(
                 "worker_started",
                 role=self._role.name,
@@ -178,7 +180,9 @@ class WorkerRuntime:
         )
         async with heartbeat:
             try:
-                return await run_job(self._resources, self._role, job_id, message, delivery)
+                return await run_job(
+                    self._resources, self._role.name, self._handlers, job_id, message, delivery
+                )
             except Exception as exc:  # storing the outcome failed (database away): retry later
                 log.error("job_outcome_not_stored", error=repr(exc), exc_info=exc)
                 return Disposition.RETRY

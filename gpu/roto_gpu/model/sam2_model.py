@@ -14,17 +14,17 @@ import torch.nn.functional as F
 from sam2.build_sam import build_sam2_video_predictor
 from torchvision.transforms import functional as TF
 
-from gpu.checkpoints import Checkpoint, resolve_checkpoint
-from gpu.embedding import Embedding
-from gpu.options import (
+from roto_gpu.model.checkpoints import Checkpoint, resolve_checkpoint
+from roto_gpu.model.device_cache import ResidentEmbeddings
+from roto_gpu.model.embedding import Embedding
+from roto_gpu.model.options import (
     BACKBONE_STRIDE,
     CONFIGS,
     ModelLoadError,
     ModelOptions,
     hydra_overrides,
 )
-from gpu.prompts import MaskPrediction, MaskRequest, Prompt, prepare_prompt
-from gpu.resident import ResidentEmbeddings
+from roto_gpu.model.prompts import MaskPrediction, MaskRequest, Prompt, prepare_prompt
 
 if TYPE_CHECKING:
     from roto.settings import Settings

@@ -16,9 +16,9 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import structlog
 
-from gpu.batcher import Batcher, Priority, QueueFull
-from gpu.track_io import FrameMasks, KeyframePrompt, SeedRequest, StepRequest
-from gpu.tracker import VideoTracker
+from roto_gpu.batcher import Batcher, Priority, QueueFull
+from roto_gpu.tracking.requests import KeyframePrompt, ObjectMasks, SeedRequest, StepRequest
+from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +162,7 @@ class Propagator:
         self.state = tracker.new_state(num_frames, orig_hw, sorted(keyframes))
         self.window: FrameWindow | None = None
 
-    async def run(self) -> AsyncGenerator[tuple[int, FrameMasks], None]:
+    async def run(self) -> AsyncGenerator[tuple[int, ObjectMasks], None]:
         """Seed the keyframes, then track leg by leg; closing the generator stops it."""
         await self._seed()
         state = self.state
@@ -182,7 +182,7 @@ class Propagator:
                         loaded = await window.next()
                         assert loaded is not None and loaded[0] == frame
                         request = StepRequest(state, frame, loaded[1], leg.reverse)
-                        masks: FrameMasks = await self._submit("track_step", request)
+                        masks: ObjectMasks = await self._submit("track_step", request)
                         yield frame, masks
                         state.evict(frame - 1 if leg.reverse else frame + 1)
         finally:

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from gpu import repository as gpu_repo
 from roto.masks.storage import chunk_writer_id, object_chunks_prefix
 from roto.resources import Resources
+from roto_gpu.jobs import repository as gpu_repo
 
 log = structlog.get_logger(__name__)
 

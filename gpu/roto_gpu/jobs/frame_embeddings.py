@@ -16,7 +16,7 @@ from typing import Any, Literal
 import structlog
 from redis.exceptions import RedisError
 
-from gpu.embedding import Embedding
+from roto_gpu.model.embedding import Embedding
 
 log = structlog.get_logger(__name__)
 

@@ -17,21 +17,21 @@ import torch
 import torch.nn.functional as F
 from sam2.utils.misc import fill_holes_in_mask_scores
 
-from gpu.track_io import (
-    FrameMasks,
+from roto_gpu.tracking.memory import Memory, gather_memory
+from roto_gpu.tracking.requests import (
     KeyframePrompt,
     ObjectMask,
+    ObjectMasks,
     SeedRequest,
     StepRequest,
     point_inputs,
     require_image,
     score,
 )
-from gpu.track_memory import Memory, gather_memory
-from gpu.track_state import MemoryWindow, Output, VideoState
+from roto_gpu.tracking.state import MemoryWindow, Output, VideoState
 
 if TYPE_CHECKING:
-    from gpu.model import Sam2Model
+    from roto_gpu.model.sam2_model import Sam2Model
 
 MASK_THRESHOLD = 0.0
 
@@ -67,15 +67,15 @@ class VideoTracker:
         return VideoState(num_frames, orig_hw, list(object_ids), window)
 
     @torch.inference_mode()
-    def seed(self, requests: Sequence[SeedRequest]) -> list[FrameMasks]:
+    def seed(self, requests: Sequence[SeedRequest]) -> list[ObjectMasks]:
         """Each keyframe's conditioning output per prompted object, as SAM2's
         ``add_new_points_or_box`` and ``propagate_in_video_preflight`` make it."""
         done: list[tuple[SeedRequest, int, Output, float]] = []
-        results: list[FrameMasks] = []
+        results: list[ObjectMasks] = []
         with self._model.autocast():
             features = self._features([r.image for r in requests])
             for request, feats in zip(requests, features, strict=True):
-                masks: FrameMasks = {}
+                masks: ObjectMasks = {}
                 for object_id, prompt in request.prompts.items():
                     output, score = self._seed_one(request, feats, prompt)
                     done.append((request, object_id, output, score))
@@ -88,7 +88,7 @@ class VideoTracker:
         return results
 
     @torch.inference_mode()
-    def step(self, requests: Sequence[StepRequest]) -> list[FrameMasks]:
+    def step(self, requests: Sequence[StepRequest]) -> list[ObjectMasks]:
         """Every object's mask on each request's frame: keyframes from their seed, the rest
         tracked from memory."""
         pairs = [
@@ -261,7 +261,7 @@ class VideoTracker:
         index: int,
         request: StepRequest,
         tracked: Mapping[tuple[int, int], tuple[Output, torch.Tensor, float]],
-    ) -> FrameMasks:
+    ) -> ObjectMasks:
         state = request.state
         logits: list[torch.Tensor] = []
         scores: list[float] = []

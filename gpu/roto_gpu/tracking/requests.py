@@ -4,23 +4,20 @@ and the conversions of prompts and scores that SAM2's video predictor makes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from gpu.track_state import VideoState
+from roto_gpu.tracking.state import VideoState
 
 
-class KeyframePrompt(Protocol):
-    """One object's prompts on one keyframe, in source pixels (see ``gpu.segment``)."""
+class KeyframePrompt(NamedTuple):
+    """One object's prompts on one keyframe as one model input, in source pixels."""
 
-    @property
-    def points(self) -> np.ndarray | None: ...  # (N, 2) x, y
-    @property
-    def labels(self) -> np.ndarray | None: ...  # (N,) 1 foreground, 0 background
-    @property
-    def box(self) -> np.ndarray | None: ...  # (4,) x0, y0, x1, y1
+    points: np.ndarray | None  # (N, 2) x, y
+    labels: np.ndarray | None  # (N,) 1 foreground, 0 background
+    box: np.ndarray | None  # (4,) x0, y0, x1, y1
 
 
 class SeedRequest(NamedTuple):
@@ -42,7 +39,8 @@ class ObjectMask(NamedTuple):
     score: float  # predicted IoU times the probability that the object is there, 0-1
 
 
-FrameMasks = dict[int, ObjectMask]
+#: One frame's masks, by object id (the wire shape of a frame is roto.masks.schemas.FrameMasks).
+ObjectMasks = dict[int, ObjectMask]
 
 
 def point_inputs(

@@ -10,86 +10,48 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 import asyncpg
-import msgspec
-import numpy as np
 import structlog
 from redis.exceptions import RedisError
 
-from gpu import repository as repo
-from gpu.batcher import DeadlineExceeded, Priority, QueueFull
-from gpu.embedding import Embedding, embedding_key
-from gpu.frames import load_frame
-from gpu.prompts import MaskPrediction, MaskRequest
+from roto.jobs.contracts import SEGMENT, SegmentPayload, SegmentResult
 from roto.jobs.repository import JobRow
 from roto.masks.repository import upsert_mask
 from roto.masks.rle import area as mask_area
 from roto.masks.rle import encode as encode_rle
 from roto.masks.schemas import FrameMask
 from roto.masks.storage import HOT_MASK_TTL_S, encode_mask, hot_mask_key, keyframe_mask_key
-from roto.objects.prompts_repository import PromptRow, keyframe_prompts
-from roto.worker.context import JobContext, JobFailed
-from roto.worker.roles import JobHandler
-
-if TYPE_CHECKING:
-    from gpu.daemon import Engine, GpuDaemon
+from roto.objects.prompts_repository import keyframe_prompts
+from roto.worker.contract import JobContext, JobFailed, JobHandler
+from roto_gpu.batcher import DeadlineExceeded, Priority, QueueFull
+from roto_gpu.engine import Engine
+from roto_gpu.jobs import repository as repo
+from roto_gpu.jobs.frames import load_frame
+from roto_gpu.jobs.keyframes import combine_prompts
+from roto_gpu.model.embedding import Embedding, embedding_key
+from roto_gpu.model.prompts import MaskPrediction, MaskRequest
+from roto_gpu.tracking.requests import KeyframePrompt
 
 log = structlog.get_logger(__name__)
-
-
-class SegmentPayload(msgspec.Struct, frozen=True):
-    """The ``payload`` of a segment job."""
-
-    video_id: uuid.UUID
-    object_id: int
-    frame_index: int
-
-
-class CombinedPrompt(NamedTuple):
-    """A keyframe's prompts as one model input, in source pixels."""
-
-    points: np.ndarray | None  # (N, 2) x, y
-    labels: np.ndarray | None  # (N,)
-    box: np.ndarray | None  # (4,)
-
-
-def combine_prompts(rows: Sequence[PromptRow]) -> CombinedPrompt:
-    """Every point and label of ``rows`` in order, and the latest box given."""
-    points = [point for row in rows for point in row.points]
-    labels = [label for row in rows for label in row.labels]
-    box = next((row.box for row in reversed(rows) if row.box is not None), None)
-    return CombinedPrompt(
-        points=np.asarray(points, dtype=np.float64).reshape(-1, 2) if points else None,
-        labels=np.asarray(labels, dtype=np.int64) if points else None,
-        box=None if box is None else np.asarray(box, dtype=np.float64),
-    )
-
-
-def parse_payload(payload: dict[str, Any]) -> SegmentPayload:
-    try:
-        return msgspec.convert(payload, SegmentPayload)
-    except msgspec.ValidationError as exc:
-        raise JobFailed("invalid_job", f"a segment job's payload is invalid: {exc}") from exc
 
 
 class SegmentJobs:
     """Runs segment jobs on the daemon's engine; remembers which prompts each running job used
     until its outcome is stored."""
 
-    def __init__(self, daemon: GpuDaemon) -> None:
-        self._daemon = daemon
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._used: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
 
     def handler(self) -> JobHandler:
         return JobHandler(run=self.run, on_success=self.on_success, on_failure=self.on_failure)
 
-    async def run(self, ctx: JobContext) -> dict[str, Any]:
-        """Compute the keyframe's mask; the job's result is ``{"mask": FrameMask}``."""
-        job = parse_payload(ctx.job.payload)
-        engine = self._daemon.engine
+    async def run(self, ctx: JobContext) -> SegmentResult:
+        """Compute the keyframe's mask."""
+        job = ctx.payload(SEGMENT)
+        engine = self._engine
         started = time.monotonic()
         async with ctx.resources.pool.acquire() as conn:
             video = await repo.get_frame_source(conn, job.video_id)
@@ -138,22 +100,22 @@ class SegmentJobs:
             decode_ms=_ms(embedded, decoded),
             duration_ms=_ms(started, time.monotonic()),
         )
-        return {"mask": msgspec.to_builtins(mask)}
+        return SegmentResult(mask)
 
     async def on_success(
         self, conn: asyncpg.Connection, row: JobRow, result: dict[str, Any]
     ) -> None:
         """Store the mask in S3, PostgreSQL and Redis, unless newer prompts superseded it."""
-        job = parse_payload(row.payload)
+        job = SEGMENT.decode_payload(row.payload)
         started = time.monotonic()
         used = self._used.pop(row.id, None)
-        mask = msgspec.convert(result["mask"], FrameMask)
+        mask = SEGMENT.decode_result(result).mask
         await repo.lock_keyframe(conn, job.video_id, job.object_id, job.frame_index)
         current = await keyframe_prompts(conn, job.video_id, job.object_id, job.frame_index)
         if used is None or tuple(r.id for r in current) != used:
             log.info("segment_mask_superseded", prompts_now=len(current))
             return
-        resources = self._daemon.engine.resources
+        resources = self._engine.resources
         key = keyframe_mask_key(job.video_id, job.object_id, job.frame_index)
         data = encode_mask(mask)
         await resources.s3.put_object(
@@ -186,11 +148,6 @@ class SegmentJobs:
     ) -> None:
         """Forget the prompts of a job canceled while it ran: nothing of it is stored."""
         self._used.pop(row.id, None)
-
-
-def segment_handler(daemon: GpuDaemon) -> JobHandler:
-    """The ``segment`` job handler of the gpu role."""
-    return SegmentJobs(daemon).handler()
 
 
 def _ms(began: float, ended: float) -> float:
@@ -227,7 +184,7 @@ async def _encode(
 
 
 async def _decode(
-    engine: Engine, embedding: Embedding, prompt: CombinedPrompt, deadline: float
+    engine: Engine, embedding: Embedding, prompt: KeyframePrompt, deadline: float
 ) -> MaskPrediction:
     request = MaskRequest(embedding, prompt.points, prompt.labels, prompt.box)
     try:

@@ -8,7 +8,7 @@ import weakref
 
 import torch
 
-from gpu.embedding import Embedding
+from roto_gpu.model.embedding import Embedding
 
 
 class ResidentEmbeddings:

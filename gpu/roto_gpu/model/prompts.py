@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gpu.embedding import Embedding
+from roto_gpu.model.embedding import Embedding
 
 # SAM's prompt labels: 0 background click, 1 foreground click, 2 and 3 a box's corners.
 BOX_LABELS = (2, 3)

@@ -15,42 +15,28 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-import msgspec
 import numpy as np
 import structlog
 
-from gpu import repository as gpu_repo
-from gpu.chunk_sweep import Writer, sweep_orphan_chunks
-from gpu.frames import load_frame
-from gpu.mask_chunks import ChunkWriter
-from gpu.propagation import FrameLoader, Propagator, choose_anchor, plan_legs
-from gpu.segment import CombinedPrompt, combine_prompts
-from gpu.tracker import VideoTracker
 from roto.jobs import events
+from roto.jobs.contracts import PROPAGATE, PropagatePayload, PropagateResult
 from roto.masks import rle
-from roto.masks.schemas import FrameMask
-from roto.masks.schemas import FrameMasks as WireFrameMasks
-from roto.objects.prompts_repository import PromptRow
+from roto.masks.schemas import FrameMask, FrameMasks
 from roto.propagations import repository as repo
-from roto.propagations.schemas import PropagatePayload
 from roto.propagations.spans import Piece, Run, needed_frames, plan_runs, span_row, stale_pieces
-from roto.worker.context import JobCanceled, JobContext, JobFailed
-from roto.worker.roles import JobHandler
-
-if TYPE_CHECKING:
-    from gpu.daemon import GpuDaemon
+from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
+from roto_gpu.engine import Engine
+from roto_gpu.jobs import repository as gpu_repo
+from roto_gpu.jobs.chunk_sweep import Writer, sweep_orphan_chunks
+from roto_gpu.jobs.frames import load_frame
+from roto_gpu.jobs.keyframes import Keyframe, group_keyframes
+from roto_gpu.jobs.mask_chunks import ChunkWriter
+from roto_gpu.tracking.propagator import FrameLoader, Propagator, choose_anchor, plan_legs
+from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
-
-
-class Keyframe(NamedTuple):
-    """One object's input on one frame, and when its newest prompt was made."""
-
-    prompt: CombinedPrompt
-    version: datetime
 
 
 @dataclass(frozen=True)
@@ -66,37 +52,18 @@ class Plan:
         return sum(run.last - run.first + 1 for run in self.runs)
 
 
-def parse_payload(payload: dict[str, Any]) -> PropagatePayload:
-    try:
-        return msgspec.convert(payload, PropagatePayload)
-    except msgspec.ValidationError as exc:
-        raise JobFailed("invalid_job", f"a propagate job's payload is invalid: {exc}") from exc
-
-
-def group_keyframes(rows: list[PromptRow]) -> dict[int, dict[int, Keyframe]]:
-    """Each object's keyframes, their prompts combined as the segment job combines them."""
-    by_frame: dict[tuple[int, int], list[PromptRow]] = {}
-    for row in rows:
-        by_frame.setdefault((row.object_id, row.frame_index), []).append(row)
-    keyframes: dict[int, dict[int, Keyframe]] = {}
-    for (object_id, frame), frame_rows in sorted(by_frame.items()):
-        version = max(row.created_at for row in frame_rows)
-        keyframes.setdefault(object_id, {})[frame] = Keyframe(combine_prompts(frame_rows), version)
-    return keyframes
-
-
 class PropagateJobs:
     """Runs propagate jobs on the daemon's model and batcher."""
 
-    def __init__(self, daemon: GpuDaemon) -> None:
-        self._daemon = daemon
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def handler(self) -> JobHandler:
         return JobHandler(run=self.run)
 
-    async def run(self, ctx: JobContext) -> dict[str, Any]:
+    async def run(self, ctx: JobContext) -> PropagateResult:
         """Propagate; the result says how many frames were processed and masks written."""
-        job = parse_payload(ctx.job.payload)
+        job = ctx.payload(PROPAGATE)
         started = time.monotonic()
         video = await _check_video(ctx, job)
         plan = await _plan(ctx, job, video.frame_count)
@@ -123,11 +90,11 @@ class PropagateJobs:
             runs=len(plan.runs),
             duration_s=round(time.monotonic() - started, 2),
         )
-        return {"frames_processed": work.done, "masks_written": work.writer.written}
+        return PropagateResult(frames_processed=work.done, masks_written=work.writer.written)
 
     async def _propagate(self, work: _Work, run: Run) -> None:
         """Propagate one run, store its masks, then record its spans as fresh."""
-        engine = self._daemon.engine
+        engine = self._engine
         ctx, plan = work.ctx, work.plan
         objects = {o: plan.keyframes[o] for o in run.object_ids}
         # A keyframe just before the run counts: a run starts after the keyframe it follows,
@@ -150,7 +117,7 @@ class PropagateJobs:
                 wanted = {o: m for o, m in masks.items() if frame in needed[o]}
                 wire = await asyncio.to_thread(_frame_masks, frame, wanted)
                 await work.writer.add(wire)
-                await _publish(ctx, WireFrameMasks(frame, wire))
+                await _publish(ctx, FrameMasks(frame, wire))
                 work.done += 1
                 await ctx.report_progress(work.done, plan.total)
         await work.writer.flush()
@@ -260,13 +227,8 @@ async def _sweep(ctx: JobContext, job: PropagatePayload) -> None:
         log.warning("chunk_sweep_failed", error=repr(exc))
 
 
-async def _publish(ctx: JobContext, frame: WireFrameMasks) -> None:
+async def _publish(ctx: JobContext, frame: FrameMasks) -> None:
     try:
         await events.publish(ctx.resources.redis, str(ctx.job.id), "masks", frame)
     except Exception as exc:  # Redis down loses a live event, never the stored masks
         log.warning("masks_publish_failed", error=repr(exc))
-
-
-def propagate_handler(daemon: GpuDaemon) -> JobHandler:
-    """The ``propagate`` job handler of the gpu role."""
-    return PropagateJobs(daemon).handler()

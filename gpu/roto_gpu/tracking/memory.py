@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import torch
 from sam2.modeling.sam2_utils import get_1d_sine_pe, select_closest_cond_frames
 
-from gpu.track_state import ObjectMemory, Output
+from roto_gpu.tracking.state import ObjectMemory, Output
 
 
 class Memory(NamedTuple):

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from gpu.metrics import BatcherMetrics
+from roto_gpu.metrics import BatcherMetrics
 
 log = structlog.get_logger(__name__)
 

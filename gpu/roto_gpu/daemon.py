@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -17,16 +16,18 @@ import structlog
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
-from gpu.batcher import Batcher, ModelFunction
-from gpu.embedding_cache import EmbeddingCache, FrameEmbeddings
-from gpu.metrics import BatcherMetrics
-from gpu.model import Sam2Model, load_model
-from gpu.propagate_job import propagate_handler
-from gpu.segment import segment_handler
-from gpu.tracker import VideoTracker
+from roto.jobs.contracts import PROPAGATE, SEGMENT
 from roto.resources import Resources
 from roto.settings import Settings
-from roto.worker.roles import Role
+from roto.worker.contract import JobHandler, Role
+from roto_gpu.batcher import Batcher, ModelFunction
+from roto_gpu.engine import Engine
+from roto_gpu.jobs.frame_embeddings import EmbeddingCache, FrameEmbeddings
+from roto_gpu.jobs.propagate import PropagateJobs
+from roto_gpu.jobs.segment import SegmentJobs
+from roto_gpu.metrics import BatcherMetrics
+from roto_gpu.model.sam2_model import Sam2Model, load_model
+from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
 
@@ -36,16 +37,6 @@ MODEL_INFO_TTL_S = 60
 MODEL_INFO_REFRESH_S = 20.0
 
 ModelFactory = Callable[[Settings], Sam2Model]
-
-
-@dataclass(frozen=True)
-class Engine:
-    """What the daemon's jobs share: the clients it started with, the model and its batcher."""
-
-    resources: Resources
-    model: Sam2Model
-    batcher: Batcher
-    embeddings: FrameEmbeddings
 
 
 class ModelSlot:
@@ -87,9 +78,10 @@ class GpuDaemon:
         return self._engine
 
     @contextlib.asynccontextmanager
-    async def serving(self, resources: Resources) -> AsyncIterator[None]:
-        """The role's lifespan: load the model (off the event loop), start the batcher, publish
-        the model's description and serve metrics; undo it all on exit."""
+    async def serving(self, resources: Resources) -> AsyncIterator[Mapping[str, JobHandler]]:
+        """The role's ``serve``: load the model (off the event loop), start the batcher, publish
+        the model's description and serve metrics, and yield the job handlers built on that
+        engine; undo it all on exit."""
         settings = resources.settings
         log.info("model_loading", size=settings.model_size, device=settings.model_device)
         metrics = BatcherMetrics()
@@ -114,7 +106,7 @@ class GpuDaemon:
             max_entries=settings.embedding_cache_max_entries,
         )
         embeddings = FrameEmbeddings(cache, local_entries=settings.embedding_local_entries)
-        self._engine = Engine(resources, model, batcher, embeddings)
+        engine = self._engine = Engine(resources, model, batcher, embeddings)
         server = start_metrics_server(settings, metrics)
         await publish_model_info(resources.redis, model.info())
         stop_publishing = asyncio.Event()
@@ -122,7 +114,10 @@ class GpuDaemon:
             keep_model_info(resources.redis, model.info(), stop_publishing), name="model-info"
         )
         try:
-            yield
+            yield {
+                SEGMENT.name: SegmentJobs(engine).handler(),
+                PROPAGATE.name: PropagateJobs(engine).handler(),
+            }
         finally:
             # An event, not a cancel: redis-py can swallow a CancelledError that lands inside a
             # command (redis/redis-py#2028), and the loop would then never end.
@@ -141,9 +136,9 @@ def gpu_role(daemon: GpuDaemon | None = None) -> Role:
     daemon = daemon or GpuDaemon()
     return Role(
         name="gpu",
-        queues=("interactive", "batch"),
-        handlers={"segment": segment_handler(daemon), "propagate": propagate_handler(daemon)},
-        lifespan=daemon.serving,
+        queues=(SEGMENT.queue, PROPAGATE.queue),
+        job_types=(SEGMENT.name, PROPAGATE.name),
+        serve=daemon.serving,
     )
 
 

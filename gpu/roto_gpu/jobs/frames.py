@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from roto.videos.storage import frame_key, object_bytes
-from roto.worker.context import JobFailed
+from roto.worker.contract import JobFailed
 
 
 async def fetch_frame(s3: Any, bucket: str, video_id: uuid.UUID, frame_index: int) -> bytes:

@@ -1,0 +1,19 @@
+"""What the GPU daemon's jobs are given: the process's clients, the model, the batcher that owns
+the model's thread, and the frame embeddings kept between clicks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roto.resources import Resources
+from roto_gpu.batcher import Batcher
+from roto_gpu.jobs.frame_embeddings import FrameEmbeddings
+from roto_gpu.model.sam2_model import Sam2Model
+
+
+@dataclass(frozen=True)
+class Engine:
+    resources: Resources
+    model: Sam2Model
+    batcher: Batcher
+    embeddings: FrameEmbeddings

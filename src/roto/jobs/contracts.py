@@ -1,0 +1,150 @@
+"""One contract per job type: the queue it goes to, its payload and its result, as msgspec
+Structs, and the SQS message that carries a job. The API that submits a job and the worker that
+runs it both use these definitions, so the two sides cannot drift.
+
+A new job type is one ``JobKind`` here (and its type name in ``JobType``); the API submits it with
+``roto.jobs.submit.submit_job`` and a worker role runs it with a ``JobHandler`` for that kind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from roto.exports.schemas import ExportFormat
+from roto.masks.schemas import FrameMask
+
+P = TypeVar("P", bound=msgspec.Struct)
+R = TypeVar("R", bound=msgspec.Struct)
+
+Queue = Literal["interactive", "batch", "media"]
+Direction = Literal["forward", "backward", "both"]
+
+
+@dataclass(frozen=True)
+class JobKind(Generic[P, R]):
+    """A job type: its name (``jobs.type``), its queue, and the shapes of its payload and result."""
+
+    name: str
+    queue: Queue
+    payload: type[P]
+    result: type[R]
+
+    def encode_payload(self, payload: P) -> dict[str, Any]:
+        encoded: dict[str, Any] = msgspec.to_builtins(payload)
+        return encoded
+
+    def decode_payload(self, raw: dict[str, Any]) -> P:
+        """The stored payload as its Struct; ``msgspec.ValidationError`` when it does not fit."""
+        return msgspec.convert(raw, self.payload)
+
+    def encode_result(self, result: R) -> dict[str, Any]:
+        encoded: dict[str, Any] = msgspec.to_builtins(result)
+        return encoded
+
+    def decode_result(self, raw: dict[str, Any]) -> R:
+        """A stored result as its Struct; ``msgspec.ValidationError`` when it does not fit."""
+        return msgspec.convert(raw, self.result)
+
+
+# --- ingest (media queue): probe, validate and extract the frames of an uploaded video ---
+
+
+class IngestPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    video_id: uuid.UUID
+
+
+class IngestResult(msgspec.Struct, frozen=True):
+    """What ingest learned about the video; stored on the video when the job succeeds."""
+
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    codec: str
+
+
+# --- segment (interactive queue): one object's mask on one keyframe, from its prompts there ---
+
+
+class SegmentPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    video_id: uuid.UUID
+    object_id: int
+    frame_index: int
+
+
+class SegmentResult(msgspec.Struct, frozen=True):
+    mask: FrameMask
+
+
+# --- propagate (batch queue): keyframes tracked through a frame range ---
+
+
+class PropagatePayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything resolved when the job was queued."""
+
+    video_id: uuid.UUID
+    object_ids: list[int]
+    frame_start: int
+    frame_end: int
+    direction: Direction
+
+
+class PropagateResult(msgspec.Struct, frozen=True):
+    frames_processed: int
+    masks_written: int
+
+
+# --- export (media queue): stored masks written as mattes, movies or datasets ---
+
+
+class ExportPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything resolved when the job was queued."""
+
+    video_id: uuid.UUID
+    format: ExportFormat
+    object_ids: list[int]
+    frame_start: int
+    frame_end: int
+    start_number: int
+    bit_depth: int
+
+
+class ExportResult(msgspec.Struct, frozen=True):
+    download_url: str
+    expires_at: str
+    filename: str
+    size_bytes: int
+
+
+INGEST = JobKind("ingest", "media", IngestPayload, IngestResult)
+SEGMENT = JobKind("segment", "interactive", SegmentPayload, SegmentResult)
+PROPAGATE = JobKind("propagate", "batch", PropagatePayload, PropagateResult)
+EXPORT = JobKind("export", "media", ExportPayload, ExportResult)
+
+JOB_KINDS: dict[str, JobKind[Any, Any]] = {
+    kind.name: kind for kind in (INGEST, SEGMENT, PROPAGATE, EXPORT)
+}
+#: The queue of each job type.
+JOB_QUEUES: dict[str, str] = {name: kind.queue for name, kind in JOB_KINDS.items()}
+
+
+class JobMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The body of every SQS job message: just enough to load the job row."""
+
+    job_id: str
+    type: str
+    request_id: str | None = None
+
+
+def encode_message(message: JobMessage) -> str:
+    return msgspec.json.encode(message).decode()
+
+
+def decode_message(body: str | bytes) -> JobMessage:
+    """Parse a message body; raises ``msgspec.ValidationError``/``DecodeError`` on garbage."""
+    return msgspec.json.decode(body, type=JobMessage)
