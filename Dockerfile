@@ -17,7 +17,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml constraints.txt ./
 COPY src ./src
-COPY gpu ./gpu
+# The API and media images get the service only; the GPU daemon (gpu/) is its own distribution.
 RUN pip install --no-cache-dir -c constraints.txt .
 
 # ---- runtime: what api and media share -----------------------------------------------------------
@@ -68,7 +68,7 @@ FROM python:3.11.11-slim-bookworm AS uv
 ARG UV_VERSION=0.13.8
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
-# ---- gpu-build: CPython, the app with the gpu extra, and TensorRT, on the CUDA base -----------
+# ---- gpu-build: CPython, the service and the GPU daemon (gpu/), and TensorRT, on the CUDA base -
 FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu-build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TENSORRT_VERSION=11.4.0.106
@@ -81,14 +81,14 @@ WORKDIR /src
 COPY pyproject.toml constraints.txt ./
 COPY src ./src
 COPY gpu ./gpu
-RUN pip install --no-cache-dir -c constraints.txt ".[gpu]" "tensorrt-cu12==${TENSORRT_VERSION}" \
+RUN pip install --no-cache-dir -c constraints.txt . ./gpu "tensorrt-cu12==${TENSORRT_VERSION}" \
     && python -c "import tensorrt"
 
 # ---- gpu ---------------------------------------------------------------------------------------
 FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu
 ARG SAM2_MODEL_SIZE
 ARG SAM2_CHECKPOINT_SHA256=""
-# The daemon verifies the checkpoint again at start (gpu/checkpoints.py) against the same sha256.
+# The daemon verifies the checkpoint again at start (roto_gpu.model.checkpoints), same sha256.
 ENV ROTO_MODEL_SIZE=${SAM2_MODEL_SIZE} \
     ROTO_MODEL_CHECKPOINT=/opt/models/sam2.pt \
     ROTO_MODEL_CHECKPOINT_SHA256=${SAM2_CHECKPOINT_SHA256}

@@ -31,6 +31,8 @@ lint: install
 	$(BIN)/ruff check src gpu tests scripts bench loadtest web/scripts
 	$(BIN)/ruff format --check src gpu tests scripts bench loadtest web/scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_import_cycles.py
 
 format: install
 	$(BIN)/ruff format src gpu tests scripts bench loadtest web/scripts

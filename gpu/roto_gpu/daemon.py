@@ -22,7 +22,7 @@ from roto.settings import Settings
 from roto.worker.contract import JobHandler, Role
 from roto_gpu.batcher import Batcher, ModelFunction
 from roto_gpu.engine import Engine
-from roto_gpu.jobs.frame_embeddings import EmbeddingCache, FrameEmbeddings
+from roto_gpu.frame_embeddings import EmbeddingCache, FrameEmbeddings
 from roto_gpu.jobs.propagate import PropagateJobs
 from roto_gpu.jobs.segment import SegmentJobs
 from roto_gpu.metrics import BatcherMetrics

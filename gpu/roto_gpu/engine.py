@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from roto.resources import Resources
 from roto_gpu.batcher import Batcher
-from roto_gpu.jobs.frame_embeddings import FrameEmbeddings
+from roto_gpu.frame_embeddings import FrameEmbeddings
 from roto_gpu.model.sam2_model import Sam2Model
 
 

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -16,22 +16,24 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from roto.auth.controller import ROUTES as AUTH_ROUTES
+from roto.auth import controller as auth
 from roto.auth.deps import provide_current_user
 from roto.auth.security import jwt_key
-from roto.billing.controller import ROUTES as BILLING_ROUTES
+from roto.billing import controller as billing
+from roto.bodies import StrictBody
+from roto.deps import provide_job_origin
 from roto.errors import exception_handlers
-from roto.exports.controller import ROUTES as EXPORT_ROUTES
+from roto.exports import controller as exports
 from roto.health.controller import ROUTES as HEALTH_ROUTES
-from roto.jobs.controller import ROUTES as JOB_ROUTES
+from roto.jobs import controller as jobs
 from roto.jobs.outbox import relay_forever
 from roto.logging import configure_logging, request_id_middleware
-from roto.masks.controller import ROUTES as MASK_ROUTES
-from roto.objects.controller import ROUTES as OBJECT_ROUTES
-from roto.propagations.controller import ROUTES as PROPAGATION_ROUTES
+from roto.masks import controller as masks
+from roto.objects import controller as objects
+from roto.propagations import controller as propagations
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
-from roto.videos.controller import ROUTES as VIDEO_ROUTES
+from roto.videos import controller as videos
 from roto.webapp import web_routes
 
 log = structlog.get_logger(__name__)
@@ -74,20 +76,32 @@ def create_app(settings: Settings | None = None) -> Litestar:
         resources: Resources = state.resources
         return resources
 
+    # Everything about one video, under its id; a job created here names its origin.
+    one_video = Router(
+        "/v1/videos/{video_id:str}",
+        route_handlers=[
+            videos.resource,
+            objects.router,
+            objects.prompts_router,
+            masks.router,
+            propagations.router,
+            exports.router,
+        ],
+        dependencies={"origin": Provide(provide_job_origin)},
+    )
     prometheus = PrometheusConfig(
         app_name="roto_api", prefix="roto_api", group_path=True, exclude=["/metrics"]
     )
     return Litestar(
         route_handlers=[
             *HEALTH_ROUTES,
-            *AUTH_ROUTES,
-            *VIDEO_ROUTES,
-            *JOB_ROUTES,
-            *OBJECT_ROUTES,
-            *MASK_ROUTES,
-            *PROPAGATION_ROUTES,
-            *BILLING_ROUTES,
-            *EXPORT_ROUTES,
+            auth.auth_router,
+            auth.me_router,
+            auth.api_keys_router,
+            videos.collection,
+            one_video,
+            jobs.router,
+            billing.router,
             MetricsController,
             *web_routes(),
         ],
@@ -95,6 +109,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "resources": Provide(provide_resources, sync_to_thread=False),
             "user": Provide(provide_current_user),
         },
+        # Every handler's ``data`` is decoded strictly into its declared type (roto.bodies).
+        dto=StrictBody,
+        return_dto=None,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         middleware=[request_id_middleware, prometheus.middleware],

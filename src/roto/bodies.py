@@ -1,17 +1,22 @@
 """Strict request bodies: a wrong JSON type is a 400 naming the field, never silently coerced.
 
-Litestar converts bodies with msgspec's lax rules (``"10"`` becomes ``10``). Handlers still
-declare ``data: JSONBody[T]`` (so OpenAPI documents the body) and then call ``strict_body`` to
-decode the same bytes again under the strict rules.
+Litestar converts bodies with msgspec's lax rules (``"10"`` becomes ``10``). ``StrictBody`` is the
+app's DTO for every handler's ``data``: it decodes the raw bytes once, under msgspec's strict
+rules, into the handler's declared type, and documents that type unchanged in OpenAPI.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
-from litestar import Request
+from litestar.dto import AbstractDTO
+from litestar.dto._backend import DTOBackend
+from litestar.dto.data_structures import DTOFieldDefinition
+from litestar.openapi.spec import Reference, Schema
+from litestar.typing import FieldDefinition
 
 from roto.errors import BadRequest
 
@@ -24,7 +29,7 @@ def _field(path: str) -> str:
     return path.removeprefix(".") or "body"
 
 
-def decode_strict(raw: bytes, type_: type[T]) -> T:
+def decode_strict(raw: bytes, type_: Any) -> Any:
     """Decode ``raw`` JSON into ``type_`` without coercion; a 400 names the offending field."""
     try:
         return msgspec.json.decode(raw, type=type_, strict=True)
@@ -39,6 +44,42 @@ def decode_strict(raw: bytes, type_: type[T]) -> T:
         raise BadRequest(f"body: {exc}", errors=[{"key": "body", "message": str(exc)}]) from None
 
 
-async def strict_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
-    """The request body as ``type_``, decoded under msgspec's strict rules."""
-    return decode_strict(await request.body(), type_)
+class StrictBody(AbstractDTO[T], Generic[T]):
+    """The app-wide data DTO (``Litestar(dto=StrictBody, return_dto=None)``): each handler's
+    ``data`` annotation is remembered at start-up and its body decoded strictly against it."""
+
+    _data_types: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def generate_field_definitions(
+        cls, model_type: type[Any]
+    ) -> Generator[DTOFieldDefinition, None, None]:
+        yield from ()  # no transfer model: the declared type is decoded directly
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        return False
+
+    @classmethod
+    def create_for_field_definition(
+        cls,
+        field_definition: FieldDefinition,
+        handler_id: str,
+        backend_cls: type[DTOBackend] | None = None,
+    ) -> None:
+        if field_definition.name == "data":
+            cls._data_types[handler_id] = field_definition.annotation
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: Any
+    ) -> Reference | Schema:
+        schema: Reference | Schema = schema_creator.for_field_definition(field_definition)
+        return schema
+
+    def decode_bytes(self, value: bytes) -> Any:
+        handler_id = self.asgi_connection.route_handler.handler_id
+        return decode_strict(value, self._data_types[handler_id])
+
+    def decode_builtins(self, value: dict[str, Any]) -> Any:
+        return self.decode_bytes(msgspec.json.encode(value))

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import structlog
+from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -36,6 +37,12 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def request_id(request: Request[Any, Any, Any]) -> str | None:
+    """The id that ``request_id_middleware`` bound to this request (jobs carry it to workers)."""
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:

@@ -16,8 +16,8 @@ from roto.exports.bridge import LoopBridge
 from roto.exports.formats.datasets import polygons
 from roto.exports.plan import ExportPlan, label_objects, safe_name, video_stem
 from roto.resources import Resources
+from roto.storage import complete_multipart
 from roto.timefmt import utcnow
-from roto.videos.storage import complete_multipart
 
 MIB = 1024**2
 

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from roto.devstack.services import free_port
-from roto_gpu.jobs.frame_embeddings import EmbeddingCache, FrameEmbeddings
+from roto_gpu.frame_embeddings import EmbeddingCache, FrameEmbeddings
 from roto_gpu.model.embedding import Embedding
 
 FLOAT16_RELATIVE_ERROR = 2.0**-11

@@ -13,7 +13,7 @@ from roto.jobs.contracts import SEGMENT, JobMessage
 from roto.masks.repository import get_mask
 from roto.masks.storage import keyframe_mask_key
 from roto.resources import Resources
-from roto.videos.storage import object_size
+from roto.storage import object_size
 from roto.worker.contract import JobContext
 from roto.worker.jobrun import Disposition, run_job
 from roto.worker.receiver import Delivery

@@ -104,7 +104,13 @@ def test_gpu_image_is_cuda_with_tensorrt() -> None:
     build = stages()["gpu-build"]
     assert build.base == stages()["gpu"].base
     (install,) = [run for run in build.all("RUN") if "pip install" in run]
-    assert '".[gpu]"' in install and "tensorrt-cu12==" in install and "import tensorrt" in install
+    assert " . ./gpu " in install and "tensorrt-cu12==" in install and "import tensorrt" in install
+
+
+def test_only_the_gpu_image_installs_the_gpu_daemon() -> None:
+    (install,) = [run for run in stages()["build"].all("RUN") if "pip install" in run]
+    assert "./gpu" not in install
+    assert not any("gpu" in copy for copy in stages()["build"].all("COPY"))
 
 
 def test_sam2_checkpoint_is_checked_against_the_sha256_build_arg() -> None:

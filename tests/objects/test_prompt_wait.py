@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from roto.devstack.services import free_port
-from roto.objects import job_wait
+from roto.objects import prompts_service
 from roto.settings import Settings
 from tests.conftest import Services
 from tests.objects.fake_daemon import fake_daemon
@@ -35,7 +35,7 @@ async def test_the_terminal_event_ends_the_wait_without_rereading_postgres(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # With no re-read before the 20 s wait ends, only the Redis event can answer early.
-    monkeypatch.setattr(job_wait, "RESYNC_INTERVAL_S", 600.0)
+    monkeypatch.setattr(prompts_service, "WAIT_RESYNC_S", 600.0)
     video_id = await video_with_object(client, headers, settings)
     started = time.monotonic()
     async with fake_daemon(settings, sqs_sync, s3_sync):

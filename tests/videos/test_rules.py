@@ -10,9 +10,10 @@ from roto.bodies import decode_strict
 from roto.errors import BadRequest, Unprocessable
 from roto.idempotency import check_key
 from roto.settings import GiB, MiB
+from roto.storage import MAX_PARTS, plan_parts
 from roto.videos.schemas import CompletedPart, UploadComplete, VideoCreate
 from roto.videos.service import check_new_video, sorted_parts
-from roto.videos.storage import MAX_PARTS, frame_key, plan_parts, source_key, video_prefix
+from roto.videos.storage import frame_key, source_key, video_prefix
 
 VIDEO_ID = "0b5c1f9e-8d1a-4a4e-9a39-3d1f2b7c9e10"
 

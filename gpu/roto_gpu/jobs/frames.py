@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from roto.videos.storage import frame_key, object_bytes
+from roto.storage import object_bytes
+from roto.videos.storage import frame_key
 from roto.worker.contract import JobFailed
 
 

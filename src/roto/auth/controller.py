@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from litestar import delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar import Router, delete, get, post
+from litestar.params import FromPath
 
 from roto.auth import service
 from roto.auth.schemas import (
@@ -26,7 +26,7 @@ PUBLIC: list[dict[str, list[str]]] = [{}]
 
 
 @post(
-    "/v1/auth/register",
+    "/register",
     status_code=201,
     tags=["auth"],
     summary="Create an account",
@@ -34,12 +34,12 @@ PUBLIC: list[dict[str, list[str]]] = [{}]
     "a taken email answers 409.",
     security=PUBLIC,
 )
-async def register(data: JSONBody[RegisterRequest], resources: ResourcesDep) -> Tokens:
-    return await service.register(resources.pool, resources.settings, data)
+async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
+    return await service.register(resources, data)
 
 
 @post(
-    "/v1/auth/login",
+    "/login",
     status_code=200,
     tags=["auth"],
     summary="Sign in with email and password",
@@ -48,12 +48,12 @@ async def register(data: JSONBody[RegisterRequest], resources: ResourcesDep) -> 
     "it answer 429 with Retry-After until the minute ends.",
     security=PUBLIC,
 )
-async def login(data: JSONBody[LoginRequest], resources: ResourcesDep) -> Tokens:
-    return await service.login(resources.pool, resources.settings, resources.redis, data)
+async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
+    return await service.login(resources, data)
 
 
 @post(
-    "/v1/auth/refresh",
+    "/refresh",
     status_code=200,
     tags=["auth"],
     summary="Exchange a refresh token for new tokens",
@@ -61,41 +61,45 @@ async def login(data: JSONBody[LoginRequest], resources: ResourcesDep) -> Tokens
     "every token descended from the same sign-in.",
     security=PUBLIC,
 )
-async def refresh(data: JSONBody[RefreshRequest], resources: ResourcesDep) -> Tokens:
-    return await service.refresh(resources.pool, resources.settings, data.refresh_token)
+async def refresh(data: RefreshRequest, resources: ResourcesDep) -> Tokens:
+    return await service.refresh(resources, data.refresh_token)
 
 
-@get("/v1/me", tags=["account"], summary="The signed-in account and its usage")
+@get("/", tags=["account"], summary="The signed-in account and its usage")
 async def me(user: UserDep, resources: ResourcesDep) -> Me:
-    return await service.get_account(resources.pool, user)
+    return await service.get_account(resources, user)
 
 
 @post(
-    "/v1/api-keys",
+    "/",
     status_code=201,
     tags=["account"],
     summary="Create an API key",
     description="The `key` is shown only in this response; send it as `X-API-Key`.",
 )
 async def create_api_key(
-    data: JSONBody[ApiKeyCreate], user: UserDep, resources: ResourcesDep
+    data: ApiKeyCreate, user: UserDep, resources: ResourcesDep
 ) -> ApiKeyCreated:
-    return await service.create_api_key(resources.pool, user, data.name)
+    return await service.create_api_key(resources, user, data.name)
 
 
-@get("/v1/api-keys", tags=["account"], summary="List API keys (without the keys themselves)")
+@get("/", tags=["account"], summary="List API keys (without the keys themselves)")
 async def list_api_keys(
     user: UserDep,
     resources: ResourcesDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[ApiKey]:
-    return await service.list_api_keys(resources.pool, user, limit, cursor)
+    return await service.list_api_keys(resources, user, limit, cursor)
 
 
-@delete("/v1/api-keys/{key_id:str}", tags=["account"], summary="Revoke an API key")
+@delete("/{key_id:str}", tags=["account"], summary="Revoke an API key")
 async def delete_api_key(key_id: FromPath[str], user: UserDep, resources: ResourcesDep) -> None:
-    await service.delete_api_key(resources.pool, user, parse_id(key_id, "api key"))
+    await service.delete_api_key(resources, user, parse_id(key_id, "api key"))
 
 
-ROUTES = [register, login, refresh, me, create_api_key, list_api_keys, delete_api_key]
+auth_router = Router("/v1/auth", route_handlers=[register, login, refresh])
+me_router = Router("/v1/me", route_handlers=[me])
+api_keys_router = Router(
+    "/v1/api-keys", route_handlers=[create_api_key, list_api_keys, delete_api_key]
+)

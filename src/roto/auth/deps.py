@@ -16,8 +16,7 @@ async def provide_current_user(request: Request, resources: ResourcesDep) -> Cur
     """The authenticated caller; 401 when credentials are missing, invalid or expired, 429
     past the per-caller request limit."""
     user = await service.authenticate(
-        resources.pool,
-        resources.settings,
+        resources,
         request.headers.get("authorization"),
         request.headers.get("x-api-key"),
     )

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import asyncpg
 import structlog
-from redis.asyncio import Redis
 
 from roto import ratelimit
 from roto.auth import repository as repo
@@ -27,6 +26,7 @@ from roto.auth.schemas import (
 from roto.billing import service as billing
 from roto.errors import BadRequest, Conflict, NotFound
 from roto.pagination import Page, decode_cursor, encode_cursor
+from roto.resources import Resources
 from roto.settings import Settings
 from roto.timefmt import rfc3339, utcnow
 
@@ -51,8 +51,9 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-async def register(pool: asyncpg.Pool, settings: Settings, data: RegisterRequest) -> Tokens:
+async def register(resources: Resources, data: RegisterRequest) -> Tokens:
     """Create an account and sign it in; 409 when the email is taken (in any letter case)."""
+    pool, settings = resources.pool, resources.settings
     email = normalise_email(data.email)
     password_hash = await security.hash_password(data.password)
     refresh_token = security.new_refresh_token()
@@ -71,9 +72,10 @@ async def register(pool: asyncpg.Pool, settings: Settings, data: RegisterRequest
     return _tokens(settings, user.id, user.email, refresh_token)
 
 
-async def login(pool: asyncpg.Pool, settings: Settings, redis: Redis, data: LoginRequest) -> Tokens:
+async def login(resources: Resources, data: LoginRequest) -> Tokens:
     """Exchange an email and password for tokens; one 401 for every wrong pair, and 429 once an
     email has had too many wrong passwords this minute (password guessing)."""
+    pool, settings, redis = resources.pool, resources.settings, resources.redis
     failures_key = f"login-failures:{data.email.strip().lower()}"
     limit = settings.login_failures_per_minute
     await ratelimit.check(redis, failures_key, limit, "failed sign-ins")
@@ -95,12 +97,13 @@ async def login(pool: asyncpg.Pool, settings: Settings, redis: Redis, data: Logi
     return _tokens(settings, user.id, user.email, refresh_token)
 
 
-async def refresh(pool: asyncpg.Pool, settings: Settings, refresh_token: str) -> Tokens:
+async def refresh(resources: Resources, refresh_token: str) -> Tokens:
     """Rotate a refresh token: it is spent, and a new one in the same family is issued.
 
     A spent token presented again means it was copied, so its whole family is revoked and
     whoever holds the newest one must sign in again.
     """
+    pool, settings = resources.pool, resources.settings
     new_token = security.new_refresh_token()
     # The revocation must commit even though the request fails, so the 401 is raised
     # after the transaction, not inside it.
@@ -159,9 +162,10 @@ def _tokens(settings: Settings, user_id: uuid.UUID, email: str, refresh_token: s
 
 
 async def authenticate(
-    pool: asyncpg.Pool, settings: Settings, authorization: str | None, api_key: str | None
+    resources: Resources, authorization: str | None, api_key: str | None
 ) -> CurrentUser:
     """The caller named by a bearer access token or else an API key; 401 otherwise."""
+    pool, settings = resources.pool, resources.settings
     if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -186,7 +190,8 @@ async def authenticate(
     )
 
 
-async def get_account(pool: asyncpg.Pool, user: CurrentUser) -> Me:
+async def get_account(resources: Resources, user: CurrentUser) -> Me:
+    pool = resources.pool
     async with pool.acquire() as conn:
         row = await repo.get_user(conn, user.id)
         if row is None:
@@ -201,8 +206,9 @@ async def get_account(pool: asyncpg.Pool, user: CurrentUser) -> Me:
     )
 
 
-async def create_api_key(pool: asyncpg.Pool, user: CurrentUser, name: str) -> ApiKeyCreated:
+async def create_api_key(resources: Resources, user: CurrentUser, name: str) -> ApiKeyCreated:
     """A new API key for the user; the plain key is returned here and never stored."""
+    pool = resources.pool
     name = name.strip()
     if not name:
         raise BadRequest(
@@ -220,8 +226,9 @@ async def create_api_key(pool: asyncpg.Pool, user: CurrentUser, name: str) -> Ap
 
 
 async def list_api_keys(
-    pool: asyncpg.Pool, user: CurrentUser, limit: int, cursor: str | None
+    resources: Resources, user: CurrentUser, limit: int, cursor: str | None
 ) -> Page[ApiKey]:
+    pool = resources.pool
     after = decode_cursor(cursor) if cursor else None
     async with pool.acquire() as conn:
         rows = await repo.list_api_keys(conn, user.id, after=after, limit=limit + 1)
@@ -239,8 +246,9 @@ async def list_api_keys(
     return Page(items=items, next_cursor=next_cursor)
 
 
-async def delete_api_key(pool: asyncpg.Pool, user: CurrentUser, key_id: uuid.UUID) -> None:
+async def delete_api_key(resources: Resources, user: CurrentUser, key_id: uuid.UUID) -> None:
     """Revoke one of the user's keys; someone else's key is simply not found."""
+    pool = resources.pool
     async with pool.acquire() as conn:
         deleted = await repo.delete_api_key(conn, key_id, user.id)
     if not deleted:

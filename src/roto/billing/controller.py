@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 
 from roto.billing import service
 from roto.billing.schemas import BillingUsage, WebhookAck
@@ -19,7 +19,7 @@ MAX_WEBHOOK_BYTES = 1 << 20
 
 
 @get(
-    "/v1/billing/usage",
+    "/usage",
     tags=TAGS,
     summary="Frames processed and GPU time this month, against the plan's frame quota",
     description="The period is the calendar month in UTC. Clicks count one frame each, "
@@ -27,11 +27,11 @@ MAX_WEBHOOK_BYTES = 1 << 20
     "would take the caller past `frames_quota` is refused with 402 before it is queued.",
 )
 async def get_usage(resources: ResourcesDep, user: UserDep) -> BillingUsage:
-    return await service.usage(resources.pool, user.id)
+    return await service.usage(resources, user.id)
 
 
 @post(
-    "/v1/billing/stripe-webhook",
+    "/stripe-webhook",
     status_code=200,
     tags=TAGS,
     summary="Stripe events (signed with the webhook secret)",
@@ -49,11 +49,10 @@ async def get_usage(resources: ResourcesDep, user: UserDep) -> BillingUsage:
 )
 async def stripe_webhook(request: Request[Any, Any, Any], resources: ResourcesDep) -> WebhookAck:
     return await service.handle_stripe_webhook(
-        resources.pool,
-        resources.settings,
+        resources,
         request.headers.get("stripe-signature"),
         await request.body(),
     )
 
 
-ROUTES = [get_usage, stripe_webhook]
+router = Router("/v1/billing", route_handlers=[get_usage, stripe_webhook])

@@ -14,7 +14,7 @@ from roto.billing import stripe
 from roto.billing.schemas import BillingUsage, WebhookAck
 from roto.errors import PaymentRequired, ServiceUnavailable, Unauthorized
 from roto.jobs.repository import JobRow
-from roto.settings import Settings
+from roto.resources import Resources
 from roto.timefmt import rfc3339, utcnow
 
 log = structlog.get_logger(__name__)
@@ -36,9 +36,9 @@ def period_start(now: datetime | None = None) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-async def usage(pool: asyncpg.Pool, user_id: uuid.UUID) -> BillingUsage:
+async def usage(resources: Resources, user_id: uuid.UUID) -> BillingUsage:
     """The caller's usage this month."""
-    async with pool.acquire() as conn:
+    async with resources.pool.acquire() as conn:
         plan = await repo.get_plan(conn, user_id)
         if plan is None:
             raise Unauthorized("the account no longer exists")
@@ -102,10 +102,11 @@ async def record_job_usage(conn: asyncpg.Connection, job: JobRow) -> None:
 
 
 async def handle_stripe_webhook(
-    pool: asyncpg.Pool, settings: Settings, header: str | None, payload: bytes
+    resources: Resources, header: str | None, payload: bytes
 ) -> WebhookAck:
     """Apply a signed Stripe event once: a completed checkout sets the plan it bought, an ended
     subscription sets the plan back to free; other events are acknowledged and ignored."""
+    pool, settings = resources.pool, resources.settings
     if not settings.stripe_webhook_secret:
         raise ServiceUnavailable("Stripe webhooks are not configured (ROTO_STRIPE_WEBHOOK_SECRET)")
     event = stripe.verify(

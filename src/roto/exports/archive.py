@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any
 
+from roto import storage
 from roto.exports.bridge import LoopBridge
-from roto.videos import storage
 
 #: S3's smallest part (except the last one) is 5 MiB, and an upload has at most 10,000 parts.
 MIN_PART_BYTES = 5 * 1024**2

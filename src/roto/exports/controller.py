@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from litestar import Router, post
 
-from litestar import Request, post
-from litestar.params import FromPath, JSONBody
-
-from roto.bodies import strict_body
-from roto.deps import ResourcesDep, UserDep
+from roto.deps import JobOriginDep, ResourcesDep
 from roto.exports import service
 from roto.exports.schemas import ExportCreate
-from roto.idempotency import IdempotencyKeyHeader
-from roto.ids import parse_id
 from roto.jobs.schemas import JobEnvelope
 from roto.problems import problem_responses
-from roto.videos.controller import request_id
 
 TAGS = ["export"]
 
 
 @post(
-    "/v1/videos/{video_id:str}/exports",
+    "/",
     status_code=202,
     tags=TAGS,
     summary="Export stored masks as mattes, a movie or a dataset",
@@ -51,22 +44,11 @@ TAGS = ["export"]
     ),
 )
 async def create_export(
-    video_id: FromPath[str],
-    data: JSONBody[ExportCreate],
-    request: Request[Any, Any, Any],
-    resources: ResourcesDep,
-    user: UserDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    data: ExportCreate, resources: ResourcesDep, origin: JobOriginDep
 ) -> JobEnvelope:
-    job = await service.create_export(
-        resources,
-        user.id,
-        parse_id(video_id, "video"),
-        await strict_body(request, ExportCreate),
-        key=idempotency_key,
-        request_id=request_id(request),
-    )
+    job = await service.create_export(resources, origin, data)
     return JobEnvelope(job.to_wire())
 
 
-ROUTES = [create_export]
+#: Mounted under /v1/videos/{video_id}.
+router = Router("/exports", route_handlers=[create_export])

@@ -23,7 +23,7 @@ from roto.exports.plan import ExportPlan, label_objects, video_stem
 from roto.exports.source import S3RangeFile, SourceVideo, source_size
 from roto.jobs.contracts import EXPORT, ExportResult
 from roto.media.frame_pts import load_frame_pts
-from roto.videos.storage import abort_multipart, complete_multipart
+from roto.storage import abort_multipart, complete_multipart
 from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
 
 log = structlog.get_logger(__name__)

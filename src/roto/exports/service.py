@@ -3,18 +3,14 @@ masks (all from PostgreSQL), resolve what it leaves out, and queue an ``export``
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
-import msgspec
 
-from roto import idempotency
 from roto.errors import Unprocessable
 from roto.exports import repository as repo
 from roto.exports.schemas import DEEP_FORMATS, ExportCreate
 from roto.jobs import repository as jobs_repo
-from roto.jobs.contracts import ExportPayload
-from roto.jobs.outbox import create_job
+from roto.jobs.contracts import EXPORT, ExportPayload
+from roto.jobs.submit import JobOrigin, JobSpec, submit_job
 from roto.resources import Resources
 from roto.videos.service import get_video, ready_video
 
@@ -92,25 +88,19 @@ def _listed(ids: list[int]) -> str:
 
 
 async def create_export(
-    resources: Resources,
-    user_id: uuid.UUID,
-    video_id: uuid.UUID,
-    body: ExportCreate,
-    *,
-    key: str | None,
-    request_id: str | None,
+    resources: Resources, origin: JobOrigin, body: ExportCreate
 ) -> jobs_repo.JobRow:
     """Queue the export job; a repeated Idempotency-Key answers the first one."""
-    video = await get_video(resources, user_id, video_id)
-    scope = idempotency.Scope("export", video_id)
-    replay = await idempotency.find_replay(resources, user_id, key, scope)
-    if replay is not None:
-        return replay.job
-    ready_video(video)
-    check_request(body)
-    frame_start, frame_end = resolve_range(body, video.frame_count or 0)
+    video_id = origin.video_id
+    video = await get_video(resources, origin.user_id, video_id)
 
-    async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
+    async def check() -> None:
+        ready_video(video)
+        check_request(body)
+        resolve_range(body, video.frame_count or 0)
+
+    async def prepare(conn: asyncpg.Connection) -> JobSpec[ExportPayload]:
+        frame_start, frame_end = resolve_range(body, video.frame_count or 0)
         counts = await repo.object_mask_counts(conn, video_id, frame_start, frame_end)
         object_ids = choose_objects(counts, body.object_ids, frame_start, frame_end)
         payload = ExportPayload(
@@ -122,17 +112,7 @@ async def create_export(
             start_number=body.start_number,
             bit_depth=body.bit_depth,
         )
-        return await create_job(
-            conn,
-            user_id=user_id,
-            video_id=video_id,
-            job_type="export",
-            payload=msgspec.to_builtins(payload),
-            progress_total=frame_end - frame_start + 1,
-            request_id=request_id,
-        )
+        return JobSpec(payload, progress_total=frame_end - frame_start + 1)
 
-    outcome = await idempotency.create_job_once(
-        resources, user_id=user_id, key=key, scope=scope, status_code=202, create=start
-    )
+    outcome = await submit_job(resources, origin, EXPORT, prepare, check=check)
     return outcome.job

@@ -13,7 +13,7 @@ import numpy as np
 import structlog
 
 from roto.exports.bridge import LoopBridge
-from roto.videos.storage import object_size
+from roto.storage import object_size
 from roto.worker.contract import JobFailed
 
 log = structlog.get_logger(__name__)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from litestar import get, post
+import msgspec
+from litestar import Router, get, post
 from litestar.params import FromPath, Parameter
-from litestar.response import ServerSentEvent
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from roto.deps import ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.jobs import service
 from roto.jobs.schemas import Job, JobStatus
-from roto.jobs.sse import stream_job_events
+from roto.jobs.watch import JobWatch, Ping
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
+from roto.resources import Resources
 
 TAGS = ["jobs"]
 VideoFilter = Annotated[
@@ -29,6 +32,29 @@ StatusFilter = Annotated[JobStatus | None, Parameter(description="only jobs in t
 NOT_FOUND = "no such job for this caller (also for another user's job or a non-UUID id)"
 
 
+def _message(event: str, data: Any) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
+
+
+async def stream_job_events(
+    resources: Resources, job_id: uuid.UUID
+) -> AsyncIterator[ServerSentEventMessage]:
+    """``status`` first, then every event until a terminal ``status``; ``: ping`` when idle."""
+    settings = resources.settings
+    interval = settings.sse_resync_interval_s
+    async with JobWatch(resources, resync_s=interval, poll_s=interval) as watch:
+        await watch.subscribe(job_id)
+        job = await watch.read(job_id)
+        if job is None:
+            return
+        yield _message("status", job.to_wire())
+        async for event in watch.follow(job, ping_s=settings.sse_ping_interval_s):
+            if isinstance(event, Ping):
+                yield ServerSentEventMessage(data=None, comment="ping")
+            else:
+                yield _message(event.event, event.data)
+
+
 def _optional_uuid(value: str | None) -> uuid.UUID | None:
     try:
         return None if value is None else uuid.UUID(value)
@@ -36,7 +62,7 @@ def _optional_uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-@get("/v1/jobs", tags=TAGS, summary="The caller's jobs, newest first")
+@get("/", tags=TAGS, summary="The caller's jobs, newest first")
 async def list_jobs(
     resources: ResourcesDep,
     user: UserDep,
@@ -54,7 +80,7 @@ async def list_jobs(
 
 
 @get(
-    "/v1/jobs/{job_id:str}",
+    "/{job_id:str}",
     tags=TAGS,
     summary="One job",
     responses=problem_responses({404: NOT_FOUND}),
@@ -65,7 +91,7 @@ async def get_job(job_id: FromPath[str], resources: ResourcesDep, user: UserDep)
 
 
 @post(
-    "/v1/jobs/{job_id:str}/cancel",
+    "/{job_id:str}/cancel",
     status_code=202,
     tags=TAGS,
     summary="Cancel a queued or running job",
@@ -78,7 +104,7 @@ async def cancel_job(job_id: FromPath[str], resources: ResourcesDep, user: UserD
 
 
 @get(
-    "/v1/jobs/{job_id:str}/events",
+    "/{job_id:str}/events",
     media_type="text/event-stream",
     tags=TAGS,
     summary="Live job events (text/event-stream)",
@@ -94,4 +120,4 @@ async def job_events(
     return ServerSentEvent(stream_job_events(resources, job.id))
 
 
-ROUTES = [list_jobs, get_job, cancel_job, job_events]
+router = Router("/v1/jobs", route_handlers=[list_jobs, get_job, cancel_job, job_events])

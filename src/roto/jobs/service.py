@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import asyncpg
 import msgspec
 import structlog
 from redis.exceptions import RedisError
@@ -12,6 +15,7 @@ from roto.errors import Conflict, NotFound
 from roto.exports import download
 from roto.jobs import events
 from roto.jobs import repository as repo
+from roto.jobs.contracts import EXPORT, INGEST
 from roto.jobs.schemas import Job
 from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.resources import Resources
@@ -19,12 +23,31 @@ from roto.videos import repository as videos_repo
 
 log = structlog.get_logger(__name__)
 
+ResultView = Callable[[Resources, repo.JobRow], Awaitable[dict[str, Any] | None]]
+CancelEffect = Callable[[asyncpg.Connection, repo.JobRow], Awaitable[None]]
+
+
+async def _fail_canceled_ingest(conn: asyncpg.Connection, job: repo.JobRow) -> None:
+    # Otherwise the video would wait in `ingesting` for a job that will never run.
+    if job.video_id is not None:
+        await videos_repo.fail_ingest(conn, job.video_id, "canceled", "ingest was canceled")
+
+
+# What the jobs endpoints do differently for some job types, in one place.
+#: How a job's stored result is shown: a finished export's download link is renewed once it has
+#: run out, so the archive can be fetched for as long as it is stored.
+RESULT_VIEWS: dict[str, ResultView] = {EXPORT.name: download.current_result}
+#: What a cancel changes besides the job, in the same transaction.
+CANCEL_EFFECTS: dict[str, CancelEffect] = {INGEST.name: _fail_canceled_ingest}
+
 
 async def to_wire(resources: Resources, job: repo.JobRow) -> Job:
-    """The job as clients see it: a finished export's download link is renewed once it has run
-    out, so the archive can be fetched for as long as it is stored."""
+    """The job as clients see it (see ``RESULT_VIEWS``)."""
     wire = job.to_wire()
-    result = await download.current_result(resources, job)
+    view = RESULT_VIEWS.get(job.type)
+    if view is None:
+        return wire
+    result = await view(resources, job)
     return wire if result is job.result else msgspec.structs.replace(wire, result=result)
 
 
@@ -63,9 +86,9 @@ async def cancel_job(resources: Resources, user_id: uuid.UUID, job_id: uuid.UUID
             if current is None:
                 raise NotFound(f"job {job_id} not found")
             raise Conflict(f"job {job_id} is already {current.status}")
-        if job.type == "ingest" and job.video_id is not None:
-            # Otherwise the video would wait in `ingesting` for a job that will never run.
-            await videos_repo.fail_ingest(conn, job.video_id, "canceled", "ingest was canceled")
+        effect = CANCEL_EFFECTS.get(job.type)
+        if effect is not None:
+            await effect(conn, job)
     try:
         await events.publish_status(resources.redis, job.to_wire())
     except (RedisError, OSError) as exc:

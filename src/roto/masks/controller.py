@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import get
+from litestar import Router, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 from litestar.response import Response
@@ -45,7 +45,7 @@ MatteName = Annotated[
 
 
 @get(
-    "/v1/videos/{video_id:str}/masks",
+    "/",
     tags=TAGS,
     summary="The stored masks of a frame range",
     description="Only frames with at least one mask are listed, in frame order, their masks in "
@@ -81,7 +81,7 @@ async def list_masks(
 
 
 @get(
-    "/v1/videos/{video_id:str}/masks/{matte:str}",
+    "/{matte:str}",
     media_type="image/png",
     tags=TAGS,
     summary="A frame's matte as an 8-bit PNG: /masks/{frame_index}.png",
@@ -117,4 +117,5 @@ async def frame_matte(
     return Response(png, media_type="image/png")
 
 
-ROUTES = [list_masks, frame_matte]
+#: Mounted under /v1/videos/{video_id}.
+router = Router("/masks", route_handlers=[list_masks, frame_matte])

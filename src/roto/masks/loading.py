@@ -16,7 +16,7 @@ from roto.masks import storage
 from roto.masks.repository import MaskRow
 from roto.masks.schemas import FrameMask
 from roto.resources import Resources
-from roto.videos.storage import object_bytes
+from roto.storage import object_bytes
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from roto.videos.storage import frame_pts_key, object_bytes
+from roto.storage import object_bytes
+from roto.videos.storage import frame_pts_key
 
 PTS_DTYPE = np.dtype("<i8")
 

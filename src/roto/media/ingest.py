@@ -18,7 +18,8 @@ from roto.media import probe
 from roto.media import repository as repo
 from roto.media.frame_pts import encode_pts
 from roto.media.frames import FrameExtractor, frames_in_flight
-from roto.videos.storage import delete_prefix, frame_pts_key, object_size, video_prefix
+from roto.storage import delete_prefix, object_size
+from roto.videos.storage import frame_pts_key, video_prefix
 from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
 
 log = structlog.get_logger(__name__)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, delete, get, patch, post
+from litestar import Router, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Response
 
-from roto.bodies import strict_body
-from roto.deps import ResourcesDep, UserDep
-from roto.idempotency import IdempotencyKeyHeader
+from roto.deps import JobOriginDep, ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.jobs.schemas import JobEnvelope
 from roto.objects import prompts_service, service
 from roto.objects.schemas import ObjectCreate, ObjectUpdate, Prompt, PromptMask, VideoObject
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
-from roto.videos.controller import request_id
 
 TAGS = ["objects"]
 Wait = Annotated[
@@ -33,7 +30,7 @@ NOT_READY = "the video is not ready (its size and frame count are known once ing
 
 
 @post(
-    "/v1/videos/{video_id:str}/objects",
+    "/",
     status_code=201,
     tags=TAGS,
     summary="Create an object to segment",
@@ -50,18 +47,13 @@ NOT_READY = "the video is not ready (its size and frame count are known once ing
     ),
 )
 async def create_object(
-    video_id: FromPath[str],
-    data: JSONBody[ObjectCreate],
-    request: Request[Any, Any, Any],
-    resources: ResourcesDep,
-    user: UserDep,
+    video_id: FromPath[str], data: ObjectCreate, resources: ResourcesDep, user: UserDep
 ) -> VideoObject:
-    body = await strict_body(request, ObjectCreate)
-    return await service.create_object(resources, user.id, parse_id(video_id, "video"), body)
+    return await service.create_object(resources, user.id, parse_id(video_id, "video"), data)
 
 
 @get(
-    "/v1/videos/{video_id:str}/objects",
+    "/",
     tags=TAGS,
     summary="The video's objects, by id",
     responses=problem_responses({400: "a bad limit or cursor", 404: NOT_FOUND}),
@@ -79,7 +71,7 @@ async def list_objects(
 
 
 @patch(
-    "/v1/videos/{video_id:str}/objects/{object_id:int}",
+    "/{object_id:int}",
     tags=TAGS,
     summary="Rename or recolour an object",
     description="Fields left out keep their value; prompts and masks are untouched. This "
@@ -95,19 +87,17 @@ async def list_objects(
 async def update_object(
     video_id: FromPath[str],
     object_id: FromPath[int],
-    data: JSONBody[ObjectUpdate],
-    request: Request[Any, Any, Any],
+    data: ObjectUpdate,
     resources: ResourcesDep,
     user: UserDep,
 ) -> VideoObject:
-    body = await strict_body(request, ObjectUpdate)
     return await service.update_object(
-        resources, user.id, parse_id(video_id, "video"), object_id, body
+        resources, user.id, parse_id(video_id, "video"), object_id, data
     )
 
 
 @delete(
-    "/v1/videos/{video_id:str}/objects/{object_id:int}",
+    "/{object_id:int}",
     status_code=204,
     tags=TAGS,
     summary="Delete an object with its prompts and masks",
@@ -125,7 +115,7 @@ async def delete_object(
 
 
 @post(
-    "/v1/videos/{video_id:str}/prompts",
+    "/",
     status_code=200,
     tags=TAGS,
     summary="Click on an object: store the prompt and compute its mask",
@@ -162,26 +152,19 @@ async def delete_object(
     },
 )
 async def create_prompt(
-    video_id: FromPath[str],
-    data: JSONBody[Prompt],
-    request: Request[Any, Any, Any],
+    data: Prompt,
     resources: ResourcesDep,
-    user: UserDep,
+    origin: JobOriginDep,
     wait: Wait = prompts_service.DEFAULT_WAIT_S,
-    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response[PromptMask | JobEnvelope]:
-    job, mask = await prompts_service.submit_prompt(
-        resources,
-        user.id,
-        parse_id(video_id, "video"),
-        await strict_body(request, Prompt),
-        wait_s=wait,
-        key=idempotency_key,
-        request_id=request_id(request),
-    )
+    job, mask = await prompts_service.submit_prompt(resources, origin, data, wait_s=wait)
     if mask is None:
         return Response(JobEnvelope(job.to_wire()), status_code=202)
     return Response(PromptMask(job.to_wire(), mask), status_code=200)
 
 
-ROUTES = [create_object, list_objects, update_object, delete_object, create_prompt]
+#: Mounted under /v1/videos/{video_id}.
+router = Router(
+    "/objects", route_handlers=[create_object, list_objects, update_object, delete_object]
+)
+prompts_router = Router("/prompts", route_handlers=[create_prompt])

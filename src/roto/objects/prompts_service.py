@@ -4,22 +4,20 @@
 from __future__ import annotations
 
 import math
-import uuid
-from typing import Any
 
 import asyncpg
 import msgspec
 import structlog
 
-from roto import idempotency
 from roto.billing import service as billing
 from roto.errors import BadRequest, Unprocessable
 from roto.jobs import repository as jobs_repo
-from roto.jobs.outbox import create_job
+from roto.jobs.contracts import SEGMENT, SegmentPayload
+from roto.jobs.submit import JobOrigin, JobSpec, submit_job
+from roto.jobs.watch import JobWatch
 from roto.masks.schemas import FrameMask
 from roto.objects import prompts_repository as prompts_repo
 from roto.objects import repository as repo
-from roto.objects.job_wait import JobWaiter
 from roto.objects.schemas import Prompt
 from roto.objects.service import MAX_OBJECT_ID
 from roto.resources import Resources
@@ -29,6 +27,10 @@ log = structlog.get_logger(__name__)
 
 MAX_WAIT_S = 30.0
 DEFAULT_WAIT_S = 10.0
+#: While a prompt waits, its job is read again this often (the terminal event usually comes
+#: first), and this often while Redis is away.
+WAIT_RESYNC_S = 1.0
+WAIT_POLL_S = 0.2
 #: Clicks in one prompt; SAM2 gains nothing from more, and it bounds the stored rows.
 MAX_POINTS = 64
 
@@ -99,73 +101,55 @@ def job_mask(job: jobs_repo.JobRow) -> FrameMask | None:
     if job.status != "succeeded" or not job.result:
         return None
     try:
-        return msgspec.convert(job.result.get("mask"), FrameMask)
+        return SEGMENT.decode_result(job.result).mask
     except msgspec.ValidationError as exc:
         log.warning("segment_result_without_mask", job_id=str(job.id), error=str(exc))
         return None
 
 
 async def submit_prompt(
-    resources: Resources,
-    user_id: uuid.UUID,
-    video_id: uuid.UUID,
-    prompt: Prompt,
-    *,
-    wait_s: float,
-    key: str | None,
-    request_id: str | None,
+    resources: Resources, origin: JobOrigin, prompt: Prompt, *, wait_s: float
 ) -> tuple[jobs_repo.JobRow, FrameMask | None]:
     """Store the prompt and start its segment job; then wait up to ``wait_s`` for the mask.
 
     A repeated Idempotency-Key answers the first job, waiting for it the same way.
     """
     check_wait(wait_s)
+    user_id, video_id = origin.user_id, origin.video_id
     video = await get_video(resources, user_id, video_id)
-    scope = idempotency.Scope("segment", video_id)
-    async with JobWaiter(resources) as waiter:
-        outcome = await idempotency.find_replay(resources, user_id, key, scope)
-        if outcome is None:
+    async with JobWatch(resources, resync_s=WAIT_RESYNC_S, poll_s=WAIT_POLL_S) as watch:
+
+        async def check() -> None:
             ready_video(video)
             check_prompt(prompt, video.width or 0, video.height or 0, video.frame_count or 0)
 
-            async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
-                await billing.check_quota(conn, user_id, 1)
-                if await repo.lock_object_for_prompt(conn, video_id, prompt.object_id) is None:
-                    raise unknown_object(prompt.object_id)
-                if prompt.mode == "replace":
-                    await prompts_repo.delete_frame_prompts(
-                        conn, video_id, prompt.object_id, prompt.frame_index
-                    )
-                await prompts_repo.insert_prompt(
-                    conn,
-                    video_id=video_id,
-                    object_id=prompt.object_id,
-                    frame_index=prompt.frame_index,
-                    points=[[x, y] for x, y in prompt.points],
-                    labels=list(prompt.labels),
-                    box=list(prompt.box) if prompt.box is not None else None,
+        async def prepare(conn: asyncpg.Connection) -> JobSpec[SegmentPayload]:
+            await billing.check_quota(conn, user_id, 1)
+            if await repo.lock_object_for_prompt(conn, video_id, prompt.object_id) is None:
+                raise unknown_object(prompt.object_id)
+            if prompt.mode == "replace":
+                await prompts_repo.delete_frame_prompts(
+                    conn, video_id, prompt.object_id, prompt.frame_index
                 )
-                payload: dict[str, Any] = {
-                    "video_id": str(video_id),
-                    "object_id": prompt.object_id,
-                    "frame_index": prompt.frame_index,
-                }
-                job = await create_job(
-                    conn,
-                    user_id=user_id,
-                    video_id=video_id,
-                    job_type="segment",
-                    payload=payload,
-                    progress_total=1,
-                    request_id=request_id,
-                )
-                if wait_s > 0:
-                    # Before the commit: no worker can see the job yet, so no event is missed.
-                    await waiter.watch(job.id)
-                return job
-
-            outcome = await idempotency.create_job_once(
-                resources, user_id=user_id, key=key, scope=scope, status_code=202, create=start
+            await prompts_repo.insert_prompt(
+                conn,
+                video_id=video_id,
+                object_id=prompt.object_id,
+                frame_index=prompt.frame_index,
+                points=[[x, y] for x, y in prompt.points],
+                labels=list(prompt.labels),
+                box=list(prompt.box) if prompt.box is not None else None,
             )
-        job = await waiter.wait(outcome.job, wait_s)
+            payload = SegmentPayload(video_id, prompt.object_id, prompt.frame_index)
+            return JobSpec(payload, progress_total=1)
+
+        async def on_queued(conn: asyncpg.Connection, job: jobs_repo.JobRow) -> None:
+            if wait_s > 0:
+                # Before the commit: no worker can see the job yet, so no event is missed.
+                await watch.subscribe(job.id)
+
+        outcome = await submit_job(
+            resources, origin, SEGMENT, prepare, check=check, on_queued=on_queued
+        )
+        job = await watch.wait(outcome.job, wait_s)
     return job, job_mask(job)

@@ -10,6 +10,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import RedisError
 
+from roto import storage
 from roto.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
 from roto.masks import repository as masks_repo
 from roto.masks import storage as mask_storage
@@ -18,7 +19,6 @@ from roto.objects import repository as repo
 from roto.objects.schemas import ObjectCreate, ObjectUpdate, VideoObject
 from roto.pagination import Page
 from roto.resources import Resources
-from roto.videos import storage as video_storage
 from roto.videos.service import get_video, ready_video
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ PALETTE = (
 )  # fmt: skip
 #: Keys per Redis DEL, so a long video's hot copies do not make one huge command.
 HOT_DELETE_BATCH = 500
-_S3_ERRORS = (ClientError, BotoCoreError, video_storage.StorageError, OSError)
+_S3_ERRORS = (ClientError, BotoCoreError, storage.StorageError, OSError)
 
 
 def default_color(object_id: int) -> str:
@@ -141,7 +141,7 @@ async def delete_object(
     s3, bucket = resources.s3, resources.settings.s3_bucket
     prefix = mask_storage.object_masks_prefix(video_id, object_id)
     try:
-        await video_storage.delete_prefix(s3, bucket, prefix)
+        await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("object_delete_storage_failed", video_id=str(video_id), error=repr(exc))
         raise ServiceUnavailable("storage is unavailable; the object was kept, try again") from exc
@@ -150,7 +150,7 @@ async def delete_object(
             raise missing
     try:
         # A segment job that was storing a mask while we deleted may have left a straggler.
-        await video_storage.delete_prefix(s3, bucket, prefix)
+        await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("object_delete_sweep_failed", video_id=str(video_id), error=repr(exc))
     await _drop_hot_copies(resources, video_id, object_id, sorted(frames))

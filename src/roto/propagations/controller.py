@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from litestar import Router, post
 
-from litestar import Request, post
-from litestar.params import FromPath, JSONBody
-
-from roto.bodies import strict_body
-from roto.deps import ResourcesDep, UserDep
-from roto.idempotency import IdempotencyKeyHeader
-from roto.ids import parse_id
+from roto.deps import JobOriginDep, ResourcesDep
 from roto.jobs.schemas import JobEnvelope
 from roto.problems import problem_responses
 from roto.propagations import service
 from roto.propagations.schemas import PropagationCreate
-from roto.videos.controller import request_id
 
 TAGS = ["propagation"]
 
 
 @post(
-    "/v1/videos/{video_id:str}/propagations",
+    "/",
     status_code=202,
     tags=TAGS,
     summary="Propagate objects' keyframes through the video",
@@ -47,22 +40,11 @@ TAGS = ["propagation"]
     ),
 )
 async def create_propagation(
-    video_id: FromPath[str],
-    data: JSONBody[PropagationCreate],
-    request: Request[Any, Any, Any],
-    resources: ResourcesDep,
-    user: UserDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    data: PropagationCreate, resources: ResourcesDep, origin: JobOriginDep
 ) -> JobEnvelope:
-    job = await service.create_propagation(
-        resources,
-        user.id,
-        parse_id(video_id, "video"),
-        await strict_body(request, PropagationCreate),
-        key=idempotency_key,
-        request_id=request_id(request),
-    )
+    job = await service.create_propagation(resources, origin, data)
     return JobEnvelope(job.to_wire())
 
 
-ROUTES = [create_propagation]
+#: Mounted under /v1/videos/{video_id}.
+router = Router("/propagations", route_handlers=[create_propagation])

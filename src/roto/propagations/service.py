@@ -3,17 +3,13 @@ keyframes, resolve what it leaves out, and queue a ``propagate`` job on the batc
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
-import msgspec
 
-from roto import idempotency
 from roto.billing import service as billing
 from roto.errors import Unprocessable
 from roto.jobs import repository as jobs_repo
-from roto.jobs.contracts import PropagatePayload
-from roto.jobs.outbox import create_job
+from roto.jobs.contracts import PROPAGATE, PropagatePayload
+from roto.jobs.submit import JobOrigin, JobSpec, submit_job
 from roto.propagations import repository as repo
 from roto.propagations.schemas import PropagationCreate
 from roto.propagations.spans import resolve_range
@@ -75,26 +71,19 @@ def choose_objects(keyframes: dict[int, list[int]], object_ids: list[int] | None
 
 
 async def create_propagation(
-    resources: Resources,
-    user_id: uuid.UUID,
-    video_id: uuid.UUID,
-    body: PropagationCreate,
-    *,
-    key: str | None,
-    request_id: str | None,
+    resources: Resources, origin: JobOrigin, body: PropagationCreate
 ) -> jobs_repo.JobRow:
     """Queue the propagate job; a repeated Idempotency-Key answers the first one."""
+    user_id, video_id = origin.user_id, origin.video_id
     video = await get_video(resources, user_id, video_id)
-    scope = idempotency.Scope("propagate", video_id)
-    replay = await idempotency.find_replay(resources, user_id, key, scope)
-    if replay is not None:
-        return replay.job
-    ready_video(video)
     frame_count = video.frame_count or 0
-    check_range(body, frame_count)
-    check_object_ids(body.object_ids)
 
-    async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
+    async def check() -> None:
+        ready_video(video)
+        check_range(body, frame_count)
+        check_object_ids(body.object_ids)
+
+    async def prepare(conn: asyncpg.Connection) -> JobSpec[PropagatePayload]:
         keyframes = await repo.object_keyframes(conn, video_id)
         object_ids = choose_objects(keyframes, body.object_ids)
         frame_start, frame_end = resolve_range(
@@ -107,17 +96,7 @@ async def create_propagation(
         # Up to the whole range: spans still fresh are skipped and not billed.
         await billing.check_quota(conn, user_id, frame_end - frame_start + 1)
         payload = PropagatePayload(video_id, object_ids, frame_start, frame_end, body.direction)
-        return await create_job(
-            conn,
-            user_id=user_id,
-            video_id=video_id,
-            job_type="propagate",
-            payload=msgspec.to_builtins(payload),
-            progress_total=frame_end - frame_start + 1,
-            request_id=request_id,
-        )
+        return JobSpec(payload, progress_total=frame_end - frame_start + 1)
 
-    outcome = await idempotency.create_job_once(
-        resources, user_id=user_id, key=key, scope=scope, status_code=202, create=start
-    )
+    outcome = await submit_job(resources, origin, PROPAGATE, prepare, check=check)
     return outcome.job

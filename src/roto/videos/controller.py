@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar import Router, delete, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Response
 
-from roto.bodies import strict_body
-from roto.deps import ResourcesDep, UserDep
-from roto.idempotency import IdempotencyKeyHeader
+from roto.deps import JobOriginDep, ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
@@ -22,14 +20,8 @@ NOT_FOUND = "no such video for this caller (also for another user's video or a n
 STORAGE_DOWN = "storage did not answer; nothing was changed, retry"
 
 
-def request_id(request: Request[Any, Any, Any]) -> str | None:
-    """The id that ``roto.logging`` bound to this request, carried into the jobs it creates."""
-    value = request.scope.get("state", {}).get("request_id")
-    return value if isinstance(value, str) else None
-
-
 @post(
-    "/v1/videos",
+    "/",
     status_code=201,
     tags=TAGS,
     summary="Announce an upload",
@@ -43,20 +35,13 @@ def request_id(request: Request[Any, Any, Any]) -> str | None:
         }
     ),
 )
-async def create_video(
-    data: JSONBody[VideoCreate],
-    request: Request[Any, Any, Any],
-    resources: ResourcesDep,
-    user: UserDep,
-) -> VideoCreated:
-    video, upload = await service.create_video(
-        resources, user.id, await strict_body(request, VideoCreate)
-    )
+async def create_video(data: VideoCreate, resources: ResourcesDep, user: UserDep) -> VideoCreated:
+    video, upload = await service.create_video(resources, user.id, data)
     return VideoCreated(video, upload)
 
 
 @post(
-    "/v1/videos/{video_id:str}/upload-complete",
+    "/upload-complete",
     status_code=202,
     tags=TAGS,
     summary="Finish the upload and start ingest",
@@ -73,25 +58,13 @@ async def create_video(
     ),
 )
 async def complete_upload(
-    video_id: FromPath[str],
-    data: JSONBody[UploadComplete],
-    request: Request[Any, Any, Any],
-    resources: ResourcesDep,
-    user: UserDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    data: UploadComplete, resources: ResourcesDep, origin: JobOriginDep
 ) -> VideoIngest:
-    video, job = await service.complete_upload(
-        resources,
-        user.id,
-        parse_id(video_id, "video"),
-        await strict_body(request, UploadComplete),
-        key=idempotency_key,
-        request_id=request_id(request),
-    )
+    video, job = await service.complete_upload(resources, origin, data)
     return VideoIngest(video.to_wire(), job.to_wire())
 
 
-@get("/v1/videos", tags=TAGS, summary="The caller's videos, newest first")
+@get("/", tags=TAGS, summary="The caller's videos, newest first")
 async def list_videos(
     resources: ResourcesDep,
     user: UserDep,
@@ -102,7 +75,7 @@ async def list_videos(
 
 
 @get(
-    "/v1/videos/{video_id:str}",
+    "/",
     tags=TAGS,
     summary="One video",
     responses=problem_responses({404: NOT_FOUND}),
@@ -113,7 +86,7 @@ async def get_video(video_id: FromPath[str], resources: ResourcesDep, user: User
 
 
 @delete(
-    "/v1/videos/{video_id:str}",
+    "/",
     status_code=204,
     tags=TAGS,
     summary="Delete a video with everything stored for it",
@@ -126,7 +99,7 @@ async def delete_video(video_id: FromPath[str], resources: ResourcesDep, user: U
 
 
 @get(
-    "/v1/videos/{video_id:str}/frames/{frame_index:int}",
+    "/frames/{frame_index:int}",
     status_code=307,
     tags=TAGS,
     summary="A frame as JPEG: a 307 redirect to a presigned storage URL",
@@ -144,4 +117,7 @@ async def get_frame(
     return Redirect(url, status_code=307)
 
 
-ROUTES = [create_video, complete_upload, list_videos, get_video, delete_video, get_frame]
+#: /v1/videos: the caller's videos.
+collection = Router("/v1/videos", route_handlers=[create_video, list_videos])
+#: Mounted under /v1/videos/{video_id}: one video.
+resource = Router("/", route_handlers=[complete_upload, get_video, delete_video, get_frame])

@@ -10,15 +10,15 @@ import asyncpg
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from roto import idempotency
+from roto import storage
 from roto.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from roto.jobs import repository as jobs_repo
-from roto.jobs.outbox import create_job
+from roto.jobs.contracts import INGEST, IngestPayload
+from roto.jobs.submit import JobOrigin, JobSpec, submit_job
 from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.resources import Resources
 from roto.timefmt import rfc3339, utcnow
 from roto.videos import repository as repo
-from roto.videos import storage
 from roto.videos.schemas import (
     CompletedPart,
     MultipartUpload,
@@ -29,6 +29,7 @@ from roto.videos.schemas import (
     Video,
     VideoCreate,
 )
+from roto.videos.storage import frame_key, source_key, video_prefix
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,7 @@ async def create_video(
     settings = resources.settings
     check_new_video(body, settings.max_upload_bytes)
     video_id = uuid.uuid4()
-    key = storage.source_key(video_id)
+    key = source_key(video_id)
     bucket, ttl = settings.s3_bucket, settings.presign_ttl_s
     expires_at = rfc3339(utcnow() + timedelta(seconds=ttl)) or ""
     upload: Upload
@@ -160,38 +161,23 @@ async def _verify_upload(resources: Resources, video: repo.VideoRow, body: Uploa
 
 
 async def complete_upload(
-    resources: Resources,
-    user_id: uuid.UUID,
-    video_id: uuid.UUID,
-    body: UploadComplete,
-    *,
-    key: str | None,
-    request_id: str | None,
+    resources: Resources, origin: JobOrigin, body: UploadComplete
 ) -> tuple[repo.VideoRow, jobs_repo.JobRow]:
     """Check the uploaded file, then start ingest: the video and its queued ``ingest`` job."""
+    user_id, video_id = origin.user_id, origin.video_id
     video = await get_video(resources, user_id, video_id)
-    scope = idempotency.Scope("ingest", video_id)
-    outcome = await idempotency.find_replay(resources, user_id, key, scope)
-    if outcome is None:
+
+    async def check() -> None:
         if video.status != "awaiting_upload":
             raise Conflict(f"video {video_id} is {video.status}, not awaiting_upload")
         await _verify_upload(resources, video, body)
 
-        async def start(conn: asyncpg.Connection) -> jobs_repo.JobRow:
-            if await repo.start_ingest(conn, video_id, user_id) is None:
-                raise Conflict(f"video {video_id} is no longer awaiting_upload")
-            return await create_job(
-                conn,
-                user_id=user_id,
-                video_id=video_id,
-                job_type="ingest",
-                payload={"video_id": str(video_id)},
-                request_id=request_id,
-            )
+    async def prepare(conn: asyncpg.Connection) -> JobSpec[IngestPayload]:
+        if await repo.start_ingest(conn, video_id, user_id) is None:
+            raise Conflict(f"video {video_id} is no longer awaiting_upload")
+        return JobSpec(IngestPayload(video_id))
 
-        outcome = await idempotency.create_job_once(
-            resources, user_id=user_id, key=key, scope=scope, status_code=202, create=start
-        )
+    outcome = await submit_job(resources, origin, INGEST, prepare, check=check)
     return await get_video(resources, user_id, video_id), outcome.job
 
 
@@ -199,7 +185,7 @@ async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.
     """Delete the stored objects first, then the row: a storage failure leaves a retryable row."""
     video = await get_video(resources, user_id, video_id)
     s3, bucket = resources.s3, resources.settings.s3_bucket
-    prefix = storage.video_prefix(video_id)
+    prefix = video_prefix(video_id)
     try:
         if video.upload_id is not None:
             await storage.abort_multipart(s3, bucket, video.source_key, video.upload_id)
@@ -229,7 +215,7 @@ async def frame_url(
                 {"key": "frame_index", "message": f"must be 0..{(video.frame_count or 0) - 1}"}
             ],
         )
-    key = storage.frame_key(video_id, frame_index)
+    key = frame_key(video_id, frame_index)
     try:
         return await storage.presign_get(
             resources.s3, resources.settings.s3_bucket, key, resources.settings.presign_ttl_s

@@ -1,0 +1,146 @@
+"""The S3 calls that every part of the service shares: presigning, multipart uploads, sizes,
+reads, prefix deletes, and the error codes that mean "not there" or "S3 failed"."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+#: S3 allows at most this many parts in one multipart upload.
+
+MAX_PARTS = 10_000
+
+#: ``delete_objects`` takes at most this many keys per call.
+
+DELETE_BATCH = 1000
+
+
+class StorageError(Exception):
+    """S3 accepted a call but did not do all of it (e.g. some keys of a batch delete failed)."""
+
+
+def plan_parts(size_bytes: int, preferred_part_size: int) -> tuple[int, int]:
+    """(part_size, part_count) for a multipart upload, growing the part size to stay in 10000."""
+    part_size = max(preferred_part_size, math.ceil(size_bytes / MAX_PARTS))
+    return part_size, math.ceil(size_bytes / part_size)
+
+
+def error_code(exc: ClientError) -> str:
+    """The S3 error code of a failed call (``NoSuchKey``, ``InvalidPart``, ``404``...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+#: Codes S3 answers with for a key that does not exist (GET, HEAD, and moto's variants).
+
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def is_missing(exc: ClientError) -> bool:
+    """Whether S3 refused the call because the object does not exist."""
+    return error_code(exc) in MISSING_CODES
+
+
+def is_server_error(exc: ClientError) -> bool:
+    """Whether S3 failed on its side (5xx), as opposed to refusing the request."""
+    status: int = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status >= 500
+
+
+async def presign_put(s3: Any, bucket: str, key: str, content_type: str, ttl_s: int) -> str:
+    url: str = await s3.generate_presigned_url(
+        "put_object",
+        Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+        ExpiresIn=ttl_s,
+    )
+    return url
+
+
+async def presign_get(s3: Any, bucket: str, key: str, ttl_s: int) -> str:
+    url: str = await s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ttl_s
+    )
+    return url
+
+
+async def start_multipart(s3: Any, bucket: str, key: str, content_type: str) -> str:
+    """Open a multipart upload; returns its upload id."""
+    answer = await s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)
+    upload_id: str = answer["UploadId"]
+    return upload_id
+
+
+async def presign_parts(
+    s3: Any, bucket: str, key: str, upload_id: str, part_count: int, ttl_s: int
+) -> list[str]:
+    """A presigned ``upload_part`` URL for each part number 1..part_count."""
+    urls = []
+    for number in range(1, part_count + 1):
+        params = {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+        urls.append(await s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=ttl_s))
+    return urls
+
+
+async def complete_multipart(
+    s3: Any, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+) -> None:
+    """Assemble the uploaded parts, given as (part_number, etag) in ascending order."""
+    await s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+    )
+
+
+async def abort_multipart(s3: Any, bucket: str, key: str, upload_id: str) -> None:
+    """Abort an open multipart upload; one already completed or aborted is fine."""
+    try:
+        await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except ClientError as exc:
+        if error_code(exc) not in {"NoSuchUpload", "404"}:
+            raise
+
+
+async def object_size(s3: Any, bucket: str, key: str) -> int | None:
+    """The stored size of ``key``, or None when there is no such object."""
+    try:
+        head = await s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+    size: int = head["ContentLength"]
+    return size
+
+
+async def object_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The stored bytes of ``key``, or None when there is no such object."""
+    try:
+        answer = await s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+    async with answer["Body"] as body:
+        data: bytes = await body.read()
+    return data
+
+
+async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
+    """Delete every object under ``prefix``, a listed page at a time; returns how many."""
+    deleted = 0
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": DELETE_BATCH}
+    )
+    async for page in pages:
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if not keys:
+            continue
+        answer = await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise StorageError(f"could not delete {first.get('Key')}: {first.get('Message')}")
+        deleted += len(keys)
+    return deleted
