@@ -30,6 +30,7 @@ from roto.jobs.outbox import relay_forever
 from roto.logging import configure_logging, request_id_middleware
 from roto.masks import controller as masks
 from roto.objects import controller as objects
+from roto.objects import prompts_controller as prompts
 from roto.propagations import controller as propagations
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
@@ -82,9 +83,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             videos.resource,
             objects.router,
-            objects.prompts_router,
+            prompts.router,
             masks.router,
             propagations.router,
+            propagations.spans_router,
             exports.router,
         ],
         dependencies={"origin": Provide(provide_job_origin)},

@@ -25,7 +25,7 @@ JobOriginDep: TypeAlias = NamedDependency[JobOrigin]
 
 async def provide_job_origin(
     request: Request[Any, Any, Any],
-    user: CurrentUser,
+    user: NamedDependency[CurrentUser],
     video_id: FromPath[str],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobOrigin:

@@ -34,7 +34,7 @@ async def test_new_objects_get_ids_default_names_and_palette_colours(
     assert (first["id"], first["name"], first["color"]) == (1, "Object 1", PALETTE[0])
     assert (second["id"], second["name"], second["color"]) == (2, "Object 2", PALETTE[1])
     assert first["created_at"].endswith("Z")
-    assert set(first) == {"id", "name", "color", "created_at"}
+    assert set(first) == {"id", "name", "color", "category", "created_at"}
 
 
 async def test_name_and_colour_are_kept_trimmed_and_lowercased(
@@ -244,3 +244,20 @@ async def test_another_users_object_cannot_be_patched(
     assert response.status_code == 404
     listed = await client.get(f"/v1/videos/{video_id}/objects", headers=headers)
     assert listed.json()["items"] == [created]
+
+
+async def test_an_object_has_a_category_that_defaults_to_object_and_can_change(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    video_id = await ready_video(client, headers, settings)
+    plain = await new_object(client, headers, video_id)
+    person = await new_object(client, headers, video_id, category="person")
+    assert (plain["category"], person["category"]) == ("object", "person")
+    url = f"/v1/videos/{video_id}/objects/{plain['id']}"
+    changed = await client.patch(url, json={"category": " person "}, headers=headers)
+    assert changed.status_code == 200 and changed.json()["category"] == "person"
+    assert changed.json()["name"] == plain["name"]
+    blank = await client.patch(url, json={"category": "  "}, headers=headers)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["key"] == "category"
+    listed = await client.get(f"/v1/videos/{video_id}/objects", headers=headers)
+    assert [o["category"] for o in listed.json()["items"]] == ["person", "person"]

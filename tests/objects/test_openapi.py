@@ -42,7 +42,7 @@ def test_prompt_answers_are_the_mask_or_the_job(document: dict[str, Any]) -> Non
     ok = responses["200"]["content"]["application/json"]["schema"]["$ref"]
     accepted = responses["202"]["content"]["application/json"]["schema"]["$ref"]
     assert ok.endswith("/PromptMask")
-    assert accepted.endswith("/JobEnvelope")
+    assert accepted.endswith("/PromptJob")
 
 
 def test_matte_is_documented_as_png(document: dict[str, Any]) -> None:

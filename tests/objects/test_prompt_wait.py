@@ -64,7 +64,7 @@ async def test_wait_zero_answers_202_at_once(
 
     assert time.monotonic() - started < 2
     assert response.status_code == 202, response.text
-    assert set(response.json()) == {"job"}
+    assert set(response.json()) == {"job", "prompt"}
     assert response.json()["job"]["status"] == "queued"
 
 

@@ -75,7 +75,12 @@ async def test_segment_job_carries_the_contract_payload_on_the_interactive_queue
     )
     assert JOB_QUEUES["segment"] == "interactive"
     assert [(m.job_id, m.type) for m in messages] == [(job_id, "segment")]
-    assert payload == {"video_id": video_id, "object_id": 1, "frame_index": 5}
+    assert payload == {
+        "video_id": video_id,
+        "object_id": 1,
+        "frame_index": 5,
+        "prompt_id": response.json()["prompt"]["id"],
+    }
 
 
 async def test_mode_replace_drops_earlier_prompts_on_that_frame_only(

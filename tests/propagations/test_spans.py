@@ -10,12 +10,15 @@ from roto.propagations.spans import (
     Run,
     Segment,
     SpanRow,
+    SpanState,
     needed_frames,
     plan_runs,
     resolve_range,
     segments,
     span_row,
+    span_states,
     stale_pieces,
+    trim,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -93,3 +96,47 @@ def test_left_out_range_follows_the_keyframes_and_the_direction() -> None:
     assert resolve_range("forward", [15], 20, frame_end=10) == (10, 10)
     assert resolve_range("backward", [2], 20, frame_start=5) == (5, 5)
     assert resolve_range("backward", [2], 20, frame_start=5, frame_end=9) == (5, 9)
+
+
+def span(before: int, after: int, first: int, last: int, at: datetime = T0) -> SpanRow:
+    return SpanRow(
+        object_id=1,
+        keyframe_before=before,
+        keyframe_after=after,
+        before_version=at if before >= 0 else None,
+        after_version=at if after < 12 else None,
+        frame_start=first,
+        frame_end=last,
+    )
+
+
+def test_span_states_tell_fresh_stale_and_missing_frames_apart() -> None:
+    # Propagated from keyframe 0 to the end; then a correction on frame 6 (a new keyframe).
+    before_correction = [span(0, 12, 1, 11)]
+    assert span_states(versions(0), before_correction, 12) == [SpanState(1, 11, "fresh")]
+    assert span_states(versions(0, 6), before_correction, 12) == [
+        SpanState(1, 5, "stale"),
+        SpanState(7, 11, "stale"),
+    ]
+    # The stale span was recomputed up to the correction only; after it, still stale; nothing
+    # before keyframe 0 was ever propagated.
+    after_update = [span(0, 6, 1, 5), *trim(span(0, 12, 1, 11), 1, 5)]
+    assert span_states(versions(0, 6), after_update, 12) == [
+        SpanState(1, 5, "fresh"),
+        SpanState(7, 11, "stale"),
+    ]
+    moved = span_states(versions(2, 6), after_update, 12)
+    assert moved[:2] == [SpanState(0, 0, "missing"), SpanState(1, 1, "stale")]
+
+
+def test_a_span_made_at_another_version_of_its_keyframe_is_stale() -> None:
+    later = T0 + timedelta(seconds=5)
+    assert span_states({0: later}, [span(0, 12, 1, 11)], 12) == [SpanState(1, 11, "stale")]
+
+
+def test_trimming_keeps_what_a_recomputation_did_not_cover() -> None:
+    old = span(0, 12, 1, 11)
+    assert trim(old, 1, 11) == []
+    assert [(r.frame_start, r.frame_end) for r in trim(old, 1, 5)] == [(6, 11)]
+    assert [(r.frame_start, r.frame_end) for r in trim(old, 4, 8)] == [(1, 3), (9, 11)]
+    assert all(r.keyframe_before == 0 and r.keyframe_after == 12 for r in trim(old, 4, 8))

@@ -39,6 +39,6 @@ def group_keyframes(rows: list[PromptRow]) -> dict[int, dict[int, Keyframe]]:
         by_frame.setdefault((row.object_id, row.frame_index), []).append(row)
     keyframes: dict[int, dict[int, Keyframe]] = {}
     for (object_id, frame), frame_rows in sorted(by_frame.items()):
-        version = max(row.created_at for row in frame_rows)
+        version = max(row.version or row.created_at for row in frame_rows)
         keyframes.setdefault(object_id, {})[frame] = Keyframe(combine_prompts(frame_rows), version)
     return keyframes

@@ -22,9 +22,13 @@ SELECT_FRAME_SOURCE = "SELECT status, width, height, frame_count FROM videos WHE
 # Serialises the finishing of segment jobs on one keyframe until the transaction ends; the key is
 # a hash, so two keyframes that collide only wait for each other.
 LOCK_KEYFRAME = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+# Chunks that a row points at, as its mask or as the propagated mask its keyframe covers.
 SELECT_REFERENCED_CHUNKS = """
-SELECT DISTINCT storage_key FROM masks
+SELECT storage_key FROM masks
 WHERE video_id = $1 AND object_id = ANY($2::int[]) AND source = 'propagation'
+UNION
+SELECT base_storage_key FROM masks
+WHERE video_id = $1 AND object_id = ANY($2::int[]) AND base_storage_key IS NOT NULL
 """
 SELECT_FINISHED_JOBS = """
 SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')

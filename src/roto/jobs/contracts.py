@@ -72,9 +72,13 @@ class IngestResult(msgspec.Struct, frozen=True):
 
 
 class SegmentPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The keyframe to (re)compute; ``prompt_id`` is the prompt that asked for it (None when a
+    deleted prompt did)."""
+
     video_id: uuid.UUID
     object_id: int
     frame_index: int
+    prompt_id: uuid.UUID | None = None
 
 
 class SegmentResult(msgspec.Struct, frozen=True):

@@ -21,12 +21,34 @@ class MaskRow(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
+# A keyframe's mask over a propagated one keeps the propagated one as its base (see
+# ``end_keyframe_mask``); over an earlier keyframe mask it keeps that one's base.
 UPSERT_MASK = """
 INSERT INTO masks (video_id, object_id, frame_index, source, score, area, storage_key, job_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (video_id, object_id, frame_index) DO UPDATE
-SET source = EXCLUDED.source, score = EXCLUDED.score, area = EXCLUDED.area,
+SET base_score = CASE WHEN masks.source = 'propagation' THEN masks.score ELSE masks.base_score END,
+    base_area = CASE WHEN masks.source = 'propagation' THEN masks.area ELSE masks.base_area END,
+    base_storage_key = CASE WHEN masks.source = 'propagation' THEN masks.storage_key
+                            ELSE masks.base_storage_key END,
+    base_job_id = CASE WHEN masks.source = 'propagation' THEN masks.job_id
+                       ELSE masks.base_job_id END,
+    source = EXCLUDED.source, score = EXCLUDED.score, area = EXCLUDED.area,
     storage_key = EXCLUDED.storage_key, job_id = EXCLUDED.job_id, updated_at = now()
+"""
+# The frame is no longer a keyframe: the propagated mask it covered comes back, or the row goes.
+RESTORE_BASE_MASK = """
+UPDATE masks
+SET source = 'propagation', score = base_score, area = base_area,
+    storage_key = base_storage_key, job_id = base_job_id,
+    base_score = NULL, base_area = NULL, base_storage_key = NULL, base_job_id = NULL,
+    updated_at = now()
+WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
+  AND source = 'prompt' AND base_storage_key IS NOT NULL
+"""
+DELETE_KEYFRAME_MASK = """
+DELETE FROM masks
+WHERE video_id = $1 AND object_id = $2 AND frame_index = $3 AND source = 'prompt'
 """
 LIST_MASKS = """
 SELECT video_id, object_id, frame_index, source, score, area, storage_key, job_id, updated_at
@@ -62,6 +84,14 @@ async def upsert_mask(
     await conn.execute(
         UPSERT_MASK, video_id, object_id, frame_index, source, score, area, storage_key, job_id
     )
+
+
+async def end_keyframe_mask(
+    conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int, frame_index: int
+) -> None:
+    """Put back the propagated mask a keyframe covered (or drop the row when there was none)."""
+    await conn.execute(RESTORE_BASE_MASK, video_id, object_id, frame_index)
+    await conn.execute(DELETE_KEYFRAME_MASK, video_id, object_id, frame_index)
 
 
 async def list_masks(

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Router, delete, get, patch, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
-from litestar.response import Response
 
-from roto.deps import JobOriginDep, ResourcesDep, UserDep
+from roto.deps import ResourcesDep, UserDep
 from roto.ids import parse_id
-from roto.jobs.schemas import JobEnvelope
 from roto.objects import prompts_service, service
-from roto.objects.schemas import ObjectCreate, ObjectUpdate, Prompt, PromptMask, VideoObject
+from roto.objects.schemas import ObjectCreate, ObjectUpdate, VideoObject
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
 
@@ -114,57 +111,31 @@ async def delete_object(
     await service.delete_object(resources, user.id, parse_id(video_id, "video"), object_id)
 
 
-@post(
-    "/",
-    status_code=200,
+@delete(
+    "/{object_id:int}/keyframes/{frame_index:int}",
+    status_code=204,
     tags=TAGS,
-    summary="Click on an object: store the prompt and compute its mask",
-    description="The prompt makes its frame a keyframe of the object (`mode: replace` first "
-    "drops the object's earlier prompts on that frame) and starts a `segment` job. The answer "
-    "is 200 with the mask when the job succeeds within `wait` seconds, else 202 with the job "
-    "as it stands (a failed job shows its error there). A repeated Idempotency-Key answers the "
-    "first job, again waiting up to `wait` seconds for it.",
-    responses={
-        # Overrides the union that the return annotation would document under 200.
-        200: ResponseSpec(
-            PromptMask,
-            description="the segment job succeeded within `wait` seconds: the job and its mask",
-            generate_examples=False,
-        ),
-        202: ResponseSpec(
-            JobEnvelope,
-            description="the mask was not ready within `wait` seconds, or the job failed",
-            generate_examples=False,
-        ),
-        **problem_responses(
-            {
-                400: "wait outside 0..30, a malformed body or Idempotency-Key, a field of the "
-                "wrong type, an unknown field, or a label other than 0 or 1",
-                404: NOT_FOUND,
-                409: NOT_READY,
-                422: "an object_id that is not an object of the video, a frame_index outside "
-                "0..frame_count-1, a point outside [0, width) x [0, height), labels and points "
-                f"of different lengths, more than {prompts_service.MAX_POINTS} points, neither a "
-                "point nor a box, a box without x0 < x1 and y0 < y1 or outside the frame, or an "
-                "Idempotency-Key reused for another video or job type",
-            }
-        ),
-    },
+    summary="End a keyframe: delete every prompt of the object on that frame",
+    description="The frame is no longer a keyframe; its mask goes back to the propagated mask it "
+    "had before its first prompt (or to none). The spans next to it become stale.",
+    responses=problem_responses(
+        {404: NOT_FOUND + "; or no such object, or the object has no prompt on that frame"}
+    ),
 )
-async def create_prompt(
-    data: Prompt,
+async def delete_keyframe(
+    video_id: FromPath[str],
+    object_id: FromPath[int],
+    frame_index: FromPath[int],
     resources: ResourcesDep,
-    origin: JobOriginDep,
-    wait: Wait = prompts_service.DEFAULT_WAIT_S,
-) -> Response[PromptMask | JobEnvelope]:
-    job, mask = await prompts_service.submit_prompt(resources, origin, data, wait_s=wait)
-    if mask is None:
-        return Response(JobEnvelope(job.to_wire()), status_code=202)
-    return Response(PromptMask(job.to_wire(), mask), status_code=200)
+    user: UserDep,
+) -> None:
+    await prompts_service.delete_keyframe(
+        resources, user.id, parse_id(video_id, "video"), object_id, frame_index
+    )
 
 
 #: Mounted under /v1/videos/{video_id}.
 router = Router(
-    "/objects", route_handlers=[create_object, list_objects, update_object, delete_object]
+    "/objects",
+    route_handlers=[create_object, list_objects, update_object, delete_object, delete_keyframe],
 )
-prompts_router = Router("/prompts", route_handlers=[create_prompt])

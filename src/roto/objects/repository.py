@@ -17,6 +17,7 @@ class ObjectRow(msgspec.Struct, frozen=True):
     object_id: int
     name: str
     color: str
+    category: str
     created_at: datetime
 
     def to_wire(self) -> VideoObject:
@@ -24,10 +25,12 @@ class ObjectRow(msgspec.Struct, frozen=True):
             id=self.object_id,
             name=self.name,
             color=self.color,
+            category=self.category,
             created_at=rfc3339(self.created_at) or "",
         )
 
 
+DEFAULT_CATEGORY = "object"
 # The UPDATE locks the video row until the transaction ends, so two creations never share an id,
 # and the counter only grows, so a deleted object's id is never handed out again.
 ALLOCATE_OBJECT_ID = """
@@ -37,12 +40,12 @@ RETURNING next_object_id - 1 AS object_id
 """
 COUNT_OBJECTS = "SELECT count(*) FROM objects WHERE video_id = $1"
 INSERT_OBJECT = """
-INSERT INTO objects (video_id, object_id, name, color)
-VALUES ($1, $2, $3, $4)
-RETURNING video_id, object_id, name, color, created_at
+INSERT INTO objects (video_id, object_id, name, color, category)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING video_id, object_id, name, color, category, created_at
 """
 LIST_OBJECTS = """
-SELECT video_id, object_id, name, color, created_at
+SELECT video_id, object_id, name, color, category, created_at
 FROM objects
 WHERE video_id = $1 AND object_id > $2
 ORDER BY object_id
@@ -50,20 +53,21 @@ LIMIT $3
 """
 # FOR KEY SHARE: a prompt being written keeps the object from being deleted under it.
 SELECT_OBJECT_FOR_PROMPT = """
-SELECT video_id, object_id, name, color, created_at
+SELECT video_id, object_id, name, color, category, created_at
 FROM objects
 WHERE video_id = $1 AND object_id = $2
 FOR KEY SHARE
 """
 SELECT_OBJECT = """
-SELECT video_id, object_id, name, color, created_at
+SELECT video_id, object_id, name, color, category, created_at
 FROM objects
 WHERE video_id = $1 AND object_id = $2
 """
 UPDATE_OBJECT = """
-UPDATE objects SET name = coalesce($3, name), color = coalesce($4, color)
+UPDATE objects
+SET name = coalesce($3, name), color = coalesce($4, color), category = coalesce($5, category)
 WHERE video_id = $1 AND object_id = $2
-RETURNING video_id, object_id, name, color, created_at
+RETURNING video_id, object_id, name, color, category, created_at
 """
 DELETE_OBJECT = "DELETE FROM objects WHERE video_id = $1 AND object_id = $2"
 
@@ -86,9 +90,14 @@ async def count_objects(conn: asyncpg.Connection, video_id: uuid.UUID) -> int:
 
 
 async def insert_object(
-    conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int, name: str, color: str
+    conn: asyncpg.Connection,
+    video_id: uuid.UUID,
+    object_id: int,
+    name: str,
+    color: str,
+    category: str = DEFAULT_CATEGORY,
 ) -> ObjectRow:
-    row = _object(await conn.fetchrow(INSERT_OBJECT, video_id, object_id, name, color))
+    row = _object(await conn.fetchrow(INSERT_OBJECT, video_id, object_id, name, color, category))
     assert row is not None
     return row
 
@@ -120,9 +129,10 @@ async def update_object(
     object_id: int,
     name: str | None,
     color: str | None,
+    category: str | None = None,
 ) -> ObjectRow | None:
     """Set the fields that are not None; None if there is no such object."""
-    return _object(await conn.fetchrow(UPDATE_OBJECT, video_id, object_id, name, color))
+    return _object(await conn.fetchrow(UPDATE_OBJECT, video_id, object_id, name, color, category))
 
 
 async def delete_object(conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int) -> bool:

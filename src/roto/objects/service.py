@@ -42,15 +42,22 @@ def default_color(object_id: int) -> str:
     return PALETTE[(object_id - 1) % len(PALETTE)]
 
 
-def check_name(name: str) -> str:
-    """The name without surrounding blanks; 422 naming ``name`` if nothing or controls remain."""
+def check_name(name: str, field: str = "name") -> str:
+    """The text without surrounding blanks; 422 naming ``field`` if nothing or controls remain."""
     stripped = name.strip()
     if not stripped:
-        raise Unprocessable("name: must not be blank", errors=[{"key": "name", "message": "blank"}])
+        raise Unprocessable(
+            f"{field}: must not be blank", errors=[{"key": field, "message": "blank"}]
+        )
     if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in stripped):
         message = "must not contain control characters"
-        raise Unprocessable(f"name: {message}", errors=[{"key": "name", "message": message}])
+        raise Unprocessable(f"{field}: {message}", errors=[{"key": field, "message": message}])
     return stripped
+
+
+def check_category(category: str) -> str:
+    """A category as ``check_name`` checks a name (422 naming ``category``)."""
+    return check_name(category, "category")
 
 
 def encode_object_cursor(object_id: int) -> str:
@@ -91,6 +98,7 @@ async def create_object(
             object_id,
             name or f"Object {object_id}",
             (body.color or default_color(object_id)).lower(),
+            check_category(body.category) if body.category is not None else repo.DEFAULT_CATEGORY,
         )
     return row.to_wire()
 
@@ -117,9 +125,10 @@ async def update_object(
     await get_video(resources, user_id, video_id)
     name = check_name(body.name) if body.name is not None else None
     color = body.color.lower() if body.color is not None else None
+    category = check_category(body.category) if body.category is not None else None
     row = None
     if 0 < object_id <= MAX_OBJECT_ID:
-        row = await repo.update_object(resources.pool, video_id, object_id, name, color)
+        row = await repo.update_object(resources.pool, video_id, object_id, name, color, category)
     if row is None:
         raise NotFound(f"object {object_id} not found in video {video_id}")
     return row.to_wire()

@@ -1,16 +1,21 @@
-"""HTTP handler of propagation."""
+"""HTTP handlers of propagation and of the spans it leaves fresh or stale."""
 
 from __future__ import annotations
 
-from litestar import Router, post
+from typing import Annotated
 
-from roto.deps import JobOriginDep, ResourcesDep
+from litestar import Router, get, post
+from litestar.params import FromPath, Parameter
+
+from roto.deps import JobOriginDep, ResourcesDep, UserDep
+from roto.ids import parse_id
 from roto.jobs.schemas import JobEnvelope
 from roto.problems import problem_responses
 from roto.propagations import service
-from roto.propagations.schemas import PropagationCreate
+from roto.propagations.schemas import PropagationCreate, SpanList
 
 TAGS = ["propagation"]
+NOT_FOUND = "no such video for this caller (also for another user's video or a non-UUID id)"
 
 
 @post(
@@ -46,5 +51,25 @@ async def create_propagation(
     return JobEnvelope(job.to_wire())
 
 
+@get(
+    "/",
+    tags=TAGS,
+    summary="Which frames a correction has made stale",
+    description="For each object (or `object_id`), runs of frames between and around its "
+    "keyframes: `fresh` (propagated from the keyframes as they are now), `stale` (propagated "
+    "from keyframes that changed since; a propagation recomputes just these) or `missing` "
+    "(never propagated). A video that is not ready has none.",
+    responses=problem_responses({404: NOT_FOUND + "; or no such object in the video"}),
+)
+async def list_spans(
+    video_id: FromPath[str],
+    resources: ResourcesDep,
+    user: UserDep,
+    object_id: Annotated[int | None, Parameter(description="only this object")] = None,
+) -> SpanList:
+    return await service.list_spans(resources, user.id, parse_id(video_id, "video"), object_id)
+
+
 #: Mounted under /v1/videos/{video_id}.
 router = Router("/propagations", route_handlers=[create_propagation])
+spans_router = Router("/spans", route_handlers=[list_spans])

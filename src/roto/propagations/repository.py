@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 import msgspec
 
 from roto.objects.prompts_repository import PromptRow
-from roto.propagations.spans import SpanRow
+from roto.propagations.spans import SpanRow, trim
 
 
 class MaskIndexRow(msgspec.Struct, frozen=True):
@@ -23,6 +24,13 @@ class MaskIndexRow(msgspec.Struct, frozen=True):
     storage_key: str
 
 
+# Each keyframe's version: the newest version of its prompts.
+SELECT_KEYFRAME_VERSIONS = """
+SELECT object_id, frame_index, max(version) AS version
+FROM prompts
+WHERE video_id = $1 AND ($2::integer IS NULL OR object_id = $2)
+GROUP BY object_id, frame_index
+"""
 SELECT_OBJECT_KEYFRAMES = """
 SELECT o.object_id, p.frame_index
 FROM objects o
@@ -32,7 +40,8 @@ GROUP BY o.object_id, p.frame_index
 ORDER BY o.object_id, p.frame_index
 """
 SELECT_PROMPTS = """
-SELECT id, video_id, object_id, frame_index, points, labels, box, created_at
+SELECT id, video_id, object_id, frame_index, points, labels, box, created_at, mask, version,
+       state_key
 FROM prompts
 WHERE video_id = $1 AND object_id = ANY($2::integer[])
 ORDER BY object_id, frame_index, created_at, id
@@ -44,11 +53,13 @@ FROM propagated_spans
 WHERE video_id = $1 AND object_id = ANY($2::integer[])
 ORDER BY object_id, frame_start
 """
-# A new span replaces every older one of the object over the same frames (computed from
-# keyframes that are no longer its neighbours).
+# A new span replaces the frames it covers in every older span of the object (computed from
+# keyframes that may no longer be its neighbours); what is left of those stays, stale.
 DELETE_OVERLAPPING_SPANS = """
 DELETE FROM propagated_spans
 WHERE video_id = $1 AND object_id = $2 AND frame_start <= $4 AND frame_end >= $3
+RETURNING object_id, keyframe_before, keyframe_after, before_version, after_version,
+          frame_start, frame_end, job_id
 """
 INSERT_SPAN = """
 INSERT INTO propagated_spans (video_id, object_id, keyframe_before, keyframe_after,
@@ -76,6 +87,16 @@ async def object_keyframes(conn: asyncpg.Connection, video_id: uuid.UUID) -> dic
     return found
 
 
+async def keyframe_versions(
+    conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int | None
+) -> dict[int, dict[int, datetime]]:
+    """object id -> keyframe -> version, for every object with prompts (or just ``object_id``)."""
+    found: dict[int, dict[int, datetime]] = {}
+    for record in await conn.fetch(SELECT_KEYFRAME_VERSIONS, video_id, object_id):
+        found.setdefault(record["object_id"], {})[record["frame_index"]] = record["version"]
+    return found
+
+
 async def prompts_of(
     conn: asyncpg.Connection, video_id: uuid.UUID, object_ids: Sequence[int]
 ) -> list[PromptRow]:
@@ -94,21 +115,32 @@ async def spans_of(
 async def record_span(
     conn: asyncpg.Connection, video_id: uuid.UUID, span: SpanRow, job_id: uuid.UUID
 ) -> None:
-    """Store ``span`` in place of the object's spans over the same frames."""
-    await conn.execute(
+    """Store ``span`` in place of the frames it covers in the object's older spans."""
+    replaced = await conn.fetch(
         DELETE_OVERLAPPING_SPANS, video_id, span.object_id, span.frame_start, span.frame_end
     )
-    await conn.execute(
+    rows = [(span, job_id)]
+    for record in replaced:
+        older = msgspec.convert({k: v for k, v in dict(record).items() if k != "job_id"}, SpanRow)
+        rows.extend(
+            (rest, record["job_id"]) for rest in trim(older, span.frame_start, span.frame_end)
+        )
+    await conn.executemany(
         INSERT_SPAN,
-        video_id,
-        span.object_id,
-        span.keyframe_before,
-        span.keyframe_after,
-        span.before_version,
-        span.after_version,
-        span.frame_start,
-        span.frame_end,
-        job_id,
+        [
+            (
+                video_id,
+                row.object_id,
+                row.keyframe_before,
+                row.keyframe_after,
+                row.before_version,
+                row.after_version,
+                row.frame_start,
+                row.frame_end,
+                owner,
+            )
+            for row, owner in rows
+        ],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,3 +23,18 @@ class PropagationCreate(msgspec.Struct, forbid_unknown_fields=True):
     object_ids: list[int] | None = None
     frame_start: FrameIndex | None = None
     frame_end: FrameIndex | None = None
+
+
+class Span(msgspec.Struct):
+    """Frames ``frame_start``..``frame_end`` of one object: ``fresh`` (propagated from the
+    keyframes as they are now), ``stale`` (from keyframes that changed since: a correction) or
+    ``missing`` (never propagated). Keyframes themselves are in no span."""
+
+    object_id: int
+    frame_start: int
+    frame_end: int
+    state: Literal["fresh", "stale", "missing"]
+
+
+class SpanList(msgspec.Struct):
+    items: list[Span]

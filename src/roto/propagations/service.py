@@ -3,16 +3,18 @@ keyframes, resolve what it leaves out, and queue a ``propagate`` job on the batc
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from roto.billing import service as billing
-from roto.errors import Unprocessable
+from roto.errors import NotFound, Unprocessable
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import PROPAGATE, PropagatePayload
 from roto.jobs.submit import JobOrigin, JobSpec, submit_job
 from roto.propagations import repository as repo
-from roto.propagations.schemas import PropagationCreate
-from roto.propagations.spans import resolve_range
+from roto.propagations.schemas import PropagationCreate, Span, SpanList
+from roto.propagations.spans import resolve_range, span_states
 from roto.resources import Resources
 from roto.videos.service import get_video, ready_video
 
@@ -100,3 +102,27 @@ async def create_propagation(
 
     outcome = await submit_job(resources, origin, PROPAGATE, prepare, check=check)
     return outcome.job
+
+
+async def list_spans(
+    resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, object_id: int | None
+) -> SpanList:
+    """Which frames of each object (or of ``object_id``) are fresh, stale or missing."""
+    video = await get_video(resources, user_id, video_id)
+    if not video.is_ready:
+        return SpanList([])
+    async with resources.pool.acquire() as conn:
+        objects = await repo.object_keyframes(conn, video_id)
+        if object_id is not None and object_id not in objects:
+            raise NotFound(f"object {object_id} not found in video {video_id}")
+        chosen = [object_id] if object_id is not None else sorted(objects)
+        versions = await repo.keyframe_versions(conn, video_id, object_id)
+        rows = await repo.spans_of(conn, video_id, chosen)
+    items = [
+        Span(o, run.first, run.last, run.state)  # type: ignore[arg-type]
+        for o in chosen
+        for run in span_states(
+            versions.get(o, {}), [r for r in rows if r.object_id == o], video.frame_count or 0
+        )
+    ]
+    return SpanList(items)

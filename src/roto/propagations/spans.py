@@ -140,6 +140,60 @@ def span_row(object_id: int, piece: Piece, versions: Mapping[int, datetime]) -> 
     )
 
 
+class SpanState(NamedTuple):
+    """Frames ``first`` to ``last`` of one object and what their masks are: ``fresh`` (computed
+    from the keyframes as they are now), ``stale`` (from keyframes that have changed since) or
+    ``missing`` (never propagated)."""
+
+    first: int
+    last: int
+    state: str
+
+
+def span_states(
+    versions: Mapping[int, datetime], spans: Iterable[SpanRow], frame_count: int
+) -> list[SpanState]:
+    """Every frame of one object between and around its keyframes, as runs of one state."""
+    stored = sorted(spans, key=lambda span: span.frame_start)
+    runs: list[SpanState] = []
+    for segment in segments(versions, frame_count):
+        first, last = segment.before + 1, segment.after - 1
+        cursor = first
+        for span in stored:
+            start, end = max(span.frame_start, first), min(span.frame_end, last)
+            if start > end:
+                continue
+            if cursor < start:
+                runs.append(SpanState(cursor, start - 1, "missing"))
+            fresh = _covers(span, segment, versions, start, end)
+            runs.append(SpanState(start, end, "fresh" if fresh else "stale"))
+            cursor = end + 1
+        if cursor <= last:
+            runs.append(SpanState(cursor, last, "missing"))
+    return _merge(runs)
+
+
+def _merge(runs: list[SpanState]) -> list[SpanState]:
+    merged: list[SpanState] = []
+    for run in runs:
+        if merged and merged[-1].state == run.state and merged[-1].last + 1 == run.first:
+            merged[-1] = SpanState(merged[-1].first, run.last, run.state)
+        else:
+            merged.append(run)
+    return merged
+
+
+def trim(span: SpanRow, first: int, last: int) -> list[SpanRow]:
+    """What is left of ``span`` once frames ``first``..``last`` are computed again: nothing, one
+    end, or both ends of it."""
+    left: list[SpanRow] = []
+    if span.frame_start < first:
+        left.append(msgspec.structs.replace(span, frame_end=min(span.frame_end, first - 1)))
+    if span.frame_end > last:
+        left.append(msgspec.structs.replace(span, frame_start=max(span.frame_start, last + 1)))
+    return left
+
+
 def resolve_range(
     direction: str,
     keyframes: Iterable[int],

@@ -425,7 +425,7 @@ export interface paths {
         patch: operations["V1VideosVideoIdObjectsObjectIdUpdateObject"];
         trace?: never;
     };
-    "/v1/videos/{video_id}/prompts": {
+    "/v1/videos/{video_id}/objects/{object_id}/keyframes/{frame_index}": {
         parameters: {
             query?: never;
             header?: never;
@@ -434,12 +434,56 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        post?: never;
+        /**
+         * End a keyframe: delete every prompt of the object on that frame
+         * @description The frame is no longer a keyframe; its mask goes back to the propagated mask it had before its first prompt (or to none). The spans next to it become stale.
+         */
+        delete: operations["V1VideosVideoIdObjectsObjectIdKeyframesFrameIndexDeleteKeyframe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/videos/{video_id}/prompts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The prompt history, oldest first
+         * @description An object's keyframes are the frames that hold its prompts. Filter by `object_id` and/or `frame_index`.
+         */
+        get: operations["V1VideosVideoIdPromptsListPrompts"];
+        put?: never;
         /**
          * Click on an object: store the prompt and compute its mask
-         * @description The prompt makes its frame a keyframe of the object (`mode: replace` first drops the object's earlier prompts on that frame) and starts a `segment` job. The answer is 200 with the mask when the job succeeds within `wait` seconds, else 202 with the job as it stands (a failed job shows its error there). A repeated Idempotency-Key answers the first job, again waiting up to `wait` seconds for it.
+         * @description The prompt makes its frame a keyframe of the object (`mode: replace` first drops the object's earlier prompts on that frame) and starts a `segment` job. On a frame where the object already has a mask (from earlier prompts there, or from propagation) the prompt refines it as SAM2's video predictor does: the previous mask logits go into the decoder, with the tracker's memory of the other frames where the frame was tracked. `mask` imports a matte (COCO RLE at the source resolution) as the object's mask on the frame. The answer is 200 with the mask when the job succeeds within `wait` seconds, else 202 with the job as it stands (a failed job shows its error there); both carry the stored prompt. A repeated Idempotency-Key answers the first job, again waiting up to `wait` seconds for it.
          */
         post: operations["V1VideosVideoIdPromptsCreatePrompt"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/videos/{video_id}/prompts/{prompt_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Undo a prompt: its keyframe is recomputed from the prompts left
+         * @description Deleting the last prompt of a frame gives back exactly the mask the frame had before it. With prompts left, a `segment` job recomputes the keyframe (200 with its mask within `wait` seconds, else 202); with none left the frame is no longer a keyframe, gets back the propagated mask it had before its first prompt (or none), and the answer is 200 with `job` and `mask` null. Either way the deleted prompt comes back, to post again for a redo.
+         */
+        delete: operations["V1VideosVideoIdPromptsPromptIdDeletePrompt"];
         options?: never;
         head?: never;
         patch?: never;
@@ -459,6 +503,26 @@ export interface paths {
          * @description Queues a `propagate` job on the batch queue. It fills every frame of the range with a mask per object, starting from each object's keyframes, whose own masks are never overwritten. `object_ids` null (or left out) takes every object that has keyframes. Left out, `frame_start`/`frame_end` run forward from the objects' earliest keyframe to the last frame, backward from the first frame to their latest keyframe, both ways over the whole video; `both` tracks forward from the first keyframe in the range, then backward. Only stale spans are computed: after a new prompt, the frames between its neighbouring keyframes. Follow the job's events for `masks` as frames finish. A repeated Idempotency-Key answers the first job.
          */
         post: operations["V1VideosVideoIdPropagationsCreatePropagation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/videos/{video_id}/spans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which frames a correction has made stale
+         * @description For each object (or `object_id`), runs of frames between and around its keyframes: `fresh` (propagated from the keyframes as they are now), `stale` (propagated from keyframes that changed since; a propagation recomputes just these) or `missing` (never propagated). A video that is not ready has none.
+         */
+        get: operations["V1VideosVideoIdSpansListSpans"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -606,6 +670,11 @@ export interface components {
         /** ObjectCreate */
         ObjectCreate: {
             /**
+             * @description the class dataset exports use (many objects can share one)
+             * @example person
+             */
+            category?: string | null;
+            /**
              * @description #rrggbb
              * @example #e6194b
              */
@@ -614,6 +683,11 @@ export interface components {
         };
         /** ObjectUpdate */
         ObjectUpdate: {
+            /**
+             * @description the class dataset exports use (many objects can share one)
+             * @example person
+             */
+            category?: string | null;
             /**
              * @description #rrggbb
              * @example #e6194b
@@ -629,6 +703,11 @@ export interface components {
         /** Page[Job] */
         "Page_roto.jobs.schemas.Job_": {
             items: components["schemas"]["Job"][];
+            next_cursor: string | null;
+        };
+        /** Page[PromptRecord] */
+        "Page_roto.objects.schemas.PromptRecord_": {
+            items: components["schemas"]["PromptRecord"][];
             next_cursor: string | null;
         };
         /** Page[VideoObject] */
@@ -666,6 +745,7 @@ export interface components {
             ] | null;
             frame_index: number;
             labels?: (0 | 1)[];
+            mask?: components["schemas"]["Rle"] | null;
             /**
              * @default add
              * @enum {string}
@@ -677,10 +757,41 @@ export interface components {
                 number
             ][];
         };
+        /** PromptJob */
+        PromptJob: {
+            job: components["schemas"]["Job"];
+            prompt: components["schemas"]["PromptRecord"];
+        };
         /** PromptMask */
         PromptMask: {
             job: components["schemas"]["Job"];
             mask: components["schemas"]["FrameMask"];
+            prompt: components["schemas"]["PromptRecord"];
+        };
+        /** PromptRecord */
+        PromptRecord: {
+            box: [
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            created_at: string;
+            frame_index: number;
+            id: string;
+            labels: number[];
+            mask: boolean;
+            object_id: number;
+            points: [
+                number,
+                number
+            ][];
+        };
+        /** PromptRemoved */
+        PromptRemoved: {
+            job: components["schemas"]["Job"] | null;
+            mask: components["schemas"]["FrameMask"] | null;
+            prompt: components["schemas"]["PromptRecord"];
         };
         /** PropagationCreate */
         PropagationCreate: {
@@ -717,6 +828,18 @@ export interface components {
         Rle: {
             counts: string;
             size: number[];
+        };
+        /** Span */
+        Span: {
+            frame_end: number;
+            frame_start: number;
+            object_id: number;
+            /** @enum {string} */
+            state: "fresh" | "stale" | "missing";
+        };
+        /** SpanList */
+        SpanList: {
+            items: components["schemas"]["Span"][];
         };
         /** TokenUser */
         TokenUser: {
@@ -797,6 +920,7 @@ export interface components {
         };
         /** VideoObject */
         VideoObject: {
+            category: string;
             color: string;
             created_at: string;
             id: number;
@@ -2020,6 +2144,101 @@ export interface operations {
             };
         };
     };
+    V1VideosVideoIdObjectsObjectIdKeyframesFrameIndexDeleteKeyframe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                video_id: string;
+                object_id: number;
+                frame_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+            /** @description no such video for this caller (also for another user's video or a non-UUID id); or no such object, or the object has no prompt on that frame */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    V1VideosVideoIdPromptsListPrompts: {
+        parameters: {
+            query?: {
+                /** @description only this object's prompts */
+                object_id?: number | null;
+                /** @description only prompts on this frame */
+                frame_index?: number | null;
+                /** @description page size, 1..100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                video_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_roto.objects.schemas.PromptRecord_"];
+                };
+            };
+            /** @description a bad limit or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such video for this caller (also for another user's video or a non-UUID id) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     V1VideosVideoIdPromptsCreatePrompt: {
         parameters: {
             query?: {
@@ -2041,7 +2260,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the segment job succeeded within `wait` seconds: the job and its mask */
+            /** @description the segment job succeeded within `wait` seconds: the job, its mask and the prompt */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2056,7 +2275,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobEnvelope"];
+                    "application/json": components["schemas"]["PromptJob"];
                 };
             };
             /** @description wait outside 0..30, a malformed body or Idempotency-Key, a field of the wrong type, an unknown field, or a label other than 0 or 1 */
@@ -2077,7 +2296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description the video is not ready (its size and frame count are known once ingest succeeded) */
+            /** @description the video is not ready (its size and frame count are known once ingest succeeded); or the prompt an Idempotency-Key stored was deleted since */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2086,8 +2305,73 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description an object_id that is not an object of the video, a frame_index outside 0..frame_count-1, a point outside [0, width) x [0, height), labels and points of different lengths, more than 64 points, neither a point nor a box, a box without x0 < x1 and y0 < y1 or outside the frame, or an Idempotency-Key reused for another video or job type */
+            /** @description an object_id that is not an object of the video, a frame_index outside 0..frame_count-1, a point outside [0, width) x [0, height), labels and points of different lengths, a keyframe that would hold more than 64 points in all, no point, box or mask, a box without x0 < x1 and y0 < y1 or outside the frame, a mask of another size or not a compressed COCO RLE, or an Idempotency-Key reused for another video or job type */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    V1VideosVideoIdPromptsPromptIdDeletePrompt: {
+        parameters: {
+            query?: {
+                /** @description seconds to wait for the mask, 0..30; 0 answers 202 at once */
+                wait?: number;
+            };
+            header?: {
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                prompt_id: string;
+                video_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Additional response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRemoved"];
+                };
+            };
+            /** @description Additional response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRemoved"];
+                };
+            };
+            /** @description wait outside 0..30 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such video for this caller (also for another user's video or a non-UUID id); or no such prompt in this video (also another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the video is not ready (its size and frame count are known once ingest succeeded) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2153,6 +2437,55 @@ export interface operations {
             };
             /** @description object_ids naming no object, an object twice, an object that is not in the video or has no keyframes; frame_start or frame_end past the last frame, or frame_end before frame_start; an Idempotency-Key reused for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    V1VideosVideoIdSpansListSpans: {
+        parameters: {
+            query?: {
+                /** @description only this object */
+                object_id?: number | null;
+            };
+            header?: never;
+            path: {
+                video_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpanList"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+            /** @description no such video for this caller (also for another user's video or a non-UUID id); or no such object in the video */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -24,8 +24,8 @@ const video: Video = {
   error: null,
   created_at: "2026-11-26T08:00:00Z",
 };
-const disc: VideoObject = { id: 1, name: "disc", color: "#e6194b", created_at: video.created_at };
-const sky: VideoObject = { id: 2, name: "sky", color: "#3cb44b", created_at: video.created_at };
+const disc: VideoObject = { id: 1, name: "disc", color: "#e6194b", category: "object", created_at: video.created_at };
+const sky: VideoObject = { id: 2, name: "sky", color: "#3cb44b", category: "object", created_at: video.created_at };
 
 function mask(frame: number, objectId: number, score: number, source: FrameMask["source"] = "propagation"): FrameMask {
   return { frame_index: frame, object_id: objectId, score, source, rle: { size: [108, 192], counts: "PS`0" } };
