@@ -120,12 +120,12 @@ def render(summary: Summary) -> str:
 
 
 def _table(title: str, rows: list[Row], *, with_rate: bool = False) -> list[str]:
-    head = f"  {'type':<7}{'name':<46}{'count':>7}{'fail':>6}"
+    head = f"  {'type':<9}{'name':<46}{'count':>7}{'fail':>6}"
     head += f"{'req/s':>8}" if with_rate else ""
     head += f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     lines = [title + ":", head]
     for r in sorted(rows, key=lambda r: (r.name, r.type)):
-        line = f"  {r.type:<7}{r.name[:45]:<46}{r.count:>7}{r.failures:>6}"
+        line = f"  {r.type:<9}{r.name[:45]:<46}{r.count:>7}{r.failures:>6}"
         line += f"{r.rps:>8.1f}" if with_rate else ""
         line += f"{r.p50:>9.0f}{r.p95:>9.0f}{r.p99:>9.0f}{r.max:>9.0f}"
         lines.append(line)
