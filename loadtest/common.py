@@ -165,10 +165,11 @@ class Api:
             if step.action == FAIL:
                 raise FlowAborted(name)
             if step.action == WAIT:
-                began = time.monotonic()
+                # Recorded before the wait (as lasting it), so that a wait which the end of the
+                # run cuts short still counts.
+                self.record(THROTTLE_EVENT, name, time.monotonic() - step.wait_s)
                 time.sleep(step.wait_s)
-                throttled_s += time.monotonic() - began
-                self.record(THROTTLE_EVENT, name, began)
+                throttled_s += step.wait_s
             else:
                 self.session.renew(self, credentials.token, reason=REFRESHED_AFTER_401)
                 renewed = True
