@@ -1,5 +1,6 @@
-"""What every scenario shares: JSON calls checked against the statuses api.md promises, accounts,
-the upload through a presigned URL, following a job to its end, and job latency as locust events.
+"""What every scenario shares: JSON calls checked against the statuses api.md promises, accounts
+(kept signed in by session.py), 429s honoured, the upload through a presigned URL, following a job
+to its end, and job latency as locust events.
 
 Only locust and the standard library are used, so this runs against any deployment.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -17,6 +19,7 @@ from typing import Any
 
 from locust import User, events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+from session import ACCEPT, FAIL, REFRESHED_AFTER_401, WAIT, Credentials, Session, next_step
 
 CLIP = Path(__file__).with_name("clip.mp4")
 PASSWORD = "load test password 1"  # noqa: S105 (every load-test account has it)
@@ -24,6 +27,7 @@ TERMINAL = ("succeeded", "failed", "canceled")
 JOB_EVENT = "JOB"  # request_type of job latency events: submit to terminal status
 FLOW_EVENT = "FLOW"  # request_type of one whole scenario run (the CI smoke test looks for it)
 CHECK_EVENT = "CHECK"  # request_type of a content check that failed on a 2xx answer
+THROTTLE_EVENT = "THROTTLE"  # request_type of a wait for Retry-After; its time is the wait
 log = logging.getLogger("loadtest")
 
 
@@ -84,12 +88,15 @@ def fire(user: User, request_type: str, name: str, began: float, error: str | No
 
 
 class Api:
-    """The API as a client sees it, on a locust user's HTTP client."""
+    """The API as a client sees it, on a locust user's HTTP client, signed in by ``session``."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, session: Session | None = None) -> None:
         self.user = user
         self.client: Any = user.client  # type: ignore[attr-defined]
-        self.auth: dict[str, str] = {}
+        self.session = session or Session()
+
+    def record(self, kind: str, name: str, began: float, error: str | None = None) -> None:
+        fire(self.user, kind, name, began, error)
 
     def call(
         self,
@@ -102,35 +109,70 @@ class Api:
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
         auth: dict[str, str] | None = None,
+        stream: bool = False,
     ) -> Any:
         """One request; a status outside ``expect`` is a failure and aborts the flow.
 
-        The failure message is the kind only ("500 where 200 was expected"), so locust groups
-        failures by kind; the body goes to the log.
+        Without ``auth`` it carries the session's credentials, renewed first when due; a 401
+        for an access token that expired in flight renews it and sends once more. A 429 with
+        Retry-After from the API (api.md has one for every limit) is waited out and sent again,
+        unless ``expect`` holds 429. The failure message is the kind only ("500 where 200 was
+        expected"), so locust groups failures by kind; the body goes to the log.
         """
         wanted = tuple(expect)
-        sent = dict(self.auth if auth is None else auth)
         if body is not None:
             raw = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-        sent.update(headers or {})
-        with self.client.request(
-            method,
-            path,
-            name=name,
-            data=raw,
-            headers=sent,
-            catch_response=True,
-            allow_redirects=False,
-        ) as response:
-            status = response.status_code or 0
-            if status in wanted:
-                response.success()
+        options: dict[str, Any] = {"stream": True, "timeout": (10, 30)} if stream else {}
+        renewed, throttled_s = False, 0.0
+        while True:
+            if auth is None:
+                credentials = self.session.current(self)
+            else:
+                credentials = Credentials(auth, None, math.inf)
+            sent = dict(credentials.headers)
+            if body is not None:
+                sent["Content-Type"] = "application/json"
+            sent.update(headers or {})
+            with self.client.request(
+                method,
+                path,
+                name=name,
+                data=raw,
+                headers=sent,
+                catch_response=True,
+                allow_redirects=False,
+                **options,
+            ) as response:
+                step = next_step(
+                    response.status_code or 0,
+                    wanted,
+                    credentials=credentials,
+                    retry_after=response.headers.get("Retry-After"),
+                    is_api=path.startswith("/"),
+                    renewed=renewed,
+                    waited_s=throttled_s,
+                    now=time.monotonic(),
+                )
+                if step.action == FAIL:
+                    response.failure(step.failure)
+                    log.warning("%s %s -> %s: %s", method, name, step.failure, _snippet(response))
+                else:  # the answer, or what api.md promises a long-lived client: handled below
+                    response.success()
+            if step.action == ACCEPT:
                 return response
-            kind = "no response" if status == 0 else str(status)
-            response.failure(f"{kind} where {'/'.join(map(str, wanted))} was expected")
-            log.warning("%s %s -> %s: %s", method, name, kind, _snippet(response))
-        raise FlowAborted(name)
+            if stream:
+                response.close()  # its connection goes back before the next attempt
+            if step.action == FAIL:
+                raise FlowAborted(name)
+            if step.action == WAIT:
+                # Recorded before the wait (as lasting it), so that a wait which the end of the
+                # run cuts short still counts.
+                self.record(THROTTLE_EVENT, name, time.monotonic() - step.wait_s)
+                time.sleep(step.wait_s)
+                throttled_s += step.wait_s
+            else:
+                self.session.renew(self, credentials.token, reason=REFRESHED_AFTER_401)
+                renewed = True
 
     def check_failed(self, name: str, message: str) -> None:
         """Record an answer that had the right status but the wrong content, and abort."""
@@ -149,35 +191,17 @@ class Api:
         return dict(answer["job"])
 
     def register(self, prefix: str) -> str:
-        """A new account, signed in; answers its email."""
+        """A new account, signed in from now on; answers its email."""
         email = new_email(prefix)
-        tokens = self.json(
-            "POST",
-            "/v1/auth/register",
-            name="/v1/auth/register",
-            expect=(201,),
-            body={"email": email, "password": PASSWORD},
-            auth={},
-        )
-        self.auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        self.session.register(self, email, PASSWORD)
         return email
 
-    def login(self, email: str) -> None:
-        tokens = self.json(
-            "POST",
-            "/v1/auth/login",
-            name="/v1/auth/login",
-            body={"email": email, "password": PASSWORD},
-            auth={},
-        )
-        self.auth = {"Authorization": f"Bearer {tokens['access_token']}"}
-
     def use_api_key(self, name: str) -> None:
-        """Create an API key with the current login and authenticate with it from now on."""
+        """Create an API key with the current sign-in and authenticate with it from now on."""
         key = self.json(
             "POST", "/v1/api-keys", name="/v1/api-keys", expect=(201,), body={"name": name}
         )
-        self.auth = {"X-API-Key": key["key"]}
+        self.session.use_api_key(key["key"])
 
     def upload_clip(self) -> tuple[str, dict[str, Any], float]:
         """Announce, PUT straight to storage and complete: the video id, its ingest job and when
@@ -230,20 +254,13 @@ class Api:
         """Follow the job's event stream to its terminal status, as the frontend does: the
         final job and how many ``masks`` events came; fires its latency event."""
         masks = 0
-        response = self.client.request(
-            "GET",
-            f"/v1/jobs/{job['id']}/events",
-            name="/v1/jobs/[id]/events",
-            headers=self.auth,
-            stream=True,
-            timeout=(10, 30),
-        )
         try:
-            if response.status_code != 200:
-                log.warning(
-                    "events stream answered %s: %s", response.status_code, _snippet(response)
-                )
-                return self.poll_job(job, submitted, timeout_s=timeout_s), masks
+            response = self.call(
+                "GET", f"/v1/jobs/{job['id']}/events", name="/v1/jobs/[id]/events", stream=True
+            )
+        except FlowAborted:  # counted as a failure; the job's state is still in the API
+            return self.poll_job(job, submitted, timeout_s=timeout_s), masks
+        try:
             for event, data in _sse_events(response.iter_lines(decode_unicode=True)):
                 if event == "status":
                     job = data

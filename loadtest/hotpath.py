@@ -5,7 +5,8 @@ at a fixed number of users with no think time:
 
     locust -f loadtest/hotpath.py --host API --bare-host BARE --tags job_read   # or prompt,
                                                                    # bare_job_read, bare_prompt
-The users of one process share one account and one ready video, made by the first of them.
+The users of one process share one account (one session) and one ready video, made by the first
+of them.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ class HotPathUser(FastHttpUser):
             except FlowAborted:
                 self.shared["failed"] = True
         deadline = time.monotonic() + SETUP_TIMEOUT_S
-        while "auth" not in self.shared and time.monotonic() < deadline:
+        while "session" not in self.shared and time.monotonic() < deadline:
             if self.shared.get("failed"):
                 raise RuntimeError("hot path setup failed; see the failures")
             time.sleep(0.2)  # gevent's sleep: the first user is still setting up
-        self.api.auth = self.shared["auth"]
+        self.api.session = self.shared["session"]  # one sign-in; its renewals take turns
         self.bare = self.environment.parsed_options.bare_host.rstrip("/")
 
     def setup_shared(self) -> None:
@@ -71,7 +72,7 @@ class HotPathUser(FastHttpUser):
         }
         # The measured window starts now: the setup's requests would dilute the rate.
         self.environment.stats.reset_all()
-        self.shared.update(job_id=job["id"], video_id=video_id, prompt=prompt, auth=api.auth)
+        self.shared.update(job_id=job["id"], video_id=video_id, prompt=prompt, session=api.session)
 
     def hit(self, method: str, url: str, name: str, **kwargs: Any) -> None:
         # A failure is already in the statistics; the next request goes on.

@@ -1,7 +1,9 @@
 """A client that gets things wrong: bad credentials, malformed bodies, other users' ids.
 
 Each request expects the 4xx api.md promises, as problem+json; that answer counts as a success,
-and anything else (a 5xx above all) as a failure. Names start with ``bad:``.
+and anything else (a 5xx above all) as a failure. Names start with ``bad:``. Repeated wrong
+passwords for one email may also answer 429 with Retry-After (the login throttle): that is the
+promised answer too. The user's own sign-in is kept valid by its session like any client's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from common import Api, FlowAborted
 from locust import HttpUser, between, task
+from session import retry_after_s
 
 PROBLEM_JSON = "application/problem+json"
 GARBAGE_TOKEN = {"auth": {"Authorization": "Bearer x.y.z"}}
@@ -53,19 +56,20 @@ class MisbehavingUser(HttpUser):
         name: str,
         method: str,
         path: str,
-        status: int,
+        status: int | tuple[int, ...],
         *,
         body: Any = None,
         raw: bytes | None = None,
         auth: dict[str, str] | None = None,
     ) -> None:
-        """The request must answer ``status`` with a problem+json body."""
+        """The request must answer ``status`` (or one of them) with a problem+json body, and a
+        429 must say when to come back."""
         headers = {"Content-Type": "application/json"} if raw is not None else None
         response = self.api.call(
             method,
             path,
             name=f"bad: {name}",
-            expect=(status,),
+            expect=status if isinstance(status, tuple) else (status,),
             body=body,
             raw=raw,
             headers=headers,
@@ -73,6 +77,9 @@ class MisbehavingUser(HttpUser):
         )
         if not response.headers.get("Content-Type", "").startswith(PROBLEM_JSON):
             self.api.check_failed(f"bad: {name}", "not problem+json")
+        retry_after = response.headers.get("Retry-After")
+        if response.status_code == 429 and retry_after_s(retry_after) is None:
+            self.api.check_failed(f"bad: {name}", "429 without a usable Retry-After")
 
     @task
     def misbehave(self) -> None:
@@ -84,7 +91,7 @@ class MisbehavingUser(HttpUser):
         except FlowAborted:
             return
 
-    def mistakes(self) -> list[tuple[str, str, str, int, dict[str, Any]]]:
+    def mistakes(self) -> list[tuple[str, str, str, int | tuple[int, ...], dict[str, Any]]]:
         """(name, method, path, expected status, request arguments) of each mistake."""
         other, own = self.victim_video, self.own_video
         video = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 5}
@@ -95,7 +102,8 @@ class MisbehavingUser(HttpUser):
             ("garbage bearer token", "GET", "/v1/videos", 401, GARBAGE_TOKEN),
             ("no credentials", "GET", "/v1/me", 401, {"auth": {}}),
             ("unknown API key", "GET", "/v1/jobs", 401, UNKNOWN_KEY),
-            ("wrong password", "POST", "/v1/auth/login", 401, {"body": login, "auth": {}}),
+            # Every misbehaving user guesses for the same email: the throttle's 429 comes soon.
+            ("wrong password", "POST", "/v1/auth/login", (401, 429), {"body": login, "auth": {}}),
             ("short password", "POST", "/v1/auth/register", 400, {"body": short, "auth": {}}),
             ("malformed JSON", "POST", "/v1/videos", 400, {"raw": b'{"filename": '}),
             ("unknown field", "POST", "/v1/videos", 400, {"body": {**video, "x": 1}}),

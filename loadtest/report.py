@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 JOB_TYPE, FLOW_TYPE, CHECK_TYPE = "JOB", "FLOW", "CHECK"  # our own events, as in common.py
-MEASUREMENT_TYPES = (JOB_TYPE, FLOW_TYPE, CHECK_TYPE)
+SESSION_TYPE, THROTTLE_TYPE = "SESSION", "THROTTLE"  # as in session.py and common.py
+MEASUREMENT_TYPES = (JOB_TYPE, FLOW_TYPE, CHECK_TYPE, SESSION_TYPE, THROTTLE_TYPE)
 # Locust writes our failure messages wrapped in their exception's repr; the message is the kind.
 _OWN_WRAPPER = re.compile(r"^(?:CatchResponseError|JobFailed)\(['\"](.*)['\"]\)$")
 
@@ -105,7 +106,9 @@ def render(summary: Summary) -> str:
     out += _table("HTTP", summary.http(), with_rate=True)
     out += _table("Job latency (submit to terminal status)", summary.of_type("JOB"))
     out += _table("Whole flows", summary.of_type("FLOW"))
-    checks = summary.of_type("CHECK")
+    out += _table("Token renewals (time: the renewal's calls)", summary.of_type(SESSION_TYPE))
+    out += _table("429s waited out (time: the wait)", summary.of_type(THROTTLE_TYPE))
+    checks = summary.of_type(CHECK_TYPE)
     if checks:
         out += _table("Failed content checks", checks)
     out.append(f"Failures by kind ({summary.failure_count()} in all):")
@@ -117,12 +120,12 @@ def render(summary: Summary) -> str:
 
 
 def _table(title: str, rows: list[Row], *, with_rate: bool = False) -> list[str]:
-    head = f"  {'type':<7}{'name':<46}{'count':>7}{'fail':>6}"
+    head = f"  {'type':<9}{'name':<46}{'count':>7}{'fail':>6}"
     head += f"{'req/s':>8}" if with_rate else ""
     head += f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     lines = [title + ":", head]
     for r in sorted(rows, key=lambda r: (r.name, r.type)):
-        line = f"  {r.type:<7}{r.name[:45]:<46}{r.count:>7}{r.failures:>6}"
+        line = f"  {r.type:<9}{r.name[:45]:<46}{r.count:>7}{r.failures:>6}"
         line += f"{r.rps:>8.1f}" if with_rate else ""
         line += f"{r.p50:>9.0f}{r.p95:>9.0f}{r.p99:>9.0f}{r.max:>9.0f}"
         lines.append(line)

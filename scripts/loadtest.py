@@ -5,14 +5,22 @@
 Writes locust's CSV statistics (``locust_stats.csv``, ``locust_failures.csv``, ...), its HTML
 report (``report.html``), its log and ``summary.json`` into ``--results`` (default
 ``loadtest/results/<UTC time>``), then prints requests/s, p50/p95/p99 per endpoint, failures by
-kind and job latency. Exits 1 on any failure, or when a ``--require-flow`` never completed.
-Arguments after ``--`` go to locust (for instance user class names).
+kind, job latency and token renewals. Exits 1 on any failure, or when a ``--require-flow`` never
+completed. Arguments after ``--`` go to locust (for instance user class names).
+
+Against an embedded stack (``make run``) it also samples each process's resident memory
+(``rss.csv``), and reports start, after the warm-up, end, peak and the slope over the last half
+(``memory.csv``, ``summary.json``'s ``memory``), flagging a process that still climbs. The stack
+is found by its ``devstack.json`` (``$ROTO_DATA_DIR`` or ``.roto``) serving ``--host``, or named
+with ``--sample-rss``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +33,26 @@ import report  # noqa: E402  (loadtest/ is a folder of locust modules, not a pac
 import rss  # noqa: E402
 
 STOP_TIMEOUT_S = 20  # users finish or drop their current step within this at the end
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
+
+
+def seconds(text: str) -> float:
+    """Seconds in a duration as locust writes them: ``90``, ``90s``, ``5m``, ``1h30m``."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 5m, 1h30m)")
+    hours, minutes, secs = (int(g or 0) for g in match.groups())
+    return float(hours * 3600 + minutes * 60 + secs)
+
+
+def runtime_file(args: argparse.Namespace) -> Path | None:
+    """The ``devstack.json`` of the stack under test: named, or found serving ``--host``."""
+    if args.sample_rss:
+        return Path(args.sample_rss)
+    candidates = [ROOT / ".roto" / "devstack.json"]
+    if os.environ.get("ROTO_DATA_DIR"):
+        candidates.insert(0, Path(os.environ["ROTO_DATA_DIR"]) / "devstack.json")
+    return rss.find_runtime_file(args.host, candidates)
 
 
 def locust_command(args: argparse.Namespace, results: Path, extra: list[str]) -> list[str]:
@@ -41,29 +69,39 @@ def locust_command(args: argparse.Namespace, results: Path, extra: list[str]) ->
     return command + extra
 
 
-def run(args: argparse.Namespace, extra: list[str]) -> tuple[report.Summary, int]:
-    """Run locust once; answers the summary and locust's exit status."""
+def run(
+    args: argparse.Namespace, extra: list[str]
+) -> tuple[report.Summary, int, list[rss.Trend] | None]:
+    """Run locust once; answers the summary, locust's exit status and, when sampled, the
+    memory trends."""
     results = args.results or ROOT / "loadtest" / "results" / time.strftime("%Y%m%dT%H%M%SZ")
     results.mkdir(parents=True, exist_ok=True)
-    sampler = rss.Sampler(args.sample_rss, every_s=30.0) if args.sample_rss else None
+    stack = runtime_file(args)
+    sampler = rss.Sampler(stack, every_s=args.rss_every) if stack else None
     if sampler:
+        print(f"sampling resident memory every {args.rss_every:g} s: {', '.join(sampler.pids)}")
         sampler.start()
     with open(results / "locust.log", "wb") as log:
         status = subprocess.call(
             locust_command(args, results, extra), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
         )
+    trends = None
     if sampler:
         sampler.stop()
         sampler.write_csv(results / "rss.csv")
-        print(sampler.render())
+        trends = rss.trends(sampler.samples, warmup_s=args.warmup, limit_mib_per_h=args.climb_limit)
+        (results / "memory.csv").write_text(rss.trends_csv(trends))
     stats = results / "locust_stats.csv"
     if not stats.exists():
         tail = (results / "locust.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"locust wrote no statistics (exit {status}):\n{tail}")
     summary = report.read(results / "locust")
-    (results / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+    data = summary.to_json()
+    if trends is not None:
+        data["memory"] = rss.to_json(trends, warmup_s=args.warmup, limit_mib_per_h=args.climb_limit)
+    (results / "summary.json").write_text(json.dumps(data, indent=2))
     print(f"results in {results}")
-    return summary, status
+    return summary, status, trends
 
 
 def verdict(summary: report.Summary, required_flows: list[str]) -> list[str]:
@@ -92,7 +130,26 @@ def parser() -> argparse.ArgumentParser:
         "--sample-rss",
         type=Path,
         metavar="DEVSTACK_JSON",
-        help="record the RSS of the embedded stack's processes (its data dir's devstack.json)",
+        help="record the RSS of the embedded stack's processes (its data dir's devstack.json); "
+        "by default the devstack.json under $ROTO_DATA_DIR or .roto whose stack serves --host",
+    )
+    p.add_argument(
+        "--rss-every", type=float, default=30.0, help="seconds between memory samples (30)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=seconds,
+        default=300.0,
+        help="the memory table's 'after warm-up' is the first sample from then (default 5m)",
+    )
+    p.add_argument(
+        "--climb-limit",
+        type=float,
+        default=rss.CLIMB_LIMIT_MIB_PER_H,
+        metavar="MIB_PER_H",
+        help="flag a process whose memory rises faster over the last half of the run "
+        f"(default {rss.CLIMB_LIMIT_MIB_PER_H:g} MiB/h; judged once the last half is "
+        f"{rss.MIN_LAST_HALF_S / 60:.0f} min or more)",
     )
     p.add_argument(
         "--require-flow",
@@ -108,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
-    summary, status = run(args, extra)
+    summary, status, trends = run(args, extra)
     print(report.render(summary))
+    if trends is None:
+        print("Resident memory: not sampled (no devstack.json of a stack serving --host)")
+    else:
+        print(rss.render(trends, warmup_s=args.warmup, limit_mib_per_h=args.climb_limit))
     problems = verdict(summary, args.require_flow)
     if status != 0:
         problems.append(f"locust exited with {status}")

@@ -45,7 +45,9 @@ def test_summary_separates_http_rows_from_job_and_flow_events(tmp_path: Path) ->
             stats_row("POST", "/v1/videos", 10, 0, 2.5, 90),
             stats_row("JOB", "propagate", 3, 0, 0.1, 21000),
             stats_row("FLOW", "artist", 2, 0, 0.05, 24000),
-            stats_row("", "Aggregated", 115, 0, 15.15, 21000),
+            stats_row("SESSION", "refresh before expiry", 4, 0, 0.05, 16),
+            stats_row("THROTTLE", "/v1/jobs/[id]", 1, 0, 0.01, 41000),
+            stats_row("", "Aggregated", 120, 0, 15.26, 21000),
         ],
         [],
     )
@@ -55,6 +57,8 @@ def test_summary_separates_http_rows_from_job_and_flow_events(tmp_path: Path) ->
     assert summary.row("JOB", "propagate").p99 == 21000
     text = report.render(summary)
     assert "Job latency" in text and "propagate" in text and "none" in text
+    assert "  SESSION  refresh before expiry" in text
+    assert "429s waited out" in text and "  THROTTLE /v1/jobs/[id]" in text
     assert runner.verdict(summary, ["artist"]) == []
 
 
