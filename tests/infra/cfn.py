@@ -145,11 +145,19 @@ def container(stem: str, task_definition: str, name: str) -> dict[str, Any]:
     return definition
 
 
+def _branches(entry: Any) -> list[dict[str, Any]]:
+    """A list item, or the items of both branches of an ``Fn::If`` (``AWS::NoValue`` left out)."""
+    if isinstance(entry, dict) and "Fn::If" in entry:
+        return [b for b in entry["Fn::If"][1:] if isinstance(b, dict) and "Name" in b]
+    return [entry]
+
+
 def container_settings(stem: str, task_definition: str, name: str) -> dict[str, Setting]:
     """ROTO_* settings of one container of an ECS task definition."""
     definition = container(stem, task_definition, name)
     settings: dict[str, Setting] = {}
-    entries = [(e["Name"], Setting(e["Value"], False)) for e in definition.get("Environment", [])]
+    environment = [e for entry in definition.get("Environment", []) for e in _branches(entry)]
+    entries = [(e["Name"], Setting(e["Value"], False)) for e in environment]
     entries += [(e["Name"], Setting(e["ValueFrom"], True)) for e in definition.get("Secrets", [])]
     for name, setting in entries:
         assert name not in settings, f"{task_definition}/{definition['Name']} sets {name} twice"

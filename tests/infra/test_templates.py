@@ -19,8 +19,8 @@ from roto.videos import storage
 from roto.worker.roles import role_names
 from tests.infra import cfn
 
-# Values that change with every release and are given at deploy time (see infra/README.md).
-PER_RELEASE = {"ImageTag", "TemplateBaseUrl"}
+# Values that change with every release, given by scripts/deploy.py (see infra/README.md).
+PER_RELEASE = {"ApiImageDigest", "MediaImageDigest", "GpuImageDigest"}
 
 
 @pytest.mark.parametrize("logical_id", sorted(cfn.nested_stacks()))
@@ -114,11 +114,29 @@ def test_migration_task_calls_the_migration_runner() -> None:
 
 
 def test_health_paths_are_routes_of_the_app() -> None:
-    assert {cfn.properties("api", "ApiTargetGroup")["HealthCheckPath"]} == readyz.paths
+    # The load balancer checks liveness: a dependency's failover must not fail every task.
+    assert {cfn.properties("api", "ApiTargetGroup")["HealthCheckPath"]} == healthz.paths
     distribution = cfn.properties("edge", "Distribution")["DistributionConfig"]
     behaviours = distribution["CacheBehaviors"]
     paths = {b["PathPattern"] for b in behaviours if b["TargetOriginId"] == "api"}
-    assert paths == {"/v1/*"} | healthz.paths
+    assert paths == {"/v1/*"} | healthz.paths | readyz.paths
+
+
+def test_readiness_is_forwarded_only_with_the_probe_secret() -> None:
+    probe = cfn.properties("api", "ReadinessProbeRule")
+    hidden = cfn.properties("api", "ReadinessHiddenRule")
+    main = cfn.properties("api", "FromCloudFrontRule")
+    assert probe["Priority"] < hidden["Priority"] < main["Priority"]
+    conditions = {c["Field"]: c for c in probe["Conditions"] if c["Field"] != "http-header"}
+    assert conditions["path-pattern"]["PathPatternConfig"]["Values"] == sorted(readyz.paths)
+    headers = {
+        c["HttpHeaderConfig"]["HttpHeaderName"]: c["HttpHeaderConfig"]["Values"][0]["Fn::Sub"]
+        for c in probe["Conditions"]
+        if c["Field"] == "http-header"
+    }
+    assert headers["X-Roto-Probe"].startswith("{{resolve:secretsmanager:${ReadinessProbeSecretArn}")
+    assert headers["X-Origin-Verify"].startswith("{{resolve:secretsmanager:${OriginVerifySecretArn}")
+    assert hidden["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
 
 
 def test_media_lifecycle_rules_match_the_app_key_layout() -> None:
