@@ -35,9 +35,16 @@ def test_root_passes_each_nested_stack_exactly_its_parameters(logical_id: str) -
         cfn.trace(cfn.ROOT, value)
 
 
-def test_every_template_is_nested_in_root_except_the_registry() -> None:
+def test_every_template_is_nested_in_root_except_the_per_account_ones() -> None:
     nested = {stem for stem, _ in cfn.nested_stacks().values()}
-    assert nested == set(cfn.template_stems()) - {"root", "registry"}
+    assert nested == set(cfn.template_stems()) - {"root", "registry", "ci"}
+
+
+def test_nested_templates_are_local_paths_that_package_uploads() -> None:
+    for logical_id, resource in cfn.load(cfn.ROOT)["Resources"].items():
+        if resource["Type"] == "AWS::CloudFormation::Stack":
+            url = resource["Properties"]["TemplateURL"]
+            assert isinstance(url, str) and (cfn.TEMPLATES / url).is_file(), logical_id
 
 
 def test_registry_exports_are_the_ones_root_imports() -> None:
