@@ -53,7 +53,9 @@ def read_beat(path: Path, now: float) -> Beat | None:
         return None
     try:
         body = json.loads(raw)
-        return Beat(now - written, max(0, int(body.get("in_flight", 0))), str(body.get("state", "")))
+        return Beat(
+            now - written, max(0, int(body.get("in_flight", 0))), str(body.get("state", ""))
+        )
     except (ValueError, TypeError, AttributeError):
         return Beat(now - written, 0, "unreadable")
 
@@ -67,7 +69,13 @@ class AsgGuard:
     """Marks a silent GPU instance Unhealthy and keeps a busy one out of scale-in."""
 
     def __init__(
-        self, autoscaling: Any, *, group: str, instance_id: str, heartbeat: Path, stale_after_s: float
+        self,
+        autoscaling: Any,
+        *,
+        group: str,
+        instance_id: str,
+        heartbeat: Path,
+        stale_after_s: float,
     ) -> None:
         self._autoscaling = autoscaling
         self._group = group
@@ -107,6 +115,8 @@ class EcsGuard:
     """Keeps a media worker task with jobs in flight out of scale-in and deployments' way."""
 
     def __init__(self, agent_uri: str, *, heartbeat: Path, stale_after_s: float) -> None:
+        if not agent_uri.startswith("http://"):
+            raise ValueError(f"ECS_AGENT_URI is not an http:// URL: {agent_uri!r}")
         self._url = agent_uri.rstrip("/") + "/task-protection/v1/state"
         self._heartbeat = heartbeat
         self._stale_after_s = stale_after_s
@@ -117,13 +127,13 @@ class EcsGuard:
         body: dict[str, Any] = {"ProtectionEnabled": enabled}
         if enabled:
             body["ExpiresInMinutes"] = PROTECTION_MINUTES
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (http:// checked in __init__)
             self._url,
             data=json.dumps(body).encode(),
             method="PUT",
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=5) as reply:
+        with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310 (as above)
             reply.read()
 
     def step(self, now: float) -> str:

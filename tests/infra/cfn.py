@@ -174,8 +174,9 @@ def user_data(stem: str, launch_template: str) -> str:
 
 
 def user_data_settings(stem: str, launch_template: str) -> dict[str, Setting]:
-    """ROTO_* settings the user data writes: plain ``ROTO_X=${Value}`` lines of the settings file,
-    and secrets, fetched as ``var=$(secret ${Arn})`` and written as ``printf 'ROTO_X=%s\\n' "$var"``."""
+    """ROTO_* settings the user data writes: plain ``ROTO_X=${Value}`` lines of the settings
+    file, and secrets, fetched as ``var=$(secret ${Arn})`` and written with
+    ``printf 'ROTO_X=%s\\n' "$var"``."""
     script = user_data(stem, launch_template)
     settings: dict[str, Setting] = {}
     fetched = dict(USER_DATA_SECRET_FETCH_RE.findall(script))

@@ -4,7 +4,6 @@ signals failure, and reports the instance up only once the daemon's heartbeat is
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
@@ -55,11 +54,10 @@ case "$1 $2" in
   "secretsmanager get-secret-value")
     while [[ $1 != --secret-id ]]; do shift; done
     id=$2
-    value=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], "__FAIL__"))' "$STUB_SECRETS" "$id")
-    if [[ $value == __FAIL__ ]]; then
+    if [[ ! -f $STUB_SECRETS/$id ]]; then
       echo "An error occurred (AccessDeniedException) when calling GetSecretValue" >&2; exit 254
     fi
-    printf '%s\n' "$value";;
+    cat "$STUB_SECRETS/$id"; echo;;
   "ecr get-login-password") echo password;;
   "cloudformation signal-resource") [[ -z ${STUB_SIGNAL_REFUSED:-} ]] || exit 254;;
 esac
@@ -117,7 +115,9 @@ def boot(tmp_path: Path, *, secrets: dict[str, str] = SECRETS, **env: str) -> Bo
         path = bin_dir / name
         path.write_text(body)
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    (tmp_path / "secrets.json").write_text(json.dumps(secrets))
+    (tmp_path / "secrets").mkdir()
+    for secret_id, value in secrets.items():
+        (tmp_path / "secrets" / secret_id).write_text(value)
     (tmp_path / "user-data.sh").write_text(script)
     log = tmp_path / "calls.log"
     log.touch()
@@ -127,7 +127,7 @@ def boot(tmp_path: Path, *, secrets: dict[str, str] = SECRETS, **env: str) -> Bo
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "BOOT_ROOT": str(root),
             "STUB_LOG": str(log),
-            "STUB_SECRETS": str(tmp_path / "secrets.json"),
+            "STUB_SECRETS": str(tmp_path / "secrets"),
             **env,
         },
         capture_output=True,

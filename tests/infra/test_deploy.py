@@ -44,7 +44,12 @@ def plan(tmp_path: Path, *args: str) -> tuple[list[str], list[str]]:
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--dry-run"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     made = calls.read_text().splitlines() if calls.exists() else []

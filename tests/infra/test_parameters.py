@@ -136,7 +136,11 @@ def nested_values(env: str) -> list[tuple[str, str, dict[str, Any], Any]]:
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_root_values_meet_the_root_constraints(env: str) -> None:
     declared = cfn.load(cfn.ROOT)["Parameters"]
-    problems = [p for name, value in root_values(env).items() for p in violations(name, declared[name], value)]
+    problems = [
+        p
+        for name, value in root_values(env).items()
+        for p in violations(name, declared[name], value)
+    ]
     assert problems == []
 
 

@@ -142,7 +142,9 @@ def test_readiness_is_forwarded_only_with_the_probe_secret() -> None:
         if c["Field"] == "http-header"
     }
     assert headers["X-Roto-Probe"].startswith("{{resolve:secretsmanager:${ReadinessProbeSecretArn}")
-    assert headers["X-Origin-Verify"].startswith("{{resolve:secretsmanager:${OriginVerifySecretArn}")
+    assert headers["X-Origin-Verify"].startswith(
+        "{{resolve:secretsmanager:${OriginVerifySecretArn}"
+    )
     assert hidden["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
 
 

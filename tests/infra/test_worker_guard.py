@@ -37,7 +37,9 @@ def guard() -> ModuleType:
 
 
 def beat(path: Path, *, age_s: float, in_flight: int = 0, body: str | None = None) -> None:
-    path.write_text(body if body is not None else json.dumps({"state": "ready", "in_flight": in_flight}))
+    path.write_text(
+        body if body is not None else json.dumps({"state": "ready", "in_flight": in_flight})
+    )
     os.utime(path, (NOW - age_s, NOW - age_s))
 
 
@@ -49,7 +51,8 @@ def autoscaling(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         ec2 = boto3.client("ec2", region_name=REGION)
         image = ec2.describe_images()["Images"][0]["ImageId"]
         ec2.create_launch_template(
-            LaunchTemplateName="gpu-lt", LaunchTemplateData={"ImageId": image, "InstanceType": "g4dn.xlarge"}
+            LaunchTemplateName="gpu-lt",
+            LaunchTemplateData={"ImageId": image, "InstanceType": "g4dn.xlarge"},
         )
         client = boto3.client("autoscaling", region_name=REGION)
         client.create_auto_scaling_group(
