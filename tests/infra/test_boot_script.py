@@ -213,6 +213,7 @@ def test_a_daemon_that_never_beats_abandons_the_instance_at_the_timeout(tmp_path
 def test_a_heartbeat_older_than_the_daemon_does_not_count(tmp_path: Path) -> None:
     result = boot(tmp_path, STUB_DAEMON="beat-before-start", ReadyTimeoutSeconds="0")
     assert_abandoned(result)
+    assert "no heartbeat" in result.stderr
 
 
 def test_a_refused_signal_outside_an_update_does_not_fail_the_boot(tmp_path: Path) -> None:
