@@ -31,6 +31,7 @@ RUN groupadd --system --gid 10001 roto \
     && useradd --system --uid 10001 --gid roto --no-create-home --shell /usr/sbin/nologin roto
 COPY --from=build /opt/venv /opt/venv
 COPY --chmod=0755 infra/docker/healthcheck.py /usr/local/bin/roto-healthcheck
+COPY --chmod=0755 infra/docker/worker_guard.py /usr/local/bin/roto-worker-guard
 WORKDIR /tmp
 
 # ---- api ---------------------------------------------------------------------------------------
@@ -40,8 +41,10 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["roto-healthcheck", "api"]
 # Only the load balancer reaches the container, so its X-Forwarded-For is trusted.
 # No uvicorn access log: the ALB writes one per request to S3, and skipping it measured about
-# 15 % more requests per second (docs/performance.md, section 2).
-CMD ["uvicorn", "roto.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips=*", "--no-access-log"]
+# 15 % more requests per second (docs/performance.md, section 2). Keep-alive (130 s) outlasts the
+# ALB's idle timeout (120 s), so the ALB always closes an idle connection first: no 502s from a
+# request sent on a connection uvicorn is closing.
+CMD ["uvicorn", "roto.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips=*", "--no-access-log", "--timeout-keep-alive", "130"]
 
 # ---- media -------------------------------------------------------------------------------------
 FROM runtime AS media
@@ -68,8 +71,10 @@ FROM python:3.11.11-slim-bookworm AS uv
 ARG UV_VERSION=0.13.8
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
-# ---- gpu-build: CPython, the service and the GPU daemon (gpu/), and TensorRT, on the CUDA base -
-FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu-build
+# ---- gpu-deps: CPython and every dependency (torch, SAM2, TensorRT), without the app ---------
+# A layer of several GB that changes only when a dependency does, so a release pulls little more
+# than the app layer below (and a baked AMI already holds this one: infra/README.md).
+FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu-deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TENSORRT_VERSION=11.4.0.106
 ENV UV_PYTHON_INSTALL_DIR=/opt/python \
@@ -79,10 +84,17 @@ RUN uv python install 3.11 && uv venv --seed --python 3.11 /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml constraints.txt ./
+COPY gpu/pyproject.toml ./gpu/
+# The dependencies of the service and of the GPU daemon, not the service itself.
+RUN python -c 'import tomllib; deps = [d for f in ("pyproject.toml", "gpu/pyproject.toml") for d in tomllib.load(open(f, "rb"))["project"]["dependencies"] if not d.startswith("megaton-roto")]; print("\n".join(deps))' > requirements-gpu.txt \
+    && pip install --no-cache-dir -c constraints.txt -r requirements-gpu.txt "tensorrt-cu12==${TENSORRT_VERSION}" \
+    && python -c "import tensorrt"
+
+# ---- gpu-build: the app alone, into /opt/app (small; changes with every release) ---------------
+FROM gpu-deps AS gpu-build
 COPY src ./src
 COPY gpu ./gpu
-RUN pip install --no-cache-dir -c constraints.txt . ./gpu "tensorrt-cu12==${TENSORRT_VERSION}" \
-    && python -c "import tensorrt"
+RUN pip install --no-cache-dir --no-deps -c constraints.txt --target /opt/app . ./gpu
 
 # ---- gpu ---------------------------------------------------------------------------------------
 FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu
@@ -93,16 +105,20 @@ ENV ROTO_MODEL_SIZE=${SAM2_MODEL_SIZE} \
     ROTO_MODEL_CHECKPOINT=/opt/models/sam2.pt \
     ROTO_MODEL_CHECKPOINT_SHA256=${SAM2_CHECKPOINT_SHA256}
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/app \
     HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 RUN groupadd --system --gid 10001 roto \
     && useradd --system --uid 10001 --gid roto --no-create-home --shell /usr/sbin/nologin roto
-COPY --from=gpu-build /opt/python /opt/python
-COPY --from=gpu-build /opt/venv /opt/venv
+# Largest and steadiest first: CPython and the dependencies, the checkpoint, then the app.
+COPY --from=gpu-deps /opt/python /opt/python
+COPY --from=gpu-deps /opt/venv /opt/venv
 COPY --from=weights /models/sam2.pt /opt/models/sam2.pt
+COPY --from=gpu-build /opt/app /opt/app
 COPY --chmod=0755 infra/docker/healthcheck.py /usr/local/bin/roto-healthcheck
+COPY --chmod=0755 infra/docker/worker_guard.py /usr/local/bin/roto-worker-guard
 WORKDIR /tmp
 USER 10001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 CMD ["roto-healthcheck", "worker"]

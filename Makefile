@@ -51,10 +51,22 @@ loadtest: install
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# Static checks of infra/ and the Dockerfile (cfn-lint, checkov, hadolint), in .venv-infra.
+# Static checks of infra/, the Dockerfile and the workflows (cfn-lint, checkov, hadolint,
+# actionlint), in .venv-infra.
 .PHONY: infra-check
 infra-check:
 	bash scripts/check_infra.sh
+
+# Ship one environment (infra/README.md, "Deploying"): images by digest, packaged templates,
+# migrations before the roll, the stack, health. deploy-plan prints all that, needing no account.
+.PHONY: deploy deploy-plan
+deploy:
+	$(if $(filter $(ENV),dev prod),,$(error ENV=dev or ENV=prod))
+	python3 scripts/deploy.py --env $(ENV)
+
+deploy-plan:
+	$(if $(filter $(ENV),dev prod),,$(error ENV=dev or ENV=prod))
+	python3 scripts/deploy.py --env $(ENV) --dry-run
 
 # The web app (web/): installed from package-lock.json, rebuilt when a source is newer than the
 # stamp; the API serves web/dist at / in `make run`.

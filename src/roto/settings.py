@@ -25,6 +25,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_json: bool = True
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/roto"
+    # Read-only work that may lag a little (a replica in AWS); empty means database_url.
+    database_read_url: str = ""
     database_pool_min: int = 1
     database_pool_max: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"

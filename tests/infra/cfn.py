@@ -21,6 +21,8 @@ SECRET_JSON_KEY = re.compile(r"\$\{(\w+)\}:\w+::")
 SETTING_RE = re.compile(r"\bROTO_[A-Z0-9_]*[A-Z0-9]")
 SUB_VAR_RE = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
 USER_DATA_SETTING_RE = re.compile(r"^(ROTO_[A-Z0-9_]+)=(.*)$", re.MULTILINE)
+USER_DATA_SECRET_FETCH_RE = re.compile(r"^\s*(\w+)=\$\(secret \$\{(\w+)\}\)", re.MULTILINE)
+USER_DATA_SECRET_WRITE_RE = re.compile(r"printf '(ROTO_[A-Z0-9_]+)=%s\\n' \"\$(\w+)\"")
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -143,11 +145,19 @@ def container(stem: str, task_definition: str, name: str) -> dict[str, Any]:
     return definition
 
 
+def _branches(entry: Any) -> list[dict[str, Any]]:
+    """A list item, or the items of both branches of an ``Fn::If`` (``AWS::NoValue`` left out)."""
+    if isinstance(entry, dict) and "Fn::If" in entry:
+        return [b for b in entry["Fn::If"][1:] if isinstance(b, dict) and "Name" in b]
+    return [entry]
+
+
 def container_settings(stem: str, task_definition: str, name: str) -> dict[str, Setting]:
     """ROTO_* settings of one container of an ECS task definition."""
     definition = container(stem, task_definition, name)
     settings: dict[str, Setting] = {}
-    entries = [(e["Name"], Setting(e["Value"], False)) for e in definition.get("Environment", [])]
+    environment = [e for entry in definition.get("Environment", []) for e in _branches(entry)]
+    entries = [(e["Name"], Setting(e["Value"], False)) for e in environment]
     entries += [(e["Name"], Setting(e["ValueFrom"], True)) for e in definition.get("Secrets", [])]
     for name, setting in entries:
         assert name not in settings, f"{task_definition}/{definition['Name']} sets {name} twice"
@@ -164,16 +174,23 @@ def user_data(stem: str, launch_template: str) -> str:
 
 
 def user_data_settings(stem: str, launch_template: str) -> dict[str, Setting]:
-    """ROTO_* lines of the settings file the user data writes: ``$(secret ${Arn})`` is a secret."""
+    """ROTO_* settings the user data writes: plain ``ROTO_X=${Value}`` lines of the settings
+    file, and secrets, fetched as ``var=$(secret ${Arn})`` and written with
+    ``printf 'ROTO_X=%s\\n' "$var"``."""
+    script = user_data(stem, launch_template)
     settings: dict[str, Setting] = {}
-    for name, raw in USER_DATA_SETTING_RE.findall(user_data(stem, launch_template)):
+    fetched = dict(USER_DATA_SECRET_FETCH_RE.findall(script))
+    for name, raw in USER_DATA_SETTING_RE.findall(script):
         assert name not in settings, f"{launch_template} user data sets {name} twice"
         variables = SUB_VAR_RE.findall(raw)
-        secret = raw.startswith("$(secret ")
-        if secret or raw == f"${{{variables[0] if variables else ''}}}":
-            settings[name] = Setting({"Ref": variables[0]}, secret)
+        if raw == f"${{{variables[0] if variables else ''}}}":
+            settings[name] = Setting({"Ref": variables[0]}, False)
         else:
             settings[name] = Setting(raw, False)
+    for name, variable in USER_DATA_SECRET_WRITE_RE.findall(script):
+        assert name not in settings, f"{launch_template} user data sets {name} twice"
+        assert variable in fetched, f"{launch_template} user data writes ${variable}, never fetched"
+        settings[name] = Setting({"Ref": fetched[variable]}, True)
     return settings
 
 
@@ -188,3 +205,10 @@ def statement_resources(stem: str, policy: str, sid: str) -> list[Any]:
 def unknown_settings(names: set[str], known: list[str]) -> list[str]:
     """The names the code does not read (ROTO_* that load_settings would reject at start)."""
     return sorted(names - set(known))
+
+
+def render_sub(text: str, values: dict[str, str]) -> str:
+    """Fn::Sub of ``text``: ``${Name}`` becomes ``values[Name]`` (a missing name is a KeyError),
+    ``${!Name}`` the literal ``${Name}``."""
+    rendered = re.sub(r"\$\{(?!!)([A-Za-z0-9:.]+)\}", lambda m: values[m.group(1)], text)
+    return rendered.replace("${!", "${")

@@ -86,6 +86,13 @@ def test_secret_settings_come_from_the_secrets_that_hold_them(service: str) -> N
     assert not plain & set(SECRETS)
 
 
+def test_api_reads_lagging_data_from_the_read_url_secret() -> None:
+    stem, settings = service_settings()["api"]
+    read = settings["ROTO_DATABASE_READ_URL"]
+    assert read.secret
+    assert cfn.trace(stem, read.value) == Origin("resource", "data", "DatabaseReadUrlSecret", "Ref")
+
+
 @pytest.mark.parametrize("service", ["api", "media", "gpu"])
 def test_queue_settings_name_the_queues_the_queue_stack_creates(service: str) -> None:
     stem, settings = service_settings()[service]

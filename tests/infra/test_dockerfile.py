@@ -101,16 +101,47 @@ def test_target_commands_are_the_ones_the_stacks_run() -> None:
 
 def test_gpu_image_is_cuda_with_tensorrt() -> None:
     assert stages()["gpu"].base.startswith("nvidia/cuda:")
+    deps = stages()["gpu-deps"]
+    assert deps.base == stages()["gpu"].base
+    (install,) = [run for run in deps.all("RUN") if "pip install" in run]
+    assert '"gpu/pyproject.toml"' in install and "-r requirements-gpu.txt" in install
+    assert "tensorrt-cu12==" in install and "import tensorrt" in install
+
+
+def test_gpu_image_puts_the_app_in_a_layer_of_its_own_after_the_dependencies() -> None:
+    # A release changes only the small app layer; the multi-GB dependency layer stays cached
+    # (in a baked AMI, or on an instance that pulled the last release).
     build = stages()["gpu-build"]
-    assert build.base == stages()["gpu"].base
+    assert build.base == "gpu-deps"
     (install,) = [run for run in build.all("RUN") if "pip install" in run]
-    assert " . ./gpu " in install and "tensorrt-cu12==" in install and "import tensorrt" in install
+    assert "--no-deps" in install and "--target /opt/app" in install and " . ./gpu" in install
+    copies = stages()["gpu"].all("COPY")
+    order = [c.split()[-1] for c in copies if c.startswith("--from=")]
+    assert order == ["/opt/python", "/opt/venv", "/opt/models/sam2.pt", "/opt/app"]
+    assert "--from=gpu-build /opt/app /opt/app" in copies
+    assert "PYTHONPATH=/opt/app" in " ".join(stages()["gpu"].all("ENV"))
 
 
 def test_only_the_gpu_image_installs_the_gpu_daemon() -> None:
     (install,) = [run for run in stages()["build"].all("RUN") if "pip install" in run]
     assert "./gpu" not in install
     assert not any("gpu" in copy for copy in stages()["build"].all("COPY"))
+
+
+def test_uvicorn_keep_alive_outlasts_the_load_balancer_idle_timeout() -> None:
+    command = cmd("api")
+    keep_alive = int(command[command.index("--timeout-keep-alive") + 1])
+    attributes = cfn.properties("api", "LoadBalancer")["LoadBalancerAttributes"]
+    (idle,) = [int(a["Value"]) for a in attributes if a["Key"] == "idle_timeout.timeout_seconds"]
+    assert keep_alive > idle
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_worker_guard_ships_in_every_worker_image(target: str) -> None:
+    copies = [c for stage in lineage(target) for c in stage.all("COPY")]
+    assert any(
+        c.endswith("infra/docker/worker_guard.py /usr/local/bin/roto-worker-guard") for c in copies
+    )
 
 
 def test_sam2_checkpoint_is_checked_against_the_sha256_build_arg() -> None:

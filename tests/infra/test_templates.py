@@ -19,8 +19,8 @@ from roto.videos import storage
 from roto.worker.registry import role_names
 from tests.infra import cfn
 
-# Values that change with every release and are given at deploy time (see infra/README.md).
-PER_RELEASE = {"ImageTag", "TemplateBaseUrl"}
+# Values that change with every release, given by scripts/deploy.py (see infra/README.md).
+PER_RELEASE = {"ApiImageDigest", "MediaImageDigest", "GpuImageDigest"}
 
 
 @pytest.mark.parametrize("logical_id", sorted(cfn.nested_stacks()))
@@ -35,9 +35,16 @@ def test_root_passes_each_nested_stack_exactly_its_parameters(logical_id: str) -
         cfn.trace(cfn.ROOT, value)
 
 
-def test_every_template_is_nested_in_root_except_the_registry() -> None:
+def test_every_template_is_nested_in_root_except_the_per_account_ones() -> None:
     nested = {stem for stem, _ in cfn.nested_stacks().values()}
-    assert nested == set(cfn.template_stems()) - {"root", "registry"}
+    assert nested == set(cfn.template_stems()) - {"root", "registry", "ci"}
+
+
+def test_nested_templates_are_local_paths_that_package_uploads() -> None:
+    for logical_id, resource in cfn.load(cfn.ROOT)["Resources"].items():
+        if resource["Type"] == "AWS::CloudFormation::Stack":
+            url = resource["Properties"]["TemplateURL"]
+            assert isinstance(url, str) and (cfn.TEMPLATES / url).is_file(), logical_id
 
 
 def test_registry_exports_are_the_ones_root_imports() -> None:
@@ -114,11 +121,31 @@ def test_migration_task_calls_the_migration_runner() -> None:
 
 
 def test_health_paths_are_routes_of_the_app() -> None:
-    assert {cfn.properties("api", "ApiTargetGroup")["HealthCheckPath"]} == readyz.paths
+    # The load balancer checks liveness: a dependency's failover must not fail every task.
+    assert {cfn.properties("api", "ApiTargetGroup")["HealthCheckPath"]} == healthz.paths
     distribution = cfn.properties("edge", "Distribution")["DistributionConfig"]
     behaviours = distribution["CacheBehaviors"]
     paths = {b["PathPattern"] for b in behaviours if b["TargetOriginId"] == "api"}
-    assert paths == {"/v1/*"} | healthz.paths
+    assert paths == {"/v1/*"} | healthz.paths | readyz.paths
+
+
+def test_readiness_is_forwarded_only_with_the_probe_secret() -> None:
+    probe = cfn.properties("api", "ReadinessProbeRule")
+    hidden = cfn.properties("api", "ReadinessHiddenRule")
+    main = cfn.properties("api", "FromCloudFrontRule")
+    assert probe["Priority"] < hidden["Priority"] < main["Priority"]
+    conditions = {c["Field"]: c for c in probe["Conditions"] if c["Field"] != "http-header"}
+    assert conditions["path-pattern"]["PathPatternConfig"]["Values"] == sorted(readyz.paths)
+    headers = {
+        c["HttpHeaderConfig"]["HttpHeaderName"]: c["HttpHeaderConfig"]["Values"][0]["Fn::Sub"]
+        for c in probe["Conditions"]
+        if c["Field"] == "http-header"
+    }
+    assert headers["X-Roto-Probe"].startswith("{{resolve:secretsmanager:${ReadinessProbeSecretArn}")
+    assert headers["X-Origin-Verify"].startswith(
+        "{{resolve:secretsmanager:${OriginVerifySecretArn}"
+    )
+    assert hidden["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
 
 
 def test_media_lifecycle_rules_match_the_app_key_layout() -> None:
