@@ -42,7 +42,7 @@ ModelFactory = Callable[[Settings], Sam2Model]
 class ModelSlot:
     """The batcher's model functions, bound once the model is built on the batcher's thread."""
 
-    KINDS = ("encode", "decode", "track_seed", "track_step")
+    KINDS = ("encode", "keyframe", "render", "track_seed", "track_step", "track_context")
 
     def __init__(self) -> None:
         self._bound: dict[str, ModelFunction] = {}
@@ -53,7 +53,8 @@ class ModelSlot:
     def bind(self, model: Sam2Model) -> Sam2Model:
         bound = {
             "encode": model.encode_images,
-            "decode": model.predict_masks,
+            "keyframe": model.decode_keyframes,
+            "render": model.render_masks,
             **VideoTracker(model).functions(),
         }
         assert set(bound) == set(self.KINDS), sorted(bound)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from roto_gpu.batcher import Batcher
+from roto_gpu.model.prompts import KeyframeRequest, KeyframeState
 from roto_gpu.tracking.propagator import Keyframes, Leg, Propagator
-from roto_gpu.tracking.requests import KeyframePrompt, ObjectMasks
+from roto_gpu.tracking.requests import ObjectMasks
 from roto_gpu.tracking.tracker import VideoTracker
 from tests.gpu.conftest import decode_frames
 from tests.media import make_video
@@ -32,6 +33,23 @@ def video_frames(directory: Path, count: int, *, width: int = 320, height: int =
     return decode_frames(path)
 
 
+class KeyframePrompt(NamedTuple):
+    """A keyframe's clicks and box on a frame never tracked before, in source pixels."""
+
+    points: np.ndarray | None
+    labels: np.ndarray | None
+    box: np.ndarray | None
+
+    def model_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points and labels as SAM2 takes them: a box's corners first (labels 2 and 3)."""
+        points = [] if self.points is None else self.points.tolist()
+        labels = [] if self.labels is None else self.labels.tolist()
+        if self.box is not None:
+            points = [self.box[:2].tolist(), self.box[2:].tolist(), *points]
+            labels = [2, 3, *labels]
+        return np.array(points, dtype=np.float64), np.array(labels)
+
+
 def click(x: float, y: float) -> KeyframePrompt:
     return KeyframePrompt(np.array([[x, y]], dtype=np.float64), np.array([1]), None)
 
@@ -44,6 +62,29 @@ def clicks(points: list[tuple[float, float]], labels: list[int]) -> KeyframeProm
     return KeyframePrompt(np.array(points, dtype=np.float64), np.array(labels), None)
 
 
+def first_state(model: Any, image: np.ndarray, prompt: KeyframePrompt) -> KeyframeState:
+    """The keyframe state of ``prompt`` on a frame never tracked: what the segment job decodes
+    for a first click there (SAM2's ``add_new_points_or_box`` on a new frame)."""
+    (embedding,) = model.encode_images([image])
+    points, labels = prompt.model_points()
+    (result,) = model.decode_keyframes([KeyframeRequest(embedding, points=points, labels=labels)])
+    state: KeyframeState = result.state
+    return state
+
+
+def states_of(
+    model: Any, frames: Sequence[np.ndarray], keyframes: Mapping[int, Mapping[int, Any]]
+) -> Keyframes:
+    """Prompts (or states) by object and frame, as the states the tracker is seeded with."""
+    return {
+        object_id: {
+            frame: k if isinstance(k, KeyframeState) else first_state(model, frames[frame], k)
+            for frame, k in by_frame.items()
+        }
+        for object_id, by_frame in keyframes.items()
+    }
+
+
 def new_batcher(tracker: VideoTracker, max_wait_ms: float = 5.0) -> Batcher:
     return Batcher(tracker.functions(), max_batch_size=4, max_wait_ms=max_wait_ms)
 
@@ -52,7 +93,7 @@ def propagator(
     tracker: VideoTracker,
     batcher: Batcher,
     frames: Sequence[np.ndarray],
-    keyframes: Keyframes,
+    keyframes: Mapping[int, Mapping[int, Any]],
     legs: Sequence[Leg],
     look_ahead: int = 3,
 ) -> Propagator:
@@ -65,7 +106,7 @@ def propagator(
         batcher,
         num_frames=len(frames),
         orig_hw=(height, width),
-        keyframes=keyframes,
+        keyframes=states_of(tracker.model, frames, keyframes),
         legs=legs,
         load=load,
         look_ahead=look_ahead,
@@ -79,7 +120,7 @@ async def collect(run: Propagator) -> list[tuple[int, ObjectMasks]]:
 def reference_masks(
     model: Any,
     frames: Sequence[np.ndarray],
-    keyframes: Keyframes,
+    keyframes: Mapping[int, Mapping[int, KeyframePrompt]],
     runs: Sequence[tuple[int, bool]],
 ) -> list[tuple[int, dict[int, np.ndarray]]]:
     """SAM2VideoPredictor on the same input tensors as ours: ``runs`` are the (start frame,

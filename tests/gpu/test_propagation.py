@@ -24,6 +24,7 @@ from tests.gpu.propagation_support import (
     box,
     click,
     collect,
+    first_state,
     new_batcher,
     propagator,
     video_frames,
@@ -64,7 +65,7 @@ async def test_every_frame_of_the_range_gets_one_mask_per_object(
     height, width = frames[0].shape[:2]
     for _, masks in produced:
         assert sorted(masks) == [1, 2]
-        for mask, score in masks.values():
+        for mask, score, _ in masks.values():
             assert mask.shape == (height, width)
             assert mask.dtype == np.bool_
             assert 0.0 <= score <= 1.0
@@ -78,10 +79,11 @@ async def test_keyframes_keep_their_prompt_masks(
     tracked into it; tracked there without the prompt, the mask would be another."""
     height, width = frames[0].shape[:2]
     prompt = box(200, 20, 300, 170)
+    state = first_state(tracker.model, frames[3], prompt)
     seeded = tracker.seed(
         [
             SeedRequest(
-                tracker.new_state(len(frames), (height, width), [1]), 3, frames[3], {1: prompt}
+                tracker.new_state(len(frames), (height, width), [1]), 3, frames[3], {1: state}
             )
         ]
     )[0][1]
@@ -93,7 +95,7 @@ async def test_keyframes_keep_their_prompt_masks(
                     tracker,
                     batcher,
                     frames,
-                    {1: {0: click(60, 96), 3: prompt}},
+                    {1: {0: click(60, 96), 3: state}},
                     plan_legs(0, 5, "forward"),
                 )
             )

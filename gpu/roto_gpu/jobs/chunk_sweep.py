@@ -17,6 +17,7 @@ import structlog
 from roto.masks.storage import chunk_writer_id, object_chunks_prefix
 from roto.resources import Resources
 from roto_gpu.jobs import repository as gpu_repo
+from roto_gpu.jobs.track_store import chunk_of_track_key
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +70,9 @@ async def sweep_orphan_chunks(
     orphans = [
         key
         for key, writer in listed.items()
-        if key not in referenced and is_sweepable(writer, sweeper, finished)
+        # A chunk's track records go with it.
+        if (chunk_of_track_key(key) or key) not in referenced
+        and is_sweepable(writer, sweeper, finished)
     ]
     for start in range(0, len(orphans), DELETE_BATCH):
         batch = [{"Key": key} for key in orphans[start : start + DELETE_BATCH]]

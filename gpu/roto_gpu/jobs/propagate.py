@@ -3,8 +3,10 @@ engine, each finished frame stored (in chunks) and pushed to the client as a ``m
 
 Only stale spans are computed: a span whose neighbouring keyframes still have the prompts it was
 computed from is skipped, so after a correction the job recomputes that span alone, and a job
-redelivered after a crash resumes after the last span it finished. Keyframe masks are the segment
-job's and are never written here.
+redelivered after a crash resumes after the last span it finished. The tracker is seeded with the
+keyframes' stored states (a state not made yet is made here, by the segment job's own code); the
+keyframe masks are the segment job's and are never written here. Beside each chunk of masks go
+the frames' track records, so a correction on a tracked frame later sees the memory it had.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,19 +27,43 @@ from roto.jobs import events
 from roto.jobs.contracts import PROPAGATE, PropagatePayload, PropagateResult
 from roto.masks import rle
 from roto.masks.schemas import FrameMask, FrameMasks
+from roto.objects import prompts_repository as prompts_repo
+from roto.objects.prompts_repository import PromptRow
 from roto.propagations import repository as repo
 from roto.propagations.spans import Piece, Run, needed_frames, plan_runs, span_row, stale_pieces
 from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
+from roto_gpu.batcher import Priority
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as gpu_repo
 from roto_gpu.jobs.chunk_sweep import Writer, sweep_orphan_chunks
 from roto_gpu.jobs.frames import load_frame
-from roto_gpu.jobs.keyframes import Keyframe, group_keyframes
+from roto_gpu.jobs.keyframes import KeyframeComputer
 from roto_gpu.jobs.mask_chunks import ChunkWriter
+from roto_gpu.jobs.track_store import TrackStore
+from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.propagator import FrameLoader, Propagator, choose_anchor, plan_legs
 from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
+
+
+class Keyframe(NamedTuple):
+    """One object's keyframe as the tracker is seeded with it: the state after its newest
+    prompt, where that is stored, and the keyframe's version (spans are checked against it)."""
+
+    state: KeyframeState
+    state_key: str
+    version: datetime
+
+
+def keyframe_versions(rows: list[PromptRow]) -> dict[int, dict[int, datetime]]:
+    """object id -> keyframe -> version (the newest version of its prompts)."""
+    versions: dict[int, dict[int, datetime]] = {}
+    for row in rows:
+        frames = versions.setdefault(row.object_id, {})
+        version = row.version or row.created_at
+        frames[row.frame_index] = max(version, frames.get(row.frame_index, version))
+    return versions
 
 
 @dataclass(frozen=True)
@@ -66,7 +93,7 @@ class PropagateJobs:
         job = ctx.payload(PROPAGATE)
         started = time.monotonic()
         video = await _check_video(ctx, job)
-        plan = await _plan(ctx, job, video.frame_count)
+        plan = await _plan(ctx, self._engine, job, video)
         work = _Work(
             ctx,
             job,
@@ -102,12 +129,15 @@ class PropagateJobs:
         keyframes = {f for frames in objects.values() for f in frames}
         anchor = choose_anchor(keyframes, max(run.first - 1, 0), run.last)
         needed = {o: needed_frames(plan.pieces[o]) for o in run.object_ids}
+        work.writer.runs_keyframes(
+            {o: {f: k.state_key for f, k in kf.items()} for o, kf in objects.items()}
+        )
         propagator = Propagator(
             VideoTracker(engine.model),
             engine.batcher,
             num_frames=work.video.frame_count,
             orig_hw=work.video.size,
-            keyframes={o: {f: k.prompt for f, k in kf.items()} for o, kf in objects.items()},
+            keyframes={o: {f: k.state for f, k in kf.items()} for o, kf in objects.items()},
             legs=plan_legs(run.first, run.last, work.job.direction, anchor),
             load=_loader(ctx, work.job.video_id, work.video.size),
         )
@@ -116,7 +146,8 @@ class PropagateJobs:
                 await ctx.check_canceled()
                 wanted = {o: m for o, m in masks.items() if frame in needed[o]}
                 wire = await asyncio.to_thread(_frame_masks, frame, wanted)
-                await work.writer.add(wire)
+                records = {o: m.record for o, m in wanted.items() if m.record is not None}
+                await work.writer.add(wire, records)
                 await _publish(ctx, FrameMasks(frame, wire))
                 work.done += 1
                 await ctx.report_progress(work.done, plan.total)
@@ -163,27 +194,85 @@ async def _check_video(ctx: JobContext, job: PropagatePayload) -> _Video:
     return _Video((video.height, video.width), video.frame_count)
 
 
-async def _plan(ctx: JobContext, job: PropagatePayload, frame_count: int) -> Plan:
-    """What is stale, from the prompts and spans as they are now."""
+async def _plan(ctx: JobContext, engine: Engine, job: PropagatePayload, video: _Video) -> Plan:
+    """What is stale, from the prompts and spans as they are now, and the keyframes' states to
+    seed from (made here where a segment job has not made them yet)."""
     async with ctx.resources.pool.acquire() as conn:
         prompts = await repo.prompts_of(conn, job.video_id, job.object_ids)
         spans = await repo.spans_of(conn, job.video_id, job.object_ids)
-    keyframes = group_keyframes(prompts)
-    if not keyframes:
+    versions = keyframe_versions(prompts)
+    if not versions:
         raise JobFailed("no_keyframes", "none of the objects has keyframes any more")
     pieces = {
         object_id: stale_pieces(
-            {frame: k.version for frame, k in frames.items()},
+            frames,
             [span for span in spans if span.object_id == object_id],
             job.frame_start,
             job.frame_end,
-            frame_count,
+            video.frame_count,
         )
-        for object_id, frames in keyframes.items()
+        for object_id, frames in versions.items()
     }
-    runs = plan_runs(pieces, {o: list(frames) for o, frames in keyframes.items()})
+    runs = plan_runs(pieces, {o: list(frames) for o, frames in versions.items()})
     log.info("propagation_planned", runs=[tuple(r) for r in runs])
+    needing = {o for run in runs for o in run.object_ids}
+    keyframes = await _keyframes(ctx, engine, job, video, prompts, needing)
     return Plan(keyframes, pieces, runs)
+
+
+async def _keyframes(
+    ctx: JobContext,
+    engine: Engine,
+    job: PropagatePayload,
+    video: _Video,
+    prompts: list[PromptRow],
+    object_ids: set[int],
+) -> dict[int, dict[int, Keyframe]]:
+    """Each keyframe's state after its newest prompt, for the objects that are propagated."""
+    by_frame: dict[tuple[int, int], list[PromptRow]] = {}
+    for row in prompts:
+        if row.object_id in object_ids:
+            by_frame.setdefault((row.object_id, row.frame_index), []).append(row)
+    store = TrackStore(ctx.resources.s3, ctx.settings.s3_bucket)
+    computer = KeyframeComputer(
+        engine, ctx.resources, job.video_id, video.frame_count, video.size, Priority.BATCH
+    )
+    keyframes: dict[int, dict[int, Keyframe]] = {}
+    for (object_id, frame), rows in sorted(by_frame.items()):
+        newest = rows[-1]
+        state = await store.state(newest.state_key) if newest.state_key else None
+        key = newest.state_key
+        if state is None:
+            state, key = await _make_state(ctx, computer, object_id, frame)
+        assert key is not None
+        version = max(row.version or row.created_at for row in rows)
+        keyframes.setdefault(object_id, {})[frame] = Keyframe(state, key, version)
+    return keyframes
+
+
+async def _make_state(
+    ctx: JobContext, computer: KeyframeComputer, object_id: int, frame: int
+) -> tuple[KeyframeState, str]:
+    """A keyframe whose newest prompt has no state yet (its segment job has not finished):
+    decoded here as the segment job decodes it, and recorded the same way."""
+    video_id = computer.video_id
+    async with ctx.resources.pool.acquire() as conn:
+        rows = await prompts_repo.keyframe_prompts(conn, video_id, object_id, frame)
+        keyframe = await prompts_repo.get_keyframe(conn, video_id, object_id, frame)
+    outcome = await computer.compute(object_id, frame, rows, keyframe)
+    async with ctx.resources.pool.acquire() as conn, conn.transaction():
+        await gpu_repo.lock_keyframe(conn, video_id, object_id, frame)
+        current = await prompts_repo.keyframe_prompts(conn, video_id, object_id, frame)
+        if tuple(r.id for r in current) != outcome.used:
+            raise JobFailed(
+                "keyframes_changed", "a keyframe changed while the propagation started; retry"
+            )
+        if outcome.new_keyframe is not None:
+            await prompts_repo.insert_keyframe(conn, outcome.new_keyframe)
+        for prompt_id, key in outcome.new_states:
+            await prompts_repo.set_state_key(conn, prompt_id, key)
+    log.info("propagation_made_keyframe", object_id=object_id, frame=frame)
+    return outcome.state, outcome.new_states[-1][1]
 
 
 def _loader(ctx: JobContext, video_id: uuid.UUID, orig_hw: tuple[int, int]) -> FrameLoader:

@@ -30,6 +30,14 @@ UNION
 SELECT base_storage_key FROM masks
 WHERE video_id = $1 AND object_id = ANY($2::int[]) AND base_storage_key IS NOT NULL
 """
+# Where each frame's propagated mask is: its own row's chunk, or (under a keyframe) the chunk of
+# the propagated mask the keyframe covers.
+SELECT_TRACKED_CHUNKS = """
+SELECT frame_index,
+       CASE WHEN source = 'propagation' THEN storage_key ELSE base_storage_key END AS chunk_key
+FROM masks
+WHERE video_id = $1 AND object_id = $2 AND frame_index = ANY($3::int[])
+"""
 SELECT_FINISHED_JOBS = """
 SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')
 """
@@ -45,6 +53,14 @@ async def lock_keyframe(
 ) -> None:
     """Hold the keyframe's lock for the rest of ``conn``'s transaction."""
     await conn.execute(LOCK_KEYFRAME, f"keyframe:{video_id}:{object_id}:{frame_index}")
+
+
+async def tracked_chunks(
+    conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int, frames: list[int]
+) -> dict[int, str]:
+    """Frame -> the mask chunk holding its propagated mask, for the ``frames`` that have one."""
+    records = await conn.fetch(SELECT_TRACKED_CHUNKS, video_id, object_id, frames)
+    return {r["frame_index"]: r["chunk_key"] for r in records if r["chunk_key"] is not None}
 
 
 async def referenced_chunks(

@@ -1,4 +1,6 @@
-"""An image's SAM2 embedding (what the mask decoder needs) and its compact form for Redis.
+"""An image's SAM2 backbone features (what the mask decoder and the memory need) and their compact
+form for Redis. The features are the backbone's own: SAM2's no-memory embedding is added at decode
+time for a frame that was never tracked, and memory attention reads them for one that was.
 
 The bytes hold float16 values: casting rounds each value to within 2**-11 of its size (about
 0.05 %), and a float32 value out of float16's range (over 65504) is refused, not clipped.
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAGIC = b"RTEM"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # magic, version, number of arrays, original height and width.
 _HEADER = struct.Struct("<4sBBII")
 _SHAPE = struct.Struct("<III")
@@ -22,8 +24,10 @@ _ARRAY_COUNT = 3
 
 @dataclass(frozen=True, eq=False)
 class Embedding:
-    """Encoder output for one image: ``image_embed`` (C, E, E), ``high_res_feats`` at 4E and 2E,
-    and the original image size that masks are resized back to."""
+    """Backbone output for one image: ``image_embed`` (C, E, E), the lowest-resolution features
+    as the backbone gives them; ``high_res_feats`` at 4E and 2E (after the mask decoder's
+    convolutions, as SAM2's ``forward_image`` leaves them); and the original image size that
+    masks are resized back to."""
 
     image_embed: np.ndarray
     high_res_feats: tuple[np.ndarray, np.ndarray]
@@ -91,4 +95,4 @@ class Embedding:
 
 def embedding_key(model_id: str, video_id: str, frame_index: int) -> str:
     """Redis key of a frame's cached embedding; the model id keeps other weights' apart."""
-    return f"roto:emb:{model_id}:{video_id}:{frame_index}"
+    return f"roto:emb:v{FORMAT_VERSION}:{model_id}:{video_id}:{frame_index}"

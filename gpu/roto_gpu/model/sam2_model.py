@@ -12,6 +12,7 @@ import structlog
 import torch
 import torch.nn.functional as F
 from sam2.build_sam import build_sam2_video_predictor
+from sam2.utils.misc import fill_holes_in_mask_scores
 from torchvision.transforms import functional as TF
 
 from roto_gpu.model.checkpoints import Checkpoint, resolve_checkpoint
@@ -24,7 +25,12 @@ from roto_gpu.model.options import (
     ModelOptions,
     hydra_overrides,
 )
-from roto_gpu.model.prompts import MaskPrediction, MaskRequest, Prompt, prepare_prompt
+from roto_gpu.model.prompts import (
+    KeyframeRequest,
+    KeyframeResult,
+    KeyframeState,
+    check_request,
+)
 
 if TYPE_CHECKING:
     from roto.settings import Settings
@@ -38,7 +44,10 @@ IMAGE_STD = (0.229, 0.224, 0.225)
 # Device copies of this many recent embeddings are kept (8 MiB each at 1024 px, float16).
 RESIDENT_EMBEDDINGS = 64
 
-__all__ = ["MaskPrediction", "MaskRequest", "ModelLoadError", "ModelOptions", "Sam2Model"]
+__all__ = ["KeyframeRequest", "KeyframeResult", "ModelLoadError", "ModelOptions", "Sam2Model"]
+#: SAM2 clamps previous mask logits to this before feeding them back (add_new_points_or_box).
+PREV_LOGITS_CLAMP = 32.0
+#: ``_use_mask_as_output`` turns an imported matte into logits of -10 / +10.
 
 
 def load_model(settings: Settings) -> Sam2Model:
@@ -47,7 +56,9 @@ def load_model(settings: Settings) -> Sam2Model:
 
 
 class Sam2Model:
-    """Batched image encoding and mask decoding with SAM2's own modules and transforms."""
+    """Batched image encoding and keyframe decoding with SAM2's own modules and transforms, as
+    SAM2's video predictor runs them (one path for what the user sees and what the tracker
+    conditions on)."""
 
     def __init__(self, options: ModelOptions, checkpoint: Checkpoint | None) -> None:
         if options.size not in CONFIGS:
@@ -77,6 +88,8 @@ class Sam2Model:
             (dim // 8, side * 4, side * 4),
             (dim // 4, side * 2, side * 2),
         )
+        # The top level's positional encoding depends only on the feature map's size: read once.
+        self.top_position = self._top_position()
         self.compiler = self._compile() if options.compile else None
         # Measured on an H200: decoding 8 clicks on 8 frames took 40-60 ms when their
         # embeddings crossed from the host, about 7 ms when they were already there. On the
@@ -142,25 +155,70 @@ class Sam2Model:
             embeddings.extend(self._encode(images[start : start + step]))
         return embeddings
 
-    def predict_masks(self, requests: Sequence[tuple[Any, ...]]) -> list[MaskPrediction]:
-        """One prompt-encoder and mask-decoder pass per group of requests with the same number
-        of prompt points; masks come back at each image's original resolution."""
-        prompts = [
-            prepare_prompt(r, image_size=self.image_size, embedding_shapes=self.embedding_shapes)
-            for r in requests
-        ]
-        # Requests with different point counts cannot share a pass without padding points,
-        # and padding would change the answer compared with a request decoded alone.
-        groups: dict[tuple[int, bool], list[int]] = {}
-        for index, prompt in enumerate(prompts):
-            key = (len(prompt.labels), prompt.mask_input is not None)
+    def decode_keyframes(self, requests: Sequence[KeyframeRequest]) -> list[KeyframeResult]:
+        """Each request's keyframe state and its mask at the source resolution. Requests share a
+        decoder pass when they have the same number of points, the same kind of features (with
+        or without memory) and a previous mask or not: padding points or mixing kinds would
+        change the answer compared with a request decoded alone."""
+        for request in requests:
+            check_request(request, embedding_shapes=self.embedding_shapes)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, r in enumerate(requests):
+            if r.matte is not None:
+                key: tuple[Any, ...] = ("matte",)
+            else:
+                key = (
+                    "points",
+                    r.point_count,
+                    r.context is None,
+                    r.prev_logits is None,
+                    r.prev_is_raw,
+                )
             groups.setdefault(key, []).append(index)
-        results: list[MaskPrediction | None] = [None] * len(prompts)
-        for indices in groups.values():
-            decoded = self._decode([prompts[i] for i in indices])
-            for index, prediction in zip(indices, decoded, strict=True):
-                results[index] = prediction
+        results: list[KeyframeResult | None] = [None] * len(requests)
+        for key, indices in groups.items():
+            chosen = [requests[i] for i in indices]
+            decoded = self._decode_mattes(chosen) if key[0] == "matte" else self._decode(chosen)
+            for index, result in zip(indices, decoded, strict=True):
+                results[index] = result
         return [r for r in results if r is not None]
+
+    def render_masks(
+        self, items: Sequence[tuple[KeyframeState, tuple[int, int]]]
+    ) -> list[np.ndarray]:
+        """The masks of stored keyframe states at their source resolution, exactly as
+        ``decode_keyframes`` rendered them (undo shows the mask the frame had)."""
+        masks = []
+        for state, orig_hw in items:
+            logits = torch.from_numpy(state.pred_masks).to(self.device)[None, None]
+            masks.extend(self.to_source(logits, orig_hw))
+        return masks
+
+    @torch.inference_mode()
+    def to_source(self, low_res: torch.Tensor, orig_hw: tuple[int, int]) -> list[np.ndarray]:
+        """Boolean masks (B, 1, L, L logits in) at the source resolution, as SAM2's
+        ``_get_orig_video_res_output``: the one rendering of every mask a user sees."""
+        logits = low_res.to(self.device, non_blocking=True).float()
+        if logits.shape[-2:] != orig_hw:
+            logits = F.interpolate(logits, size=orig_hw, mode="bilinear", align_corners=False)
+        if self._sam.non_overlap_masks:
+            logits = self._sam._apply_non_overlapping_constraints(logits)
+        return list((logits[:, 0] > MASK_THRESHOLD).cpu().numpy())
+
+    def fill_holes(self, low_res: torch.Tensor) -> torch.Tensor:
+        """SAM2's hole filling of low-resolution logits (``fill_hole_area``), as its video
+        predictor applies it to every stored mask."""
+        if self._sam.fill_hole_area <= 0:
+            return low_res
+        # Without SAM2's CUDA extension (on the CPU) this warns once and keeps the mask.
+        filled: torch.Tensor = fill_holes_in_mask_scores(low_res, self._sam.fill_hole_area)
+        return filled
+
+    def device_features(self, embedding: Embedding) -> tuple[torch.Tensor, ...]:
+        """(top (1, C, E, E), high-res 0, high-res 1) of an embedding on the device, in the
+        dtype the decoder and memory run in."""
+        dtype = self._compute_dtype()
+        return tuple(t.unsqueeze(0).to(dtype) for t in self._on_device(embedding))
 
     @torch.inference_mode()
     def backbone(self, images: Sequence[np.ndarray]) -> dict[str, list[torch.Tensor]]:
@@ -232,8 +290,21 @@ class Sam2Model:
         center = np.array([[self.image_size / 2, self.image_size / 2]])
         for size in sizes:
             embeddings = self.encode_images([image] * size)
-            self.predict_masks([MaskRequest(e, center, np.array([1])) for e in embeddings])
+            self.decode_keyframes(
+                [KeyframeRequest(e, points=center, labels=np.array([1])) for e in embeddings]
+            )
         self._resident.clear()
+
+    @torch.inference_mode()
+    def _top_position(self) -> torch.Tensor:
+        """The positional encoding of the lowest-resolution features, (E*E, 1, C)."""
+        side = self.image_size
+        dummy = torch.zeros((1, 3, side, side), device=self.device)
+        with self._autocast():
+            out = self._sam.forward_image(dummy)
+            _, _, positions, _ = self._sam._prepare_backbone_features(out)
+        top: torch.Tensor = positions[-1].clone()
+        return top
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
@@ -249,9 +320,6 @@ class Sam2Model:
         with self._autocast():
             backbone_out = self._sam.forward_image(batch)
             _, feats, _, sizes = self._sam._prepare_backbone_features(backbone_out)
-            # As SAM2ImagePredictor: the no-memory embedding marks a frame seen without memory.
-            if self._sam.directly_add_no_mem_embed:
-                feats[-1] = feats[-1] + self._sam.no_mem_embed
         maps = [
             f.permute(1, 2, 0).reshape(f.shape[1], f.shape[2], h, w).to(self._feature_dtype)
             for f, (h, w) in zip(feats, sizes, strict=True)
@@ -278,50 +346,100 @@ class Sam2Model:
         return (resized - self._mean) / self._std
 
     @torch.inference_mode()
-    def _decode(self, prompts: list[Prompt]) -> list[MaskPrediction]:
-        image_embed, high_res = self._stack_embeddings([p.embedding for p in prompts])
-        n_points = len(prompts[0].labels)
-        points = None
-        if n_points:
-            coords = torch.from_numpy(np.stack([p.coords for p in prompts])).to(self.device)
-            labels = torch.from_numpy(np.stack([p.labels for p in prompts])).to(self.device)
-            points = (coords, labels)
-        masks = None
-        if prompts[0].mask_input is not None:
-            stacked = np.stack([p.mask_input for p in prompts if p.mask_input is not None])
-            masks = torch.from_numpy(stacked).to(self.device)
+    def _decode(self, requests: list[KeyframeRequest]) -> list[KeyframeResult]:
+        """Points (and a previous mask) on features with or without memory, as SAM2's
+        ``_track_step`` decodes a prompt: ``_forward_sam_heads`` with its multimask rule."""
         sam = self._sam
-        # SAM2's rule: several candidate masks for an ambiguous prompt (one click), else one.
-        multimask = bool(
-            sam.multimask_output_in_sam
-            and sam.multimask_min_pt_num <= n_points <= sam.multimask_max_pt_num
-        )
+        image_embed, high_res = self._stack_embeddings([r.embedding for r in requests])
+        dtype = image_embed.dtype
+        if requests[0].context is None:
+            # A frame never tracked: SAM2 adds the no-memory embedding (``directly_add_no_mem``).
+            pix_feat = _as_sam2_lays_it_out(_flat(image_embed) + sam.no_mem_embed.to(dtype))
+        else:
+            contexts = torch.stack(
+                [torch.from_numpy(r.context) for r in requests if r.context is not None]
+            ).to(self.device, dtype)
+            pix_feat = _as_sam2_lays_it_out(_flat(contexts))
+        coords, labels = [], []
+        for r in requests:
+            height, width = r.embedding.orig_hw
+            # As add_new_points_or_box: normalised by the video size, then the model's square.
+            points = torch.tensor(np.asarray(r.points).tolist(), dtype=torch.float32)
+            coords.append(points / torch.tensor([width, height]) * self.image_size)
+            labels.append(torch.tensor(np.asarray(r.labels).tolist(), dtype=torch.int32))
+        point_inputs = {
+            "point_coords": torch.stack(coords).to(self.device),
+            "point_labels": torch.stack(labels).to(self.device),
+        }
+        mask_inputs = None
+        if requests[0].prev_logits is not None:
+            previous = np.stack([r.prev_logits for r in requests if r.prev_logits is not None])
+            mask_inputs = torch.from_numpy(previous)[:, None].to(self.device, torch.float32)
+            if requests[0].prev_is_raw:
+                mask_inputs = self.fill_holes(mask_inputs)
+            mask_inputs = torch.clamp(mask_inputs, -PREV_LOGITS_CLAMP, PREV_LOGITS_CLAMP)
+        multimask = sam._use_multimask(requests[0].context is None, point_inputs)
         with self._autocast():
-            sparse, dense = sam.sam_prompt_encoder(points=points, boxes=None, masks=masks)
-            low_res, iou, _, _ = sam.sam_mask_decoder(
-                image_embeddings=image_embed,
-                image_pe=sam.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
-                repeat_image=False,
+            outputs = sam._forward_sam_heads(
+                backbone_features=pix_feat,
+                point_inputs=point_inputs,
+                mask_inputs=mask_inputs,
                 high_res_features=high_res,
+                multimask_output=multimask,
             )
-        rows = torch.arange(len(prompts), device=self.device)
-        best = iou.float().argmax(dim=1)
-        chosen = low_res.float()[rows, best]
-        scores = iou.float()[rows, best].clamp(0.0, 1.0).cpu().tolist()
-        predictions = []
-        for i, prompt in enumerate(prompts):
-            logits = F.interpolate(
-                chosen[i][None, None],
-                prompt.embedding.orig_hw,
-                mode="bilinear",
-                align_corners=False,
+        _, _, ious, low_res, _, obj_ptr, object_score_logits = outputs
+        return self._results(requests, low_res, obj_ptr, object_score_logits, ious)
+
+    @torch.inference_mode()
+    def _decode_mattes(self, requests: list[KeyframeRequest]) -> list[KeyframeResult]:
+        """Imported mattes, as SAM2's ``add_new_mask``: resized to the model's square and turned
+        into the output without the decoder (``_use_mask_as_output``), which still gives the
+        object pointer from the raw features."""
+        sam = self._sam
+        image_embed, high_res = self._stack_embeddings([r.embedding for r in requests])
+        mattes = []
+        for r in requests:
+            assert r.matte is not None
+            mask = torch.from_numpy(np.ascontiguousarray(r.matte)).to(self.device)
+            mask = mask[None, None].float()
+            if mask.shape[-2:] != (self.image_size, self.image_size):
+                mask = F.interpolate(
+                    mask,
+                    size=(self.image_size, self.image_size),
+                    align_corners=False,
+                    mode="bilinear",
+                    antialias=True,
+                )
+                mask = (mask >= 0.5).float()
+            mattes.append(mask)
+        with self._autocast():
+            outputs = sam._use_mask_as_output(image_embed, high_res, torch.cat(mattes))
+        _, _, ious, low_res, _, obj_ptr, object_score_logits = outputs
+        return self._results(requests, low_res, obj_ptr, object_score_logits, ious)
+
+    def _results(
+        self,
+        requests: list[KeyframeRequest],
+        low_res: torch.Tensor,
+        obj_ptr: torch.Tensor,
+        object_score_logits: torch.Tensor,
+        ious: torch.Tensor,
+    ) -> list[KeyframeResult]:
+        pred_masks = self.fill_holes(low_res).float()
+        best = ious.float().max(dim=-1).values.clamp(0.0, 1.0)
+        present = torch.sigmoid(object_score_logits.float()).reshape(-1)
+        scores = (best * present).cpu().tolist()
+        results = []
+        for i, request in enumerate(requests):
+            state = KeyframeState(
+                pred_masks=pred_masks[i, 0].cpu().numpy(),
+                obj_ptr=obj_ptr[i].float().cpu().numpy(),
+                object_score_logits=float(object_score_logits[i].float().reshape(-1)[0]),
+                score=float(scores[i]),
             )
-            mask = (logits[0, 0] > MASK_THRESHOLD).cpu().numpy()
-            predictions.append(MaskPrediction(mask=mask, score=float(scores[i])))
-        return predictions
+            (mask,) = self.to_source(pred_masks[i : i + 1], request.embedding.orig_hw)
+            results.append(KeyframeResult(state, mask))
+        return results
 
     def _stack_embeddings(
         self, embeddings: list[Embedding]
@@ -351,6 +469,19 @@ class Sam2Model:
 
     def _compute_dtype(self) -> torch.dtype:
         return torch.float32 if self.device.type == "cpu" else self.dtype
+
+
+def _flat(maps: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) features as SAM2's (HW, B, C) token layout, in memory as SAM2 holds them."""
+    return maps.flatten(2).permute(2, 0, 1).contiguous()
+
+
+def _as_sam2_lays_it_out(tokens: torch.Tensor) -> torch.Tensor:
+    """(HW, B, C) tokens as the (B, C, H, W) view SAM2 hands its mask decoder: a view, not a copy,
+    because the decoder's kernels then add up in SAM2's own order (a copy differs in the last
+    bits, enough to move a pixel at the mask's edge)."""
+    side = int(round(tokens.shape[0] ** 0.5))
+    return tokens.permute(1, 2, 0).view(tokens.shape[1], tokens.shape[2], side, side)
 
 
 def _pick_device(name: str) -> torch.device:

@@ -1,5 +1,5 @@
 """Streaming video propagation: frames are loaded just ahead of the model (a bounded window),
-keyframes are seeded from their prompts, then each frame goes through the dynamic batcher in
+keyframes are seeded from their stored states, then each frame goes through the dynamic batcher in
 processing order, and tracked outputs leave the memory bank once the model cannot read them.
 
 Several propagations in one daemon share the batcher: each has one frame in flight, so a batch
@@ -17,7 +17,8 @@ import numpy as np
 import structlog
 
 from roto_gpu.batcher import Batcher, Priority, QueueFull
-from roto_gpu.tracking.requests import KeyframePrompt, ObjectMasks, SeedRequest, StepRequest
+from roto_gpu.model.prompts import KeyframeState
+from roto_gpu.tracking.requests import ObjectMasks, SeedRequest, StepRequest
 from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
@@ -25,8 +26,8 @@ log = structlog.get_logger(__name__)
 Direction = Literal["forward", "backward", "both"]
 DIRECTIONS: tuple[Direction, ...] = ("forward", "backward", "both")
 FrameLoader = Callable[[int], Coroutine[Any, Any, np.ndarray]]
-# object id -> keyframe index -> that keyframe's prompt
-Keyframes = Mapping[int, Mapping[int, KeyframePrompt]]
+# object id -> keyframe index -> that keyframe's stored state
+Keyframes = Mapping[int, Mapping[int, KeyframeState]]
 
 #: Frames loaded ahead of the one the model works on.
 DEFAULT_LOOK_AHEAD = 4
@@ -192,17 +193,17 @@ class Propagator:
 
     async def _seed(self) -> None:
         """Condition every object on each of its keyframes, a few keyframes at a time."""
-        by_frame: dict[int, dict[int, KeyframePrompt]] = {}
+        by_frame: dict[int, dict[int, KeyframeState]] = {}
         for object_id, frames in self._keyframes.items():
-            for frame, prompt in frames.items():
-                by_frame.setdefault(frame, {})[object_id] = prompt
+            for frame, keyframe in frames.items():
+                by_frame.setdefault(frame, {})[object_id] = keyframe
         limit = asyncio.Semaphore(SEED_CONCURRENCY)
 
-        async def seed(frame: int, prompts: dict[int, KeyframePrompt]) -> None:
+        async def seed(frame: int, keyframes: dict[int, KeyframeState]) -> None:
             async with limit:
                 with self._batcher.stream("track_seed"):
                     image = await self._load(frame)
-                    request = SeedRequest(self.state, frame, image, prompts)
+                    request = SeedRequest(self.state, frame, image, keyframes)
                     await self._submit("track_seed", request)
 
         outcomes = await asyncio.gather(

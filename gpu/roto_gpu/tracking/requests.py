@@ -1,30 +1,26 @@
-"""What goes into and comes out of the video tracker: requests for the batcher, per-object masks,
-and the conversions of prompts and scores that SAM2's video predictor makes."""
+"""What goes into and comes out of the video tracker: requests for the batcher, per-object masks
+with what a tracked frame leaves for later corrections, and the score SAM2's outputs give."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from roto_gpu.model.embedding import Embedding
+from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.state import VideoState
 
 
-class KeyframePrompt(NamedTuple):
-    """One object's prompts on one keyframe as one model input, in source pixels."""
-
-    points: np.ndarray | None  # (N, 2) x, y
-    labels: np.ndarray | None  # (N,) 1 foreground, 0 background
-    box: np.ndarray | None  # (4,) x0, y0, x1, y1
-
-
 class SeedRequest(NamedTuple):
+    """Condition the tracker on one frame's keyframe states (object id -> state)."""
+
     state: VideoState
     frame_index: int
     image: np.ndarray
-    prompts: Mapping[int, KeyframePrompt]  # object id -> its prompt on this frame
+    keyframes: Mapping[int, KeyframeState]
 
 
 class StepRequest(NamedTuple):
@@ -34,32 +30,39 @@ class StepRequest(NamedTuple):
     reverse: bool
 
 
+class TrackRecord(NamedTuple):
+    """What a tracked frame leaves for a correction made on it later: SAM2's raw low-resolution
+    logits (before hole filling: what its memory encoder read), the object pointer, the object
+    score logit, and which way the frame was tracked."""
+
+    logits: np.ndarray  # (L, L) float32
+    obj_ptr: np.ndarray  # (C,) float32
+    object_score_logits: float
+    reverse: bool
+
+
 class ObjectMask(NamedTuple):
     mask: np.ndarray  # bool, the source frame's height x width
     score: float  # predicted IoU times the probability that the object is there, 0-1
+    record: TrackRecord | None = None  # None on a keyframe (its state is stored with it)
 
 
 #: One frame's masks, by object id (the wire shape of a frame is roto.masks.schemas.FrameMasks).
 ObjectMasks = dict[int, ObjectMask]
 
 
-def point_inputs(
-    prompt: KeyframePrompt, orig_hw: tuple[int, int], image_size: int, device: torch.device
-) -> dict[str, Any]:
-    """Points in the model's input square, box corners first, as add_new_points_or_box."""
-    points = torch.zeros(0, 2, dtype=torch.float32)
-    labels = torch.zeros(0, dtype=torch.int32)
-    if prompt.points is not None and prompt.labels is not None:
-        points = torch.tensor(np.asarray(prompt.points).tolist(), dtype=torch.float32)
-        labels = torch.tensor(np.asarray(prompt.labels).tolist(), dtype=torch.int32)
-    points, labels = points.reshape(1, -1, 2), labels.reshape(1, -1)
-    if prompt.box is not None:
-        box = torch.tensor(np.asarray(prompt.box).tolist(), dtype=torch.float32)
-        points = torch.cat([box.reshape(1, 2, 2), points], dim=1)
-        labels = torch.cat([torch.tensor([[2, 3]], dtype=torch.int32), labels], dim=1)
-    height, width = orig_hw
-    points = points / torch.tensor([width, height]) * image_size
-    return {"point_coords": points.to(device), "point_labels": labels.to(device)}
+class ContextRequest(NamedTuple):
+    """The memory the tracker had when it tracked ``frame_index`` (in direction ``reverse``):
+    the keyframe states of that run with their frames' features, and the records of the frames
+    tracked before it (features only where their spatial memory is read). Answered with the
+    frame's memory-conditioned features (C, E, E), which a correction there is decoded against."""
+
+    frame_index: int
+    num_frames: int
+    reverse: bool
+    current: Embedding
+    keyframes: Mapping[int, tuple[Embedding, KeyframeState]]
+    tracked: Mapping[int, tuple[Embedding | None, TrackRecord]]
 
 
 def require_image(request: StepRequest) -> np.ndarray:

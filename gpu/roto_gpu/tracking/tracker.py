@@ -1,6 +1,7 @@
 """Video tracking with SAM2's own modules, as batched functions for the dynamic batcher's model
-thread: ``seed`` turns keyframe prompts into conditioning outputs, ``step`` tracks every object of
-one frame per video. A batch holds frames of several videos: their image-encoder pass is one, and
+thread: ``seed`` turns keyframe states into conditioning outputs, ``step`` tracks every object of
+one frame per video, ``context`` rebuilds the memory a tracked frame was tracked with (for a
+correction there). A batch holds frames of several videos: their image-encoder pass is one, and
 the memory attention is shared by the (object, video) pairs whose memories have the same length.
 
 Each function computes everything first and changes the states last, so a batch the batcher
@@ -15,25 +16,23 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sam2.utils.misc import fill_holes_in_mask_scores
 
+from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.memory import Memory, gather_memory
 from roto_gpu.tracking.requests import (
-    KeyframePrompt,
+    ContextRequest,
     ObjectMask,
     ObjectMasks,
     SeedRequest,
     StepRequest,
-    point_inputs,
+    TrackRecord,
     require_image,
     score,
 )
-from roto_gpu.tracking.state import MemoryWindow, Output, VideoState
+from roto_gpu.tracking.state import MemoryWindow, ObjectMemory, Output, VideoState
 
 if TYPE_CHECKING:
     from roto_gpu.model.sam2_model import Sam2Model
-
-MASK_THRESHOLD = 0.0
 
 
 class _Features(NamedTuple):
@@ -56,9 +55,13 @@ class VideoTracker:
             # It would mix objects and videos that share a memory-encoder pass here.
             raise ValueError("non_overlap_masks_for_mem_enc is not supported by batched tracking")
 
+    @property
+    def model(self) -> Sam2Model:
+        return self._model
+
     def functions(self) -> dict[str, Any]:
         """The batcher kinds this tracker serves."""
-        return {"track_seed": self.seed, "track_step": self.step}
+        return {"track_seed": self.seed, "track_step": self.step, "track_context": self.context}
 
     def new_state(
         self, num_frames: int, orig_hw: tuple[int, int], object_ids: Sequence[int]
@@ -68,23 +71,22 @@ class VideoTracker:
 
     @torch.inference_mode()
     def seed(self, requests: Sequence[SeedRequest]) -> list[ObjectMasks]:
-        """Each keyframe's conditioning output per prompted object, as SAM2's
-        ``add_new_points_or_box`` and ``propagate_in_video_preflight`` make it."""
+        """Each keyframe's conditioning output per object, from its stored state as SAM2's
+        ``propagate_in_video_preflight`` makes it (the memory of an interacted frame)."""
         done: list[tuple[SeedRequest, int, Output, float]] = []
         results: list[ObjectMasks] = []
         with self._model.autocast():
             features = self._features([r.image for r in requests])
             for request, feats in zip(requests, features, strict=True):
                 masks: ObjectMasks = {}
-                for object_id, prompt in request.prompts.items():
-                    output, score = self._seed_one(request, feats, prompt)
-                    done.append((request, object_id, output, score))
-                    masks[object_id] = ObjectMask(
-                        self._to_source(output["pred_masks"], request.state.orig_hw)[0], score
-                    )
+                for object_id, keyframe in request.keyframes.items():
+                    output = self._seed_one(request, feats, keyframe)
+                    done.append((request, object_id, output, keyframe.score))
+                    (mask,) = self._model.to_source(output["pred_masks"], request.state.orig_hw)
+                    masks[object_id] = ObjectMask(mask, keyframe.score)
                 results.append(masks)
-        for request, object_id, output, score in done:
-            request.state.add_keyframe(object_id, request.frame_index, output, score)
+        for request, object_id, output, keyframe_score in done:
+            request.state.add_keyframe(object_id, request.frame_index, output, keyframe_score)
         return results
 
     @torch.inference_mode()
@@ -98,14 +100,14 @@ class VideoTracker:
             if not r.state.is_keyframe(object_id, r.frame_index)
         ]
         needing = sorted({i for i, _ in pairs})
-        tracked: dict[tuple[int, int], tuple[Output, torch.Tensor, float]] = {}
+        tracked: dict[tuple[int, int], tuple[Output, torch.Tensor, float, TrackRecord]] = {}
         with self._model.autocast():
             if pairs:
                 images = [require_image(requests[i]) for i in needing]
                 features = dict(zip(needing, self._features(images), strict=True))
                 tracked = self._track(requests, features, pairs)
             results = [self._frame_masks(i, r, tracked) for i, r in enumerate(requests)]
-        for (i, object_id), (output, _, _) in tracked.items():
+        for (i, object_id), (output, *_) in tracked.items():
             requests[i].state.add_tracked(object_id, requests[i].frame_index, output)
         return results
 
@@ -124,61 +126,120 @@ class VideoTracker:
             features.append(_Features(vision, positions, sizes, high_res))
         return features
 
-    def _seed_one(
-        self, request: SeedRequest, feats: _Features, prompt: KeyframePrompt
-    ) -> tuple[Output, float]:
-        sam = self._sam
+    def _seed_one(self, request: SeedRequest, feats: _Features, keyframe: KeyframeState) -> Output:
         state = request.state
-        empty: dict[str, dict[int, Output]] = {
-            "cond_frame_outputs": {},
-            "non_cond_frame_outputs": {},
-        }
-        _, outputs, _, _ = sam._track_step(
-            request.frame_index,
-            True,
-            feats.vision,
-            feats.positions,
-            feats.sizes,
-            point_inputs(prompt, state.orig_hw, sam.image_size, self.device),
-            None,
-            empty,
-            state.num_frames,
-            False,
-            None,
+        pred_masks = torch.from_numpy(keyframe.pred_masks)[None, None].to(self.device)
+        object_score_logits = torch.tensor([[keyframe.object_score_logits]], device=self.device)
+        features, pos_enc = self._encode_memory(
+            feats.vision[-1], feats.sizes[-1], pred_masks, object_score_logits, from_points=True
         )
-        _, _, ious, low_res, _, obj_ptr, object_score_logits = outputs
-        pred_masks = self._fill_holes(low_res)
-        # As propagate_in_video_preflight: a prompted frame's memory comes from its kept
-        # low-resolution mask, binarised because it came from points.
+        if state.maskmem_pos_enc is None:
+            state.maskmem_pos_enc = [x[0:1].clone() for x in pos_enc]
+        return {
+            "maskmem_features": features.to(torch.bfloat16),
+            "pred_masks": pred_masks,
+            "obj_ptr": torch.from_numpy(keyframe.obj_ptr)[None].to(self.device),
+            "object_score_logits": object_score_logits,
+        }
+
+    def _encode_memory(
+        self,
+        top: torch.Tensor,
+        size: tuple[int, int],
+        logits: torch.Tensor,
+        object_score_logits: torch.Tensor,
+        *,
+        from_points: bool,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """SAM2's memory of one frame from its top features (HW, B, C) and low-resolution mask
+        logits: upsampled to the model's square as its preflight and tracking steps do (an
+        interacted frame's mask binarised: ``from_points``)."""
+        sam = self._sam
         high_res = F.interpolate(
-            pred_masks,
+            logits.float(),
             size=(sam.image_size, sam.image_size),
             mode="bilinear",
             align_corners=False,
         )
+        features: torch.Tensor
         features, pos_enc = sam._encode_new_memory(
-            current_vision_feats=feats.vision,
-            feat_sizes=feats.sizes,
+            current_vision_feats=[top],
+            feat_sizes=[size],
             pred_masks_high_res=high_res,
             object_score_logits=object_score_logits,
-            is_mask_from_pts=True,
+            is_mask_from_pts=from_points,
         )
-        if state.maskmem_pos_enc is None:
-            state.maskmem_pos_enc = [x[0:1].clone() for x in pos_enc]
-        output = {
-            "maskmem_features": features.to(torch.bfloat16),
-            "pred_masks": pred_masks,
-            "obj_ptr": obj_ptr,
-            "object_score_logits": object_score_logits,
-        }
-        return output, score(ious, object_score_logits)[0]
+        return features, pos_enc
+
+    @torch.inference_mode()
+    def context(self, requests: Sequence[ContextRequest]) -> list[np.ndarray]:
+        """Each frame's memory-conditioned features (C, E, E), from the memory bank its run had:
+        the keyframes' memories, and the memories and object pointers of the frames tracked
+        before it (SAM2's ``_prepare_memory_conditioned_features`` on a non-initial frame)."""
+        return [self._context_one(request) for request in requests]
+
+    def _context_one(self, request: ContextRequest) -> np.ndarray:
+        sam = self._sam
+        model = self._model
+        side = sam.image_size // 16
+        memory = ObjectMemory()
+        pos_enc: list[torch.Tensor] | None = None
+        with model.autocast():
+            for frame, (embedding, keyframe) in request.keyframes.items():
+                top = self._top(embedding)
+                logits = torch.from_numpy(keyframe.pred_masks)[None, None].to(self.device)
+                logit = torch.tensor([[keyframe.object_score_logits]], device=self.device)
+                features, pos_enc = self._encode_memory(
+                    top, (side, side), logits, logit, from_points=True
+                )
+                memory.cond[frame] = {
+                    "maskmem_features": features.to(torch.bfloat16),
+                    "obj_ptr": torch.from_numpy(keyframe.obj_ptr)[None].to(self.device),
+                }
+            for frame, (neighbour, record) in request.tracked.items():
+                output: Output = {"obj_ptr": torch.from_numpy(record.obj_ptr)[None].to(self.device)}
+                if neighbour is not None:
+                    logits = torch.from_numpy(record.logits)[None, None].to(self.device)
+                    logit = torch.tensor([[record.object_score_logits]], device=self.device)
+                    features, pos_enc = self._encode_memory(
+                        self._top(neighbour), (side, side), logits, logit, from_points=False
+                    )
+                    output["maskmem_features"] = features.to(torch.bfloat16)
+                memory.recent[frame] = output
+            if pos_enc is None:
+                raise ValueError(f"frame {request.frame_index} has no memory to attend to")
+            gathered = gather_memory(
+                sam,
+                memory,
+                pos_enc[-1][0:1],
+                request.frame_index,
+                request.num_frames,
+                request.reverse,
+                self.device,
+            )
+            attended = sam.memory_attention(
+                curr=[self._top(request.current)],
+                curr_pos=[model.top_position],
+                memory=gathered.tokens,
+                memory_pos=gathered.positions,
+                num_obj_ptr_tokens=gathered.pointer_tokens,
+            )
+        pix_feat = attended.permute(1, 2, 0).reshape(sam.hidden_dim, side, side)
+        result: np.ndarray = pix_feat.float().cpu().numpy()
+        return result
+
+    def _top(self, embedding: Any) -> torch.Tensor:
+        """An embedding's top features in SAM2's flattened (HW, 1, C) form, on the device."""
+        top = self._model.device_features(embedding)[0]
+        # Contiguous in that layout, as SAM2 holds its features: kernels add up in its order.
+        return top.flatten(2).permute(2, 0, 1).contiguous()
 
     def _track(
         self,
         requests: Sequence[StepRequest],
         features: Mapping[int, _Features],
         pairs: list[tuple[int, int]],
-    ) -> dict[tuple[int, int], tuple[Output, torch.Tensor, float]]:
+    ) -> dict[tuple[int, int], tuple[Output, torch.Tensor, float, TrackRecord]]:
         """Track each (request, object) pair: memory attention shared by pairs with the same
         memory length, then one mask-decoder and one memory-encoder pass for all of them."""
         sam = self._sam
@@ -213,9 +274,12 @@ class VideoTracker:
             object_score_logits=object_scores,
             is_mask_from_pts=False,
         )
-        pred_masks = self._fill_holes(low_res)
+        pred_masks = self._model.fill_holes(low_res)
         scores = score(ious, object_scores)
         maskmem = maskmem.to(torch.bfloat16)
+        raw = low_res.float().cpu().numpy()
+        pointers = obj_ptr.float().cpu().numpy()
+        logit_values = object_scores.float().reshape(-1).cpu().tolist()
         return {
             pair: (
                 {
@@ -226,6 +290,9 @@ class VideoTracker:
                 },
                 pred_masks[j : j + 1],
                 scores[j],
+                TrackRecord(
+                    raw[j, 0], pointers[j], float(logit_values[j]), requests[pair[0]].reverse
+                ),
             )
             for j, pair in enumerate(pairs)
         }
@@ -260,39 +327,27 @@ class VideoTracker:
         self,
         index: int,
         request: StepRequest,
-        tracked: Mapping[tuple[int, int], tuple[Output, torch.Tensor, float]],
+        tracked: Mapping[tuple[int, int], tuple[Output, torch.Tensor, float, TrackRecord]],
     ) -> ObjectMasks:
         state = request.state
         logits: list[torch.Tensor] = []
         scores: list[float] = []
+        records: list[TrackRecord | None] = []
         for object_id in state.object_ids:
             if state.is_keyframe(object_id, request.frame_index):
                 memory = state.objects[object_id]
                 logits.append(memory.cond[request.frame_index]["pred_masks"])
                 scores.append(memory.scores[request.frame_index])
+                records.append(None)
             else:
-                _, low_res, score = tracked[(index, object_id)]
+                _, low_res, score, record = tracked[(index, object_id)]
                 logits.append(low_res)
                 scores.append(score)
-        masks = self._to_source(torch.cat(logits), state.orig_hw)
+                records.append(record)
+        masks = self._model.to_source(torch.cat(logits), state.orig_hw)
         return {
-            object_id: ObjectMask(mask, score)
-            for object_id, mask, score in zip(state.object_ids, masks, scores, strict=True)
+            object_id: ObjectMask(mask, score, record)
+            for object_id, mask, score, record in zip(
+                state.object_ids, masks, scores, records, strict=True
+            )
         }
-
-    def _to_source(self, low_res: torch.Tensor, orig_hw: tuple[int, int]) -> list[np.ndarray]:
-        """Boolean masks at the source resolution, as SAM2's _get_orig_video_res_output."""
-        logits = low_res.to(self.device, non_blocking=True)
-        if logits.shape[-2:] != orig_hw:
-            logits = F.interpolate(logits, size=orig_hw, mode="bilinear", align_corners=False)
-        if self._sam.non_overlap_masks:
-            logits = self._sam._apply_non_overlapping_constraints(logits)
-        masks = (logits[:, 0] > MASK_THRESHOLD).cpu().numpy()
-        return list(masks)
-
-    def _fill_holes(self, low_res: torch.Tensor) -> torch.Tensor:
-        if self._sam.fill_hole_area <= 0:
-            return low_res
-        # Without SAM2's CUDA extension (on the CPU) this warns once and keeps the mask.
-        filled: torch.Tensor = fill_holes_in_mask_scores(low_res, self._sam.fill_hole_area)
-        return filled
