@@ -13,6 +13,7 @@ from roto.jobs.contracts import PropagatePayload
 from roto.masks.repository import MaskRow, upsert_mask
 from roto.masks.storage import decode_chunk, keyframe_mask_key, object_chunks_prefix
 from roto.resources import Resources
+from roto_gpu.jobs.track_store import CHUNK_SUFFIX, TRACK_SUFFIX, track_key
 from tests.gpu.support import Clip, add_prompt
 from tests.worker.support import enqueue_job
 
@@ -92,7 +93,13 @@ def job_frames(rows: list[MaskRow], job_id: uuid.UUID) -> list[tuple[int, int]]:
 
 
 def chunk_keys(s3_sync: Any, bucket: str, video_id: uuid.UUID, object_id: int) -> set[str]:
-    """Every chunk key stored for one object."""
+    """Every chunk of masks stored for one object. Each has its track records beside it, and
+    none are stored without their chunk (asserted here, so every caller checks it)."""
     prefix = object_chunks_prefix(video_id, object_id)
     listed = s3_sync.list_objects_v2(Bucket=bucket, Prefix=prefix)
-    return {item["Key"] for item in listed.get("Contents", [])}
+    keys = {item["Key"] for item in listed.get("Contents", [])}
+    chunks = {key for key in keys if key.endswith(CHUNK_SUFFIX)}
+    tracks = {key for key in keys if key.endswith(TRACK_SUFFIX)}
+    assert keys == chunks | tracks, keys - chunks - tracks
+    assert tracks == {track_key(key) for key in chunks}
+    return chunks

@@ -125,13 +125,12 @@ def saved(seeded_other: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 
 
 def first_mask(model: Any, frame: np.ndarray) -> tuple[Any, Any]:
-    from roto_gpu.model.prompts import MaskRequest
+    from roto_gpu.model.prompts import KeyframeRequest
 
     (embedding,) = model.encode_images([frame])
-    (prediction,) = model.predict_masks(
-        [MaskRequest(embedding, np.array([[120.0, 90.0]]), np.array([1]))]
-    )
-    return embedding, prediction
+    request = KeyframeRequest(embedding, points=np.array([[120.0, 90.0]]), labels=np.array([1]))
+    (result,) = model.decode_keyframes([request])
+    return embedding, result
 
 
 @pytest.mark.slow
@@ -193,7 +192,7 @@ def test_checkpoint_loads_and_gives_the_saved_models_outputs(
     want_embedding, want = first_mask(seeded_other, frames[0])
     assert np.array_equal(embedding.image_embed, want_embedding.image_embed)
     assert np.array_equal(prediction.mask, want.mask)
-    assert prediction.score == want.score
+    assert prediction.state.score == want.state.score
     # And not the outputs of the seed-0 weights it was initialised with before loading.
     seed0_embedding, _ = first_mask(model, frames[0])
     assert not np.allclose(embedding.image_embed, seed0_embedding.image_embed)

@@ -66,4 +66,4 @@ def test_corrupt_bytes_are_refused(mangle, message: str) -> None:
 
 def test_redis_key_names_model_video_and_frame() -> None:
     key = embedding_key("sam2.1-tiny-1024-abc", "0190-video", 12)
-    assert key == "roto:emb:sam2.1-tiny-1024-abc:0190-video:12"
+    assert key == "roto:emb:v2:sam2.1-tiny-1024-abc:0190-video:12"

@@ -168,8 +168,14 @@ async def test_a_correction_recomputes_only_the_span_between_its_neighbouring_ke
     assert job_frames(rows, second.id) == [(1, 1), (1, 2), (1, 3)]
     assert job_frames(rows, fourth.id) == [(1, f) for f in (5, 6, 7, 9, 10, 11)]
     assert [r.frame_index for r in rows if r.source == "prompt"] == [0, 4, 8]
-    # The chunks that corrections superseded (all of the first job's) were swept.
-    referenced = {r.storage_key for r in rows if r.source == "propagation"}
+    # The chunks that corrections superseded were swept, but for the one holding the first
+    # job's mask of frame 4: the keyframe made there keeps it, to give it back on an undo.
+    covered = await resources.pool.fetchval(
+        "SELECT base_storage_key FROM masks WHERE video_id = $1 AND frame_index = 4",
+        clip.video_id,
+    )
+    assert covered is not None and f"/{first.id}-1/" in covered
+    referenced = {r.storage_key for r in rows if r.source == "propagation"} | {covered}
     assert chunk_keys(s3_sync, resources.settings.s3_bucket, clip.video_id, 1) == referenced
 
 

@@ -15,8 +15,8 @@ from roto.masks import rle
 from roto.masks.repository import get_mask
 from roto.masks.storage import decode_mask, hot_mask_key, keyframe_mask_key
 from roto.resources import Resources
-from roto_gpu.model.prompts import MaskRequest
-from tests.gpu.conftest import SOURCE_HEIGHT, SOURCE_WIDTH, iou
+from roto_gpu.model.prompts import KeyframeRequest
+from tests.gpu.conftest import SOURCE_HEIGHT, SOURCE_WIDTH
 from tests.gpu.support import (
     TERMINAL,
     add_object,
@@ -94,7 +94,9 @@ async def test_the_same_prompts_twice_give_the_same_mask(
         second = result_mask(await segment(resources, clip))
         encodes = counter(daemon, "encode")
 
-    assert encodes == 2  # no cache: the encoder ran for each job
+    # No cache, yet one encoder pass: the second job finds the prompt's state stored and
+    # renders it, to the same mask.
+    assert encodes == 1
     assert first == second
 
 
@@ -111,18 +113,20 @@ async def test_a_second_click_on_a_frame_does_not_run_the_encoder_again(
         await add_prompt(resources, clip, frame_index=1, points=[[250, 40]], labels=[0])
         second = result_mask(await segment(resources, clip, frame_index=1))
         assert counter(daemon, "encode") == 1
-        assert counter(daemon, "decode") == 2
+        # The second click refines the first one's stored state: one more decoder pass.
+        assert counter(daemon, "keyframe") == 2
     # The second click's two points give another mask, from the same embedding.
     assert first.rle != second.rle
 
-    # A daemon with nothing in memory (another process) takes the embedding from Redis.
+    # A daemon with nothing in memory (another process) finds both prompts' states stored:
+    # the keyframe is rendered from them, with no encoder or decoder pass, to the same mask.
     other = daemon_with(shared_model)
     async with running_daemon(resources, other):
         again = result_mask(await segment(resources, clip, frame_index=1))
         assert counter(other, "encode") == 0
-        assert counter(other, "decode") == 1
-    assert iou(rle.decode(again.rle), rle.decode(second.rle)) >= MIN_IOU
-    assert again.score == pytest.approx(second.score, abs=1e-2)
+        assert counter(other, "keyframe") == 0
+    assert again.rle == second.rle
+    assert again.score == second.score
 
 
 @pytest.mark.parametrize("settings", [{"worker_concurrency": 4}], indirect=True)
@@ -139,7 +143,7 @@ async def test_concurrent_clicks_on_one_frame_share_one_encoder_pass(
     async with running_daemon(resources, daemon):
         jobs = [await wait_for_status(resources, job.id, TERMINAL, 120) for job in queued]
         encodes = counter(daemon, "encode")
-        decodes = counter(daemon, "decode")
+        decodes = counter(daemon, "keyframe")
 
     assert [result_mask(job).object_id for job in jobs] == [1, 2]
     assert (encodes, decodes) == (1, 2)
@@ -148,9 +152,11 @@ async def test_concurrent_clicks_on_one_frame_share_one_encoder_pass(
     assert started[1] < finished[0]  # they ran at the same time
 
 
-async def test_prompts_of_a_keyframe_are_combined_points_in_order_and_the_latest_box(
+async def test_prompts_of_a_keyframe_are_decoded_in_order_each_refining_the_last(
     resources: Resources, shared_model: Any, frames: list[np.ndarray]
 ) -> None:
+    """As SAM2's video predictor takes them: clicks add to the frame's points, a box starts the
+    points over with its corners first, and each prompt is decoded with the mask before it."""
     clip = await ready_clip(resources, frames)
     await add_object(resources, clip)
     await add_prompt(resources, clip, points=[[80, 96]], labels=[1], box=[0, 0, 100, 100])
@@ -161,13 +167,30 @@ async def test_prompts_of_a_keyframe_are_combined_points_in_order_and_the_latest
         mask = result_mask(await segment(resources, clip))
 
     (embedding,) = shared_model.encode_images([clip.pixels[0]])
-    points = np.array([[80, 96], [250, 40], [150, 120]], dtype=np.float64)
-    combined = MaskRequest(embedding, points, np.array([1, 0, 1]), np.array([40, 50, 200, 150]))
-    latest_only = MaskRequest(embedding, points[2:], np.array([1]), np.array([40, 50, 200, 150]))
-    (want,) = shared_model.predict_masks([combined])
-    (other,) = shared_model.predict_masks([latest_only])
-    assert np.array_equal(rle.decode(mask.rle), want.mask)
-    assert not np.array_equal(want.mask, other.mask)
+    steps = [
+        ([[0, 0], [100, 100], [80, 96]], [2, 3, 1]),
+        ([[40, 50], [200, 150], [250, 40]], [2, 3, 0]),
+        ([[40, 50], [200, 150], [250, 40], [150, 120]], [2, 3, 0, 1]),
+    ]
+    previous = None
+    for points, labels in steps:
+        request = KeyframeRequest(
+            embedding,
+            points=np.array(points, dtype=np.float64),
+            labels=np.array(labels),
+            prev_logits=previous,
+        )
+        (result,) = shared_model.decode_keyframes([request])
+        previous = result.state.pred_masks
+    (all_at_once,) = shared_model.decode_keyframes(
+        [
+            KeyframeRequest(
+                embedding, points=np.array(steps[2][0], float), labels=np.array(steps[2][1])
+            )
+        ]
+    )
+    assert np.array_equal(rle.decode(mask.rle), result.mask)
+    assert not np.array_equal(result.mask, all_at_once.mask)
 
 
 async def test_a_keyframe_without_prompts_fails_with_no_prompts(

@@ -129,7 +129,7 @@ class KeyframeComputer:
         if first_missing == len(rows):
             final = states[-1]
             assert final is not None
-            (mask,) = await self._submit("render", (final, self.orig_hw))
+            mask = await self._submit("render", (final, self.orig_hw))
             return KeyframeOutcome(final, mask, used, [], None, 0, version)
 
         embedding = await self.embedding(frame)

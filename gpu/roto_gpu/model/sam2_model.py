@@ -413,7 +413,9 @@ class Sam2Model:
                 mask = (mask >= 0.5).float()
             mattes.append(mask)
         with self._autocast():
-            outputs = sam._use_mask_as_output(image_embed, high_res, torch.cat(mattes))
+            # The raw features (no memory, no no-memory embedding), laid out as SAM2 has them.
+            pix_feat = _as_sam2_lays_it_out(_flat(image_embed))
+            outputs = sam._use_mask_as_output(pix_feat, high_res, torch.cat(mattes))
         _, _, ious, low_res, _, obj_ptr, object_score_logits = outputs
         return self._results(requests, low_res, obj_ptr, object_score_logits, ious)
 
