@@ -4,6 +4,7 @@ autocast and compilation; its methods are called from the batcher's one model th
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -482,7 +483,7 @@ def _as_sam2_lays_it_out(tokens: torch.Tensor) -> torch.Tensor:
     """(HW, B, C) tokens as the (B, C, H, W) view SAM2 hands its mask decoder: a view, not a copy,
     because the decoder's kernels then add up in SAM2's own order (a copy differs in the last
     bits, enough to move a pixel at the mask's edge)."""
-    side = int(round(tokens.shape[0] ** 0.5))
+    side = math.isqrt(tokens.shape[0])
     return tokens.permute(1, 2, 0).view(tokens.shape[1], tokens.shape[2], side, side)
 
 
