@@ -146,6 +146,7 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_
     assert kinds == {"0": ["positive", "negative"], "5": ["box"], "15": ["negative"]}
     assert reloaded["marks_after"]["15"] == refined["marks"]
     assert reloaded["keyframe_markers"] == 3
+    assert reloaded["category"] == "sports ball"  # saved by PATCH before the reload
     assert reloaded["matte"]["mismatched"] == 0
 
     archive = Path(steps["exported"]["file"])

@@ -244,6 +244,13 @@ async function run(page) {
   await page.getByRole("button", { name: "Rename ball" }).waitFor();
   await page.getByLabel("Colour of ball").fill("#00ff00");
   await page.waitForResponse((r) => r.request().method() === "PATCH" && r.ok());
+  // The category (the class in dataset exports) is saved by PATCH when the field is left.
+  const category = page.getByLabel("Category of ball");
+  await category.fill("sports ball");
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "PATCH" && r.ok() && r.request().postDataJSON()?.category === "sports ball"),
+    category.press("Enter"),
+  ]);
   const before = await overlay(page);
   if (before.painted !== 0) throw new Error(`overlay painted before any click: ${before.painted}`);
 
@@ -415,6 +422,7 @@ async function run(page) {
     keyframes_before: keyframesBefore,
     keyframes_after: keyframesAfter,
     keyframe_markers: await page.getByTestId("keyframe-marker").count(),
+    category: await page.getByLabel("Category of ball").inputValue(),
     marks_before: marksBefore,
     marks_after: marksAfter,
     matte: await matteMismatch(page, keyframesAfter.at(-1), 1),
