@@ -41,7 +41,7 @@ export function KeyframesPanel({ objectName, prompts, frame, busy, onSeek, onDel
           <li key={f} className={f === frame ? "current" : ""} data-testid="keyframe-row" data-frame={f}>
             <div className="row">
               <button className="link" onClick={() => onSeek(f)}>frame {f}</button>
-              <span className="hint">{describePrompts(byFrame.get(f)!)}</span>
+              <span className="hint" title={describePrompts(byFrame.get(f)!)}>{describePrompts(byFrame.get(f)!)}</span>
               <span className="spacer" />
               <button className="link" disabled={busy} aria-label={`Delete keyframe ${f}`} onClick={() => onDeleteKeyframe(f)}>Delete</button>
             </div>
