@@ -1,5 +1,7 @@
 """The issue's browser flow against `make run`: headless Chromium (Debian's package) driven by
-playwright-core signs up, uploads a generated clip, clicks the object, propagates and exports.
+playwright-core signs up, uploads a generated clip, clicks the object, propagates, refines a
+propagated frame, undoes and redoes that, updates the stale frames, reloads, exports and imports
+a matte.
 Needs `make web e2e-deps` first (the built app, node_modules and /usr/bin/chromium)."""
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def stack() -> Iterator[StackRun]:
         yield run
 
 
-def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
+def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_imports(
     stack: StackRun, tmp_path: Path
 ) -> None:
     video = make_video(tmp_path / "clip.mp4", frames=24, width=192, height=108, fps=24)
@@ -101,6 +103,52 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
     painted = {int(frame): count for frame, count in steps["propagated"]["painted"].items()}
     assert set(painted) == {10, 11, 21}, report
     assert all(count > 0 for count in painted.values())
+
+    # A negative click on a propagated frame refines its mask: one more keyframe, its spans
+    # stale, the click drawn, the overlay exactly the API's matte.
+    refined = steps["refined"]
+    assert refined["frame"] == 15
+    assert refined["prompt"]["frame_index"] == 15 and refined["prompt"]["labels"] == [0]
+    x, y = refined["prompt"]["points"][0]
+    assert refined["marks"] == [f"negative {x},{y}"]
+    assert refined["matte"]["mismatched"] == 0
+    assert refined["keyframe_markers"] == 3
+    assert refined["stale_spans"] > 0
+    # Ctrl+Z: the overlay is exactly the API's matte from before the click, pixel for pixel.
+    undone = steps["undone"]
+    assert undone["frame"] == 15
+    assert undone["versus_before"]["mismatched"] == 0, undone
+    assert undone["matte"]["mismatched"] == 0
+    assert undone["keyframe_markers"] == 2
+    assert undone["marks"] == []
+    # Ctrl+Shift+Z posts the same prompt again and gives back the refined mask.
+    redone = steps["redone"]
+    assert redone["prompt"] == refined["prompt"]
+    assert redone["matte"]["mismatched"] == 0
+    assert redone["versus_refined"]["mismatched"] == 0, redone
+    assert redone["keyframe_markers"] == 3
+    # "Update stale frames": one propagation of the object over the stale spans either side
+    # of keyframe 15 (keyframes at 0, 5 and 15), after which none is stale.
+    updated = steps["stale_updated"]
+    assert updated["request"] == {
+        "object_ids": [1],
+        "direction": "both",
+        "frame_start": 6,
+        "frame_end": 23,
+    }
+    assert updated["stale_spans"] == 0
+    assert updated["matte"]["mismatched"] == 0
+    # After a reload: the same keyframes and the same clicks and box, from the stored prompts.
+    reloaded = steps["reloaded"]
+    assert reloaded["keyframes_before"] == reloaded["keyframes_after"] == [0, 5, 15]
+    assert reloaded["marks_after"] == reloaded["marks_before"]
+    kinds = {f: [m.split()[0] for m in marks] for f, marks in reloaded["marks_after"].items()}
+    assert kinds == {"0": ["positive", "negative"], "5": ["box"], "15": ["negative"]}
+    assert reloaded["marks_after"]["15"] == refined["marks"]
+    assert reloaded["keyframe_markers"] == 3
+    assert reloaded["category"] == "sports ball"  # saved by PATCH before the reload
+    assert reloaded["matte"]["mismatched"] == 0
+
     archive = Path(steps["exported"]["file"])
     assert archive.suffix == ".zip"
     names = subprocess.run(
@@ -108,6 +156,19 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
     ).stdout
     assert names.count(".png") == 24, names
     assert names.count("clip_ball.0000.png") == 1, names  # named after the renamed object
+    # A matte PNG of another size is refused in words; the API's own matte of frame 10 imported
+    # onto frame 20 is posted as exactly the RLE the API holds for frame 10 (PNG read, threshold
+    # and RLE encoding in the browser are lossless), and is stored as a matte prompt.
+    imported = steps["imported"]
+    assert imported["refusal"] == (
+        "tiny.png is 2\u00d72, but this video is 192\u00d7108: "
+        "import a matte at the video's resolution."
+    )
+    assert imported["frame"] == 20 and imported["points"] == 0
+    assert imported["sent_size"] == [108, 192]
+    assert imported["sent_equals_api_rle"] is True
+    assert imported["record_mask"] is True
+    assert imported["keyframe_row"] == "matte"
     shots = sorted(p.name for p in out.glob("*.png"))
     assert shots == [
         "01-signed-up.png",
@@ -115,5 +176,9 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_and_exports(
         "03-clicked.png",
         "04-corrected.png",
         "05-propagated.png",
-        "06-exported.png",
+        "06-refined.png",
+        "07-undone.png",
+        "08-reloaded.png",
+        "09-exported.png",
+        "10-imported.png",
     ]

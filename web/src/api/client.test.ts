@@ -94,6 +94,20 @@ describe("ApiClient", () => {
     expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
     expect(keys[1]).not.toBe(keys[0]);
   });
+
+  it("follows the prompt history's pages with the filters kept", async () => {
+    const record = (id: string) => ({ id, object_id: 1, frame_index: 4, points: [], labels: [], box: null, mask: false, created_at: "t" });
+    const fetch = vi.fn(async (url: string) =>
+      json(200, url.includes("cursor=") ? { items: [record("p2")], next_cursor: null } : { items: [record("p1")], next_cursor: "c 1" }),
+    );
+    vi.stubGlobal("fetch", fetch);
+    const api = new ApiClient(memoryStore(tokens("a1", "r1")));
+    expect((await api.listPrompts("v1", { objectId: 1, frameIndex: 4 })).map((r) => r.id)).toEqual(["p1", "p2"]);
+    expect(fetch.mock.calls.map((call) => (call as unknown as [string])[0])).toEqual([
+      "/v1/videos/v1/prompts?limit=100&object_id=1&frame_index=4",
+      "/v1/videos/v1/prompts?limit=100&object_id=1&frame_index=4&cursor=c+1",
+    ]);
+  });
 });
 
 describe("describeProblem", () => {

@@ -11,9 +11,13 @@ import type {
   ObjectUpdate,
   Page,
   Problem,
+  PromptJob,
   PromptMask,
+  PromptRecord,
+  PromptRemoved,
   Prompt,
   PropagationCreate,
+  Span,
   Tokens,
   Video,
   VideoCreated,
@@ -155,7 +159,34 @@ export class ApiClient {
     this.call<void>("DELETE", `/v1/videos/${videoId}/objects/${objectId}`);
 
   prompt = (videoId: string, prompt: Prompt, waitS = 10) =>
-    this.call<PromptMask | JobEnvelope>("POST", `/v1/videos/${videoId}/prompts?wait=${waitS}`, prompt);
+    this.call<PromptMask | PromptJob>("POST", `/v1/videos/${videoId}/prompts?wait=${waitS}`, prompt);
+  /** Undoes one prompt; the answer carries it back, to post again for a redo. */
+  deletePrompt = (videoId: string, promptId: string, waitS = 10) =>
+    this.call<PromptRemoved>("DELETE", `/v1/videos/${videoId}/prompts/${promptId}?wait=${waitS}`);
+  deleteKeyframe = (videoId: string, objectId: number, frameIndex: number) =>
+    this.call<void>("DELETE", `/v1/videos/${videoId}/objects/${objectId}/keyframes/${frameIndex}`);
+
+  /** The stored prompts, oldest first, following the API's pages. */
+  async listPrompts(videoId: string, filter: { objectId?: number; frameIndex?: number } = {}): Promise<PromptRecord[]> {
+    const records: PromptRecord[] = [];
+    let cursor: string | null = null;
+    do {
+      const query = new URLSearchParams({ limit: "100" });
+      if (filter.objectId !== undefined) query.set("object_id", String(filter.objectId));
+      if (filter.frameIndex !== undefined) query.set("frame_index", String(filter.frameIndex));
+      if (cursor) query.set("cursor", cursor);
+      const page: Page<PromptRecord> = await this.call<Page<PromptRecord>>("GET", `/v1/videos/${videoId}/prompts?${query}`);
+      records.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return records;
+  }
+
+  /** Runs of frames per object: fresh, stale (a correction changed a keyframe) or missing. */
+  async spans(videoId: string, objectId?: number): Promise<Span[]> {
+    const query = objectId === undefined ? "" : `?object_id=${objectId}`;
+    return (await this.call<{ items: Span[] }>("GET", `/v1/videos/${videoId}/spans${query}`)).items;
+  }
 
   /** Every mask of the range, following the API's pages. */
   async masks(videoId: string, frameStart = 0, frameEnd?: number, objectIds?: number[]): Promise<FrameMasks[]> {

@@ -1,42 +1,54 @@
-/** The editor: frame viewer, timeline, objects, prompts, propagation and export. */
-import { useCallback, useEffect, useMemo, useReducer, useState } from "react";
+/** The editor: frame viewer, timeline, objects, keyframes, prompts with undo, propagation and export. */
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import type { ApiClient } from "../api/client";
-import { followJob } from "../api/jobs";
-import type { FrameMask, Job, ObjectUpdate, Prompt, VideoObject } from "../api/types";
-import { editorReducer, frameScore, initialEditor, keyAction, keyframes, nextLowScoreFrame } from "../state/editor";
+import type { FrameMask, ObjectUpdate, VideoObject } from "../api/types";
+import { editorReducer, framePrompts, frameScore, initialEditor, keyframes, shortcut } from "../state/editor";
+import { propagationRequest, staleFrameCount, staleRanges, staleSpans } from "../state/timeline";
 import { ErrorBanner } from "./ErrorBanner";
 import { ExportDialog } from "./ExportDialog";
 import { FrameView, type Click } from "./FrameView";
+import { KeyframesPanel } from "./KeyframesPanel";
 import { ObjectsPanel } from "./ObjectsPanel";
+import { PropagationPanel } from "./PropagationPanel";
 import { Timeline } from "./Timeline";
+import { Toolbar } from "./Toolbar";
+import { Transport } from "./Transport";
 import { useFrames } from "./useFrames";
-
-const PROMPT_WAIT_S = 10;
+import { usePropagation } from "./usePropagation";
+import { usePrompts } from "./usePrompts";
 
 export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
   const [state, dispatch] = useReducer(editorReducer, initialEditor);
   const [error, setError] = useState<unknown>(null);
-  const [clicks, setClicks] = useState<Record<string, Click[]>>({});
-  const [prompting, setPrompting] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [pending, setPending] = useState<(Click & { key: string }) | null>(null);
   const [exporting, setExporting] = useState(false);
-  const [streamedFrames, setStreamedFrames] = useState(0);
   const { video, frame, frameCount, selected } = state;
   const frames = useFrames(api, videoId, frame, frameCount);
+
+  const refreshSpans = useCallback(() => {
+    api.spans(videoId).then((spans) => dispatch({ type: "spans", spans }), setError);
+  }, [api, videoId]);
+  const propagation = usePropagation(api, videoId, dispatch, { onError: setError, onChanged: refreshSpans });
+  const prompts = usePrompts(api, videoId, state, dispatch, { onError: setError, onNotice: setNotice, onChanged: refreshSpans });
 
   const load = useCallback(async () => {
     try {
       const [loadedVideo, objects] = await Promise.all([api.getVideo(videoId), api.listObjects(videoId)]);
-      const masks = loadedVideo.status === "ready" ? (await api.masks(videoId)).flatMap((f) => f.masks) : [];
-      dispatch({ type: "loaded", video: loadedVideo, objects: objects.items, masks });
+      const ready = loadedVideo.status === "ready";
+      const [masks, stored] = ready ? await Promise.all([api.masks(videoId), api.listPrompts(videoId)]) : [[], []];
+      dispatch({ type: "loaded", video: loadedVideo, objects: objects.items, masks: masks.flatMap((f) => f.masks), prompts: stored });
+      if (!ready) return;
+      refreshSpans();
       const running = (await api.listJobs(videoId)).items.find(
         (j) => j.type === "propagate" && (j.status === "queued" || j.status === "running"),
       );
-      if (running) void streamPropagation(running);
+      if (running) void propagation.stream(running);
     } catch (err) {
       setError(err);
     }
-    // Loads once per video: streamPropagation is a fresh function each render on purpose.
-  }, [api, videoId]);
+    // Loads once per video: propagation.stream is a fresh function each render on purpose.
+  }, [api, videoId, refreshSpans]);
 
   useEffect(() => {
     void load();
@@ -49,87 +61,36 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
     return () => window.clearInterval(timer);
   }, [state.playing, video?.fps]);
 
+  // The key handler is registered once and calls the latest undo and redo.
+  const history = useRef(prompts);
+  useEffect(() => {
+    history.current = prompts;
+  });
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       const target = event.target as HTMLElement;
       if (["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) return;
-      const action = keyAction(event.key, event.shiftKey);
-      if (!action) return;
+      const command = shortcut(event);
+      if (!command) return;
       event.preventDefault();
-      dispatch(action);
+      if (command === "undo") void history.current.undo();
+      else if (command === "redo") void history.current.redo();
+      else dispatch(command);
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
   }, []);
 
-  async function streamPropagation(job: Job) {
-    dispatch({ type: "propagation", job });
-    setStreamedFrames(0);
-    try {
-      const final = await followJob(api, job.id, {
-        onStatus: (j) => dispatch({ type: "propagation", job: j }),
-        onProgress: (progress) => dispatch({ type: "propagationProgress", progress }),
-        onMasks: (_frame, masks) => {
-          setStreamedFrames((n) => n + 1);
-          dispatch({ type: "masks", masks });
-        },
-      });
-      dispatch({ type: "propagation", job: final });
-      if (final.status === "failed") setError(new Error(`Propagation failed: ${final.error?.message ?? "unknown error"}`));
-      // One full read at the end, in case an event was missed while the stream reconnected.
-      dispatch({ type: "masks", masks: (await api.masks(videoId)).flatMap((f) => f.masks) });
-    } catch (err) {
-      setError(err);
-    }
-  }
-
-  async function propagate() {
-    setError(null);
-    try {
-      const { job } = await api.propagate(videoId, { object_ids: null, direction: "both" });
-      await streamPropagation(job);
-    } catch (err) {
-      setError(err);
-    }
-  }
-
-  async function cancelPropagation(jobId: string) {
-    try {
-      dispatch({ type: "propagation", job: await api.cancelJob(jobId) });
-    } catch (err) {
-      setError(err);
-    }
-  }
-
-  async function sendPrompt(prompt: Prompt) {
-    setPrompting(true);
-    setError(null);
-    try {
-      const answer = await api.prompt(videoId, prompt, PROMPT_WAIT_S);
-      if ("mask" in answer) {
-        dispatch({ type: "masks", masks: [answer.mask] });
-      } else {
-        const final = await followJob(api, answer.job.id, {});
-        if (final.status !== "succeeded") throw new Error(`Segmenting failed: ${final.error?.message ?? final.status}`);
-        const masks = await api.masks(videoId, prompt.frame_index, prompt.frame_index, [prompt.object_id]);
-        dispatch({ type: "masks", masks: masks.flatMap((f) => f.masks) });
-      }
-    } catch (err) {
-      setError(err);
-    } finally {
-      setPrompting(false);
-    }
-  }
-
-  const clickKey = `${selected}:${frame}`;
-  function onClick(click: Click) {
+  const viewKey = `${selected}:${frame}`;
+  async function onClick(click: Click) {
     if (selected === null) return;
-    setClicks((all) => ({ ...all, [clickKey]: [...(all[clickKey] ?? []), click] }));
-    void sendPrompt({ object_id: selected, frame_index: frame, points: [[click.x, click.y]], labels: [click.label], box: null, mode: "add" });
+    setPending({ ...click, key: viewKey });
+    await prompts.send({ object_id: selected, frame_index: frame, points: [[click.x, click.y]], labels: [click.label], box: null, mode: "add" });
+    setPending(null);
   }
   function onBox(box: [number, number, number, number]) {
     if (selected === null) return;
-    void sendPrompt({ object_id: selected, frame_index: frame, points: [], labels: [], box, mode: "add" });
+    void prompts.send({ object_id: selected, frame_index: frame, points: [], labels: [], box, mode: "add" });
   }
 
   async function addObject(name: string, color: string) {
@@ -155,17 +116,31 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
       setError(err);
     }
   }
+  function deleteKeyframe(frameIndex: number) {
+    if (selected === null) return;
+    if (!window.confirm(`Delete keyframe ${frameIndex} with all its prompts? This is not on the undo stack.`)) return;
+    void prompts.removeKeyframe(selected, frameIndex);
+  }
+
+  /** Propagates the selected object over its stale ranges only; "both" lets the API start each
+   * from the keyframe next to it. */
+  function updateStale() {
+    if (selected === null) return;
+    const bodies = staleRanges(state.spans, selected).map((r) => ({ object_ids: [selected], direction: "both" as const, ...r }));
+    void propagation.propagate(...bodies);
+  }
 
   const scores = useMemo(
     () => Array.from({ length: frameCount }, (_, i) => frameScore(state, i, selected)),
     // Scores change with the masks, the selection, the length and the threshold only.
     [state.masks, selected, frameCount],
   );
-  const marks = useMemo(() => keyframes(state, selected), [state, selected]);
+  const selectedObject = state.objects.find((o) => o.id === selected) ?? null;
+  const objectPrompts = useMemo(() => state.prompts.filter((p) => p.object_id === selected), [state.prompts, selected]);
+  const marks = useMemo(() => keyframes(state, selected), [state.prompts, selected]);
+  const stale = useMemo(() => staleSpans(state.spans, selected), [state.spans, selected]);
   const currentMasks: Record<number, FrameMask> = state.masks[frame] ?? {};
-  const score = frameScore(state, frame, selected);
   const job = state.propagation;
-  const propagating = job !== null && (job.status === "queued" || job.status === "running");
 
   if (!video) return <main className="editor"><ErrorBanner error={error} />{!error && <p>Loading…</p>}</main>;
   if (video.status !== "ready") {
@@ -177,17 +152,8 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
       <ErrorBanner error={error ?? frames.error} onClose={() => setError(null)} />
       <div className="editor-body">
         <div className="viewer">
-          <div className="row toolbar">
-            <strong>{video.filename}</strong>
-            <span className="spacer" />
-            {(["positive", "negative", "box"] as const).map((tool) => (
-              <label key={tool} className={`inline tool ${state.tool === tool ? "active" : ""}`}>
-                <input type="radio" name="tool" checked={state.tool === tool} onChange={() => dispatch({ type: "tool", tool })} />
-                {tool === "positive" ? "+ click" : tool === "negative" ? "− click" : "box"}
-              </label>
-            ))}
-            {prompting && <span className="hint" data-testid="prompting">segmenting…</span>}
-          </div>
+          <Toolbar filename={video.filename} tool={state.tool} busy={prompts.busy} canImport={selected !== null}
+            onTool={(tool) => dispatch({ type: "tool", tool })} onImport={(file) => void prompts.importMatte(file)} />
           <FrameView
             frameUrl={frames.url}
             width={video.width ?? 1}
@@ -196,52 +162,58 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
             objects={state.objects}
             selected={selected}
             tool={state.tool}
-            clicks={clicks[clickKey] ?? []}
-            busy={prompting}
-            onClick={onClick}
+            prompts={framePrompts(state, selected, frame)}
+            pending={pending?.key === viewKey ? pending : null}
+            busy={prompts.busy !== null}
+            onClick={(click) => void onClick(click)}
             onBox={onBox}
           />
-          <Timeline frame={frame} frameCount={frameCount} keyframes={marks} scores={scores} lowScore={state.lowScore} onSeek={(f) => dispatch({ type: "seek", frame: f })} />
-          <div className="row transport">
-            <button onClick={() => dispatch({ type: "step", delta: -1 })} aria-label="Previous frame">◀</button>
-            <button onClick={() => dispatch({ type: "togglePlay" })}>{state.playing ? "Pause" : "Play"}</button>
-            <button onClick={() => dispatch({ type: "step", delta: 1 })} aria-label="Next frame">▶</button>
-            <span data-testid="frame-number">frame {frame} / {frameCount - 1}</span>
-            <span>score {score === null ? "—" : score.toFixed(2)}</span>
-            <span className="spacer" />
-            <label className="inline">low below
-              <input type="number" min={0} max={1} step={0.05} value={state.lowScore} onChange={(e) => dispatch({ type: "lowScore", value: Number(e.target.value) })} />
-            </label>
-            <button
-              onClick={() => { const next = nextLowScoreFrame(state, frame, selected); if (next !== null) dispatch({ type: "seek", frame: next }); }}
-              disabled={nextLowScoreFrame(state, frame, selected) === null}
-            >Next low-score frame</button>
-          </div>
+          <Timeline frame={frame} frameCount={frameCount} keyframes={marks} stale={stale} range={state.range}
+            scores={scores} lowScore={state.lowScore} onSeek={(f) => dispatch({ type: "seek", frame: f })} />
+          <Transport state={state} dispatch={dispatch} />
+          {notice && <p className="hint" role="status">{notice}</p>}
         </div>
         <aside>
           <ObjectsPanel objects={state.objects} selected={selected} onSelect={(id) => dispatch({ type: "select", objectId: id })} onAdd={addObject} onUpdate={updateObject} onDelete={(o) => void deleteObject(o)} />
-          <section className="panel">
-            <h3>Propagation</h3>
-            <div className="row">
-              <button className="primary" onClick={() => void propagate()} disabled={propagating || keyframes(state, null).length === 0}>Propagate</button>
-              {propagating && job && <button onClick={() => void cancelPropagation(job.id)}>Cancel</button>}
-            </div>
-            {job && (
-              <div className="job" data-testid="propagation-status" data-status={job.status} data-streamed-frames={streamedFrames}>
-                <span>{job.status}</span>
-                <progress max={Math.max(1, job.progress.total)} value={job.progress.done} />
-                <span>{job.progress.done}/{job.progress.total}</span>
-              </div>
-            )}
-          </section>
+          <KeyframesPanel objectName={selectedObject?.name ?? null} prompts={objectPrompts} frame={frame} busy={prompts.busy !== null}
+            onSeek={(f) => dispatch({ type: "seek", frame: f })} onDeleteKeyframe={deleteKeyframe} onRemovePrompt={(p) => void prompts.removePrompt(p)} />
+          <PropagationPanel
+            objectName={selectedObject?.name ?? null}
+            hasKeyframes={marks.length > 0}
+            anyKeyframes={state.prompts.length > 0}
+            staleFrames={selected === null ? 0 : staleFrameCount(state.spans, selected)}
+            direction={state.direction}
+            range={state.range}
+            job={job}
+            streamedFrames={propagation.streamedFrames}
+            onDirection={(direction) => dispatch({ type: "direction", direction })}
+            onMarkIn={() => dispatch({ type: "markIn" })}
+            onMarkOut={() => dispatch({ type: "markOut" })}
+            onClearRange={() => dispatch({ type: "clearRange" })}
+            onPropagate={(all) => void propagation.propagate(propagationRequest(all ? null : selected, state.direction, state.range))}
+            onUpdateStale={updateStale}
+            onCancel={(id) => void propagation.cancel(id)}
+          />
           <section className="panel">
             <h3>Export</h3>
             <button onClick={() => setExporting(true)} disabled={state.objects.length === 0}>Export…</button>
           </section>
-          <p className="hint">Keys: space plays, ←/→ step a frame, shift+←/→ ten frames. Right-click or alt-click for a negative click.</p>
+          <Help />
         </aside>
       </div>
       {exporting && <ExportDialog api={api} videoId={videoId} frameCount={frameCount} objects={state.objects} onClose={() => setExporting(false)} />}
     </main>
+  );
+}
+
+function Help() {
+  return (
+    <div className="hint help">
+      <p>Keys: space plays, ←/→ step a frame, shift+←/→ ten frames. Right-click or alt-click for a negative click.</p>
+      <p>Ctrl+Z (⌘Z) undoes the last prompt made in this session, whichever object or frame it was on, and shows that
+        frame; Ctrl+Shift+Z (or Ctrl+Y) redoes it. Prompts from before a reload are removed from the keyframe list.</p>
+      <p>I and O set the in and out points for Propagate, Alt+X clears them. Striped spans on the timeline are stale:
+        a correction changed a keyframe next to them; “Update stale frames” recomputes just those.</p>
+    </div>
   );
 }

@@ -1,6 +1,7 @@
-/** The current frame with its masks overlaid, and the click and box tools on top. */
+/** The current frame with its masks overlaid, the stored clicks and boxes of the selected
+ * object drawn over it, and the click and box tools on top. */
 import { useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
-import type { FrameMask, VideoObject } from "../api/types";
+import type { FrameMask, PromptRecord, VideoObject } from "../api/types";
 import { decodeMask } from "../rle/rle";
 import type { Tool } from "../state/editor";
 
@@ -18,7 +19,10 @@ interface Props {
   objects: VideoObject[];
   selected: number | null;
   tool: Tool;
-  clicks: Click[];
+  /** The selected object's stored prompts on this frame. */
+  prompts: PromptRecord[];
+  /** A click sent but not stored yet, drawn at once. */
+  pending: Click | null;
   busy: boolean;
   onClick: (click: Click) => void;
   onBox: (box: [number, number, number, number]) => void;
@@ -113,11 +117,26 @@ export function FrameView(props: Props) {
         onMouseLeave={up}
         onContextMenu={(e) => e.preventDefault()}
       >
-        {props.clicks.map((c, i) => (
-          <circle key={i} cx={c.x} cy={c.y} r={Math.max(2, width / 160)} className={c.label ? "positive" : "negative"} />
-        ))}
+        <PromptMarks prompts={props.prompts} pending={props.pending} radius={Math.max(2, width / 160)} />
         {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className="box" />}
       </svg>
     </div>
+  );
+}
+
+/** Stored clicks (green positive, red negative) and boxes, then the click in flight. */
+function PromptMarks({ prompts, pending, radius }: { prompts: PromptRecord[]; pending: Click | null; radius: number }) {
+  return (
+    <g data-testid="prompt-marks">
+      {prompts.map((p) => (
+        <g key={p.id}>
+          {p.box && <rect x={p.box[0]} y={p.box[1]} width={p.box[2] - p.box[0]} height={p.box[3] - p.box[1]} className="prompt-box" />}
+          {p.points.map(([x, y], i) => (
+            <circle key={i} cx={x} cy={y} r={radius} className={p.labels[i] ? "positive" : "negative"} />
+          ))}
+        </g>
+      ))}
+      {pending && <circle cx={pending.x} cy={pending.y} r={radius} className={`pending ${pending.label ? "positive" : "negative"}`} />}
+    </g>
   );
 }

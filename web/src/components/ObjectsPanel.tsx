@@ -1,4 +1,4 @@
-/** The video's objects: add, select, rename, recolour and delete. */
+/** The video's objects: add, select, rename, recolour, set the category and delete. */
 import { useState, type FormEvent } from "react";
 import type { ObjectUpdate, VideoObject } from "../api/types";
 
@@ -53,7 +53,37 @@ function ObjectRow({ object, selected, onSelect, onUpdate, onDelete }: {
       )}
       <button className="link" aria-label={`Rename ${object.name}`} onClick={() => setRenaming(object.name)}>Rename</button>
       <button className="link" aria-label={`Delete ${object.name}`} onClick={onDelete}>Delete</button>
+      <CategoryInput object={object} onUpdate={onUpdate} />
     </li>
+  );
+}
+
+/** The class dataset exports use; saved on Enter or when the field loses focus. Suggestions are
+ * the categories of the video's other objects (the datalist below the list). */
+function CategoryInput({ object, onUpdate }: { object: VideoObject; onUpdate: (change: ObjectUpdate) => Promise<void> }) {
+  const [draft, setDraft] = useState<string | null>(null);
+
+  async function save() {
+    const category = draft?.trim();
+    setDraft(null);
+    if (category && category !== object.category) await onUpdate({ category });
+  }
+
+  return (
+    <input
+      className="category"
+      list="object-categories"
+      value={draft ?? object.category}
+      maxLength={100}
+      aria-label={`Category of ${object.name}`}
+      title="category (the class in dataset exports)"
+      onChange={(e) => setDraft(e.target.value)}
+      onBlur={() => void save()}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") e.currentTarget.blur();
+        if (e.key === "Escape") setDraft(null);
+      }}
+    />
   );
 }
 
@@ -78,6 +108,9 @@ export function ObjectsPanel({ objects, selected, onSelect, onAdd, onUpdate, onD
             onUpdate={(change) => onUpdate(o, change)} onDelete={() => onDelete(o)} />
         ))}
       </ul>
+      <datalist id="object-categories">
+        {[...new Set(objects.map((o) => o.category))].map((c) => <option key={c} value={c} />)}
+      </datalist>
       <form onSubmit={submit} className="add-object">
         <input placeholder="New object name" value={name} onChange={(e) => setName(e.target.value)} aria-label="New object name" maxLength={100} />
         <input type="color" value={color ?? suggested} onChange={(e) => setColor(e.target.value)} aria-label="Colour" />

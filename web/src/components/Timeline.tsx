@@ -1,10 +1,16 @@
-/** The scrubbable timeline: playhead, keyframe markers and the per-frame confidence strip. */
+/** The scrubbable timeline: playhead, keyframe markers, stale spans, the in/out range and the
+ * per-frame confidence strip. */
 import { useEffect, useRef, type PointerEvent } from "react";
+import type { Span } from "../api/types";
+import { frameBand, type FrameRange } from "../state/timeline";
 
 interface Props {
   frame: number;
   frameCount: number;
   keyframes: number[];
+  /** Spans to mark as stale (the selected object's). */
+  stale: Span[];
+  range: FrameRange;
   scores: (number | null)[];
   lowScore: number;
   onSeek: (frame: number) => void;
@@ -18,7 +24,12 @@ export function scoreColor(score: number | null, lowScore: number): string {
   return `hsl(${Math.round(45 + 75 * t)}, 70%, 45%)`;
 }
 
-export function Timeline({ frame, frameCount, keyframes, scores, lowScore, onSeek }: Props) {
+function bandStyle(first: number, last: number, frameCount: number) {
+  const { left, width } = frameBand(first, last, frameCount);
+  return { left: `${left}%`, width: `${width}%` };
+}
+
+export function Timeline({ frame, frameCount, keyframes, stale, range, scores, lowScore, onSeek }: Props) {
   const strip = useRef<HTMLCanvasElement>(null);
   const last = Math.max(1, frameCount - 1);
 
@@ -53,6 +64,14 @@ export function Timeline({ frame, frameCount, keyframes, scores, lowScore, onSee
     >
       <canvas ref={strip} height={1} className="confidence" data-testid="confidence-strip" />
       <div className="track">
+        {(range.in !== null || range.out !== null) && (
+          <span className="in-out" data-testid="in-out" style={bandStyle(range.in ?? 0, range.out ?? frameCount - 1, frameCount)}
+            title={`in ${range.in ?? "start"}, out ${range.out ?? "end"}`} />
+        )}
+        {stale.map((s) => (
+          <span key={`${s.object_id}:${s.frame_start}`} className="stale" style={bandStyle(s.frame_start, s.frame_end, frameCount)}
+            title={`frames ${s.frame_start}–${s.frame_end} stale: update them to recompute`} data-testid="stale-span" />
+        ))}
         {keyframes.map((k) => (
           <span key={k} className="keyframe" style={{ left: `${(100 * k) / last}%` }} title={`keyframe ${k}`} data-testid="keyframe-marker" />
         ))}

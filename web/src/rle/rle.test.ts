@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fixtures from "./fixtures.json";
-import { decodeCounts, decodeMask, maskArea } from "./rle";
+import { decodeCounts, decodeMask, encodeCounts, encodeMask, maskArea } from "./rle";
 
 /** The row-major mask that a fixture's "start:length" runs per row describe. */
 function expected(size: number[], rows: string[]): Uint8Array {
@@ -49,5 +49,32 @@ describe("decodeMask on bad input", () => {
 
   it("rejects characters outside the alphabet", () => {
     expect(() => decodeCounts("0 1")).toThrow(/invalid/);
+  });
+});
+
+describe("encodeMask against pycocotools", () => {
+  it.each(fixtures.map((f) => [f.name, f] as const))("encodes %s to the same string", (_name, fixture) => {
+    const [height, width] = fixture.rle.size as [number, number];
+    expect(encodeMask(expected(fixture.rle.size, fixture.rows), height, width)).toEqual(fixture.rle);
+  });
+
+  it("round-trips random masks of odd sizes through the decoder", () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const [height, width, density] of [[1, 1, 0.5], [3, 250, 0.1], [97, 61, 0.5], [40, 40, 0.99]] as const) {
+      const mask = Uint8Array.from({ length: height * width }, () => (random() < density ? 1 : 0));
+      const rle = encodeMask(mask, height, width);
+      expect(decodeMask(rle)).toEqual(mask);
+      expect(maskArea(rle)).toBe(mask.reduce((a, b) => a + b, 0));
+    }
+  });
+
+  it("encodes negative differences and long runs as the decoder reads them", () => {
+    const runs = [5, 70000, 3, 2, 100000, 1, 0, 40000];
+    expect(decodeCounts(encodeCounts(runs))).toEqual(runs);
+  });
+
+  it("refuses a mask whose length is not the size", () => {
+    expect(() => encodeMask(new Uint8Array(10), 3, 3)).toThrow(/3×3/);
   });
 });

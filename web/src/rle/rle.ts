@@ -1,4 +1,4 @@
-/** COCO run-length masks in pycocotools' compressed string form, as the API sends them. */
+/** COCO run-length masks in pycocotools' compressed string form, as the API sends and takes them. */
 
 export interface Rle {
   size: number[];
@@ -57,4 +57,43 @@ export function decodeMask(rle: Rle): Uint8Array {
 /** Pixels inside the mask, without decoding it. */
 export function maskArea(rle: Rle): number {
   return decodeCounts(rle.counts).reduce((sum, run, i) => (i % 2 === 1 ? sum + run : sum), 0);
+}
+
+/** The compressed string of run lengths (pycocotools `rleToString`), the inverse of
+ * `decodeCounts`: from the fourth run on, each is stored as the difference to the run two back. */
+export function encodeCounts(runs: readonly number[]): string {
+  let text = "";
+  runs.forEach((run, i) => {
+    let value = i > 2 ? run - runs[i - 2]! : run;
+    let more = true;
+    while (more) {
+      let c = value & 0x1f;
+      value >>= 5; // arithmetic shift: a negative difference ends at -1
+      more = (c & 0x10) !== 0 ? value !== -1 : value !== 0;
+      if (more) c |= 0x20;
+      text += String.fromCharCode(c + 48);
+    }
+  });
+  return text;
+}
+
+/** COCO RLE of a row-major mask (non-zero inside), as pycocotools `encode` writes it for the
+ * same Fortran-ordered mask: runs in column-major order, starting with a run of 0s. */
+export function encodeMask(mask: ArrayLike<number>, height: number, width: number): Rle {
+  if (mask.length !== height * width) throw new Error(`mask has ${mask.length} pixels, not ${height}×${width}`);
+  const runs: number[] = [];
+  let inside = false;
+  let run = 0;
+  for (let col = 0; col < width; col += 1) {
+    for (let row = 0; row < height; row += 1) {
+      if ((mask[row * width + col] !== 0) !== inside) {
+        runs.push(run);
+        run = 0;
+        inside = !inside;
+      }
+      run += 1;
+    }
+  }
+  runs.push(run);
+  return { size: [height, width], counts: encodeCounts(runs) };
 }

@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
-import type { FrameMask, Video, VideoObject } from "../api/types";
+import type { FrameMask, Prompt, PromptRecord, Video, VideoObject } from "../api/types";
 import {
   editorReducer,
+  framePrompts,
   frameScore,
   initialEditor,
   keyAction,
   keyframes,
   nextLowScoreFrame,
+  shortcut,
   type EditorState,
 } from "./editor";
 
@@ -31,8 +33,20 @@ function mask(frame: number, objectId: number, score: number, source: FrameMask[
   return { frame_index: frame, object_id: objectId, score, source, rle: { size: [108, 192], counts: "PS`0" } };
 }
 
-function loaded(masks: FrameMask[] = [], objects = [disc, sky]): EditorState {
-  return editorReducer(initialEditor, { type: "loaded", video, objects, masks });
+function loaded(masks: FrameMask[] = [], objects = [disc, sky], prompts: PromptRecord[] = []): EditorState {
+  return editorReducer(initialEditor, { type: "loaded", video, objects, masks, prompts });
+}
+
+let made = 0;
+/** A stored click of `objectId` on `frame`, and the body it was posted with. */
+function click(objectId: number, frame: number, label: 0 | 1 = 1): { body: Prompt; record: PromptRecord } {
+  made += 1;
+  const body: Prompt = { object_id: objectId, frame_index: frame, points: [[10, 20]], labels: [label], box: null, mode: "add" };
+  const record: PromptRecord = {
+    id: `p${made}`, object_id: objectId, frame_index: frame, points: [[10, 20]], labels: [label], box: null, mask: false,
+    created_at: `2026-11-26T08:00:${String(made).padStart(2, "0")}Z`,
+  };
+  return { body, record };
 }
 
 describe("frame navigation", () => {
@@ -74,12 +88,91 @@ describe("frame navigation", () => {
   });
 });
 
+describe("prompts", () => {
+  it("keyframes are the frames holding the object's stored prompts, in order", () => {
+    const prompts = [click(1, 9), click(1, 3), click(1, 9, 0), click(2, 7)].map((c) => c.record);
+    const state = loaded([mask(5, 1, 0.9, "prompt")], [disc, sky], prompts);
+    expect(keyframes(state, 1)).toEqual([3, 9]);
+    expect(keyframes(state, null)).toEqual([3, 7, 9]);
+    expect(framePrompts(state, 1, 9).map((p) => p.labels)).toEqual([[1], [0]]);
+    expect(framePrompts(state, 2, 9)).toEqual([]);
+  });
+
+  it("undo removes the prompt it undid and makes it redoable; redo brings it back", () => {
+    const first = click(1, 0);
+    const second = click(1, 10, 0);
+    let state = editorReducer(loaded(), { type: "promptAdded", ...first, isRedo: false });
+    state = editorReducer(state, { type: "promptAdded", ...second, isRedo: false });
+    state = editorReducer(state, { type: "promptUndone", record: second.record });
+    expect(keyframes(state, 1)).toEqual([0]);
+    expect(state.history.undone).toEqual([second.body]);
+    const again = { ...second.record, id: "p-redo" };
+    state = editorReducer(state, { type: "promptAdded", body: second.body, record: again, isRedo: true });
+    expect(keyframes(state, 1)).toEqual([0, 10]);
+    expect(state.history).toEqual({ done: [first, { body: second.body, record: again }], undone: [] });
+  });
+
+  it("deleting a keyframe's prompts drops them from the undo stack", () => {
+    const [a, b] = [click(1, 0), click(1, 5)];
+    let state = editorReducer(loaded(), { type: "promptAdded", ...a, isRedo: false });
+    state = editorReducer(state, { type: "promptAdded", ...b, isRedo: false });
+    state = editorReducer(state, { type: "promptsRemoved", ids: [b.record.id] });
+    expect(state.prompts).toEqual([a.record]);
+    expect(state.history.done).toEqual([a]);
+  });
+
+  it("a frame listed again replaces that frame's prompts and forgets ones gone from the server", () => {
+    const [a, b, c] = [click(1, 0), click(1, 5), click(2, 5)];
+    let state = editorReducer(loaded([], [disc, sky], [a.record]), { type: "promptAdded", ...b, isRedo: false });
+    state = editorReducer(state, { type: "framePrompts", frame: 5, records: [c.record] });
+    expect(state.prompts.map((p) => p.id)).toEqual([a.record.id, c.record.id]);
+    expect(state.history.done).toEqual([]);
+  });
+
+  it("removing an object drops its prompts, spans and history", () => {
+    const [a, b] = [click(1, 0), click(2, 3)];
+    let state = editorReducer(loaded(), { type: "promptAdded", ...a, isRedo: false });
+    state = editorReducer(state, { type: "promptAdded", ...b, isRedo: false });
+    state = editorReducer(state, { type: "spans", spans: [{ object_id: 1, frame_start: 1, frame_end: 29, state: "stale" }] });
+    state = editorReducer(state, { type: "objectRemoved", objectId: 1 });
+    expect(state.prompts).toEqual([b.record]);
+    expect(state.history.done).toEqual([b]);
+    expect(state.spans).toEqual([]);
+  });
+});
+
+describe("in and out points", () => {
+  it("are set at the current frame and cleared together", () => {
+    let state = editorReducer(loaded(), { type: "seek", frame: 4 });
+    state = editorReducer(state, { type: "markIn" });
+    state = editorReducer(editorReducer(state, { type: "seek", frame: 12 }), { type: "markOut" });
+    expect(state.range).toEqual({ in: 4, out: 12 });
+    state = editorReducer(state, { type: "clearRange" });
+    expect(state.range).toEqual({ in: null, out: null });
+  });
+});
+
 describe("keyboard", () => {
   it("maps space, arrows and shift+arrows", () => {
     expect(keyAction(" ", false)).toEqual({ type: "togglePlay" });
     expect(keyAction("ArrowRight", false)).toEqual({ type: "step", delta: 1 });
     expect(keyAction("ArrowLeft", true)).toEqual({ type: "step", delta: -10 });
     expect(keyAction("x", false)).toBeNull();
+  });
+
+  it("maps Ctrl+Z to undo, Ctrl+Shift+Z and Ctrl+Y to redo, on a Mac Cmd too", () => {
+    const press = (key: string, mods: Partial<Record<"shiftKey" | "ctrlKey" | "metaKey" | "altKey", boolean>> = {}) =>
+      shortcut({ key, shiftKey: false, ctrlKey: false, metaKey: false, altKey: false, ...mods });
+    expect(press("z", { ctrlKey: true })).toBe("undo");
+    expect(press("Z", { ctrlKey: true, shiftKey: true })).toBe("redo");
+    expect(press("y", { ctrlKey: true })).toBe("redo");
+    expect(press("z", { metaKey: true })).toBe("undo");
+    expect(press("z")).toBeNull();
+    expect(press("i")).toEqual({ type: "markIn" });
+    expect(press("O", { shiftKey: true })).toEqual({ type: "markOut" });
+    expect(press("x", { altKey: true })).toEqual({ type: "clearRange" });
+    expect(press("ArrowRight", { ctrlKey: true })).toBeNull();
+    expect(press("ArrowRight", { shiftKey: true })).toEqual({ type: "step", delta: 10 });
   });
 });
 
@@ -125,10 +218,14 @@ describe("masks", () => {
     expect(state.masks[4]![1]!.score).toBe(0.9);
   });
 
-  it("keyframes are the prompted frames of the object, in order", () => {
-    const state = loaded([mask(9, 1, 0.9, "prompt"), mask(3, 1, 0.9, "prompt"), mask(5, 1, 0.9), mask(7, 2, 0.9, "prompt")]);
-    expect(keyframes(state, 1)).toEqual([3, 9]);
-    expect(keyframes(state, null)).toEqual([3, 7, 9]);
+  it("a mask set exactly replaces a prompted one, and null removes it", () => {
+    let state = loaded([mask(4, 1, 0.9, "prompt"), mask(4, 2, 0.8)]);
+    state = editorReducer(state, { type: "mask", frame: 4, objectId: 1, mask: mask(4, 1, 0.6) });
+    expect(state.masks[4]![1]).toMatchObject({ source: "propagation", score: 0.6 });
+    state = editorReducer(state, { type: "mask", frame: 4, objectId: 1, mask: null });
+    expect(Object.keys(state.masks[4]!)).toEqual(["2"]);
+    state = editorReducer(state, { type: "mask", frame: 4, objectId: 2, mask: null });
+    expect(state.masks[4]).toBeUndefined();
   });
 });
 

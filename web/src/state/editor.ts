@@ -1,6 +1,9 @@
-/** The editor's state: the current frame, playback, objects, masks per frame and the tools.
+/** The editor's state: the current frame, playback, objects, masks per frame, the stored
+ * prompts with their undo history, stale spans, the in/out range and the tools.
  * A pure reducer, so every transition is unit-tested without a browser. */
-import type { FrameMask, Job, Progress, Video, VideoObject } from "../api/types";
+import type { Direction, FrameMask, Job, Progress, Prompt, PromptRecord, Span, Video, VideoObject } from "../api/types";
+import { emptyHistory, forgetObject, forgetPrompts, recorded, undone, type History } from "./history";
+import { noRange, withIn, withOut, type FrameRange } from "./timeline";
 
 export type Tool = "positive" | "negative" | "box";
 
@@ -16,12 +19,18 @@ export interface EditorState {
   selected: number | null;
   tool: Tool;
   masks: MaskTable;
+  /** Every stored prompt of the video, oldest first: the keyframes and the drawn clicks. */
+  prompts: PromptRecord[];
+  history: History;
+  spans: Span[];
+  range: FrameRange;
+  direction: Direction;
   propagation: Job | null;
   lowScore: number;
 }
 
 export type EditorAction =
-  | { type: "loaded"; video: Video; objects: VideoObject[]; masks: FrameMask[] }
+  | { type: "loaded"; video: Video; objects: VideoObject[]; masks: FrameMask[]; prompts: PromptRecord[] }
   | { type: "seek"; frame: number }
   | { type: "step"; delta: number }
   | { type: "togglePlay" }
@@ -32,6 +41,18 @@ export type EditorAction =
   | { type: "select"; objectId: number | null }
   | { type: "tool"; tool: Tool }
   | { type: "masks"; masks: FrameMask[] }
+  /** The API's mask of one object on one frame, exactly (null: it has none). */
+  | { type: "mask"; frame: number; objectId: number; mask: FrameMask | null }
+  | { type: "promptAdded"; body: Prompt; record: PromptRecord; isRedo: boolean }
+  | { type: "promptUndone"; record: PromptRecord }
+  | { type: "promptsRemoved"; ids: string[] }
+  /** The stored prompts of one frame, as just listed by the API. */
+  | { type: "framePrompts"; frame: number; records: PromptRecord[] }
+  | { type: "spans"; spans: Span[] }
+  | { type: "markIn" }
+  | { type: "markOut" }
+  | { type: "clearRange" }
+  | { type: "direction"; direction: Direction }
   | { type: "propagation"; job: Job | null }
   | { type: "propagationProgress"; progress: Progress }
   | { type: "lowScore"; value: number };
@@ -45,6 +66,11 @@ export const initialEditor: EditorState = {
   selected: null,
   tool: "positive",
   masks: {},
+  prompts: [],
+  history: emptyHistory,
+  spans: [],
+  range: noRange,
+  direction: "both",
   propagation: null,
   lowScore: 0.5,
 };
@@ -64,6 +90,16 @@ export function mergeMasks(table: MaskTable, incoming: FrameMask[]): MaskTable {
     frame[mask.object_id] = mask;
     next[mask.frame_index] = frame;
   }
+  return next;
+}
+
+/** The table with one object's mask on one frame set to exactly `mask` (or removed). */
+export function setMask(table: MaskTable, frame: number, objectId: number, mask: FrameMask | null): MaskTable {
+  const { [objectId]: _old, ...others } = table[frame] ?? {};
+  const masks = mask ? { ...others, [objectId]: mask } : others;
+  const next = { ...table };
+  if (Object.keys(masks).length) next[frame] = masks;
+  else delete next[frame];
   return next;
 }
 
@@ -87,6 +123,7 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
         objects: action.objects,
         selected: action.objects[0]?.id ?? null,
         masks: mergeMasks({}, action.masks),
+        prompts: action.prompts,
       };
     case "seek":
       return { ...state, frame: clampFrame(state, action.frame), playing: false };
@@ -108,7 +145,15 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
     case "objectRemoved": {
       const objects = state.objects.filter((o) => o.id !== action.objectId);
       const selected = state.selected === action.objectId ? (objects[0]?.id ?? null) : state.selected;
-      return { ...state, objects, selected, masks: withoutObject(state.masks, action.objectId) };
+      return {
+        ...state,
+        objects,
+        selected,
+        masks: withoutObject(state.masks, action.objectId),
+        prompts: state.prompts.filter((p) => p.object_id !== action.objectId),
+        history: forgetObject(state.history, action.objectId),
+        spans: state.spans.filter((s) => s.object_id !== action.objectId),
+      };
     }
     case "select":
       return { ...state, selected: action.objectId };
@@ -116,6 +161,47 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
       return { ...state, tool: action.tool };
     case "masks":
       return { ...state, masks: mergeMasks(state.masks, action.masks) };
+    case "mask":
+      return { ...state, masks: setMask(state.masks, action.frame, action.objectId, action.mask) };
+    case "promptAdded":
+      return {
+        ...state,
+        prompts: [...state.prompts, action.record],
+        history: recorded(state.history, { body: action.body, record: action.record }, action.isRedo),
+      };
+    case "promptUndone":
+      return {
+        ...state,
+        prompts: state.prompts.filter((p) => p.id !== action.record.id),
+        history: undone(state.history, action.record.id),
+      };
+    case "promptsRemoved": {
+      const ids = new Set(action.ids);
+      return {
+        ...state,
+        prompts: state.prompts.filter((p) => !ids.has(p.id)),
+        history: forgetPrompts(state.history, (r) => ids.has(r.id)),
+      };
+    }
+    case "framePrompts": {
+      const listed = new Set(action.records.map((r) => r.id));
+      const others = state.prompts.filter((p) => p.frame_index !== action.frame);
+      return {
+        ...state,
+        prompts: [...others, ...action.records].sort(byAge),
+        history: forgetPrompts(state.history, (r) => r.frame_index === action.frame && !listed.has(r.id)),
+      };
+    }
+    case "spans":
+      return { ...state, spans: action.spans };
+    case "markIn":
+      return { ...state, range: withIn(state.range, state.frame) };
+    case "markOut":
+      return { ...state, range: withOut(state.range, state.frame) };
+    case "clearRange":
+      return { ...state, range: noRange };
+    case "direction":
+      return { ...state, direction: action.direction };
     case "propagation":
       return { ...state, propagation: action.job };
     case "propagationProgress":
@@ -126,14 +212,19 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
   }
 }
 
-/** Frames where the object was prompted (the timeline's keyframe markers), in order. */
+function byAge(a: PromptRecord, b: PromptRecord): number {
+  return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0;
+}
+
+/** Frames where the object (or, with null, any object) holds prompts: its keyframes, in order. */
 export function keyframes(state: EditorState, objectId: number | null): number[] {
-  return Object.entries(state.masks)
-    .filter(([, masks]) =>
-      Object.values(masks).some((m) => m.source === "prompt" && (objectId === null || m.object_id === objectId)),
-    )
-    .map(([frame]) => Number(frame))
-    .sort((a, b) => a - b);
+  const frames = new Set(state.prompts.filter((p) => objectId === null || p.object_id === objectId).map((p) => p.frame_index));
+  return [...frames].sort((a, b) => a - b);
+}
+
+/** The object's stored prompts on a frame, oldest first (what the frame view draws). */
+export function framePrompts(state: EditorState, objectId: number | null, frame: number): PromptRecord[] {
+  return state.prompts.filter((p) => p.object_id === objectId && p.frame_index === frame);
 }
 
 /** The confidence of a frame: the object's score, or with no object the lowest of all; null
@@ -156,7 +247,8 @@ export function nextLowScoreFrame(state: EditorState, from: number, objectId: nu
   return null;
 }
 
-/** The action for a key press in the editor: space plays, arrows step 1, shift+arrows 10. */
+/** The action for a key press in the editor: space plays, arrows step 1, shift+arrows 10,
+ * I and O set the in and out points. */
 export function keyAction(key: string, shift: boolean): EditorAction | null {
   const stride = shift ? 10 : 1;
   if (key === " ") return { type: "togglePlay" };
@@ -164,5 +256,23 @@ export function keyAction(key: string, shift: boolean): EditorAction | null {
   if (key === "ArrowLeft") return { type: "step", delta: -stride };
   if (key === "Home") return { type: "seek", frame: 0 };
   if (key === "End") return { type: "seek", frame: Number.MAX_SAFE_INTEGER };
+  if (key === "i" || key === "I") return { type: "markIn" };
+  if (key === "o" || key === "O") return { type: "markOut" };
   return null;
+}
+
+export type KeyPress = Pick<KeyboardEvent, "key" | "shiftKey" | "ctrlKey" | "metaKey" | "altKey">;
+
+/** A key press as an editor action, or an undo or redo of the prompt history: Ctrl+Z (Cmd+Z)
+ * undoes, Ctrl+Shift+Z or Ctrl+Y redoes, Alt+X clears the in/out range. */
+export function shortcut(press: KeyPress): EditorAction | "undo" | "redo" | null {
+  const key = press.key.toLowerCase();
+  if (press.ctrlKey || press.metaKey) {
+    if (key === "z") return press.shiftKey ? "redo" : "undo";
+    if (key === "y") return "redo";
+    return null;
+  }
+  // Alt+X types "≈" on a Mac keyboard: look at the key's code-independent name too.
+  if (press.altKey) return key === "x" || key === "≈" ? { type: "clearRange" } : null;
+  return keyAction(press.key, press.shiftKey);
 }
