@@ -1,14 +1,22 @@
 """Click-to-mask latency through the whole embedded stack (API -> SQS -> GPU daemon -> API), next to
-the model's own time measured in this process, so that the stack's overhead is a visible number.
+the model's own time measured in this process, so that the stack's overhead is a visible number;
+and a refinement click (a correction, decoded as SAM2's video predictor decodes it) against a
+fresh click at the same image size.
 
-    .venv/bin/python bench/click_latency.py --image-size 512 --clicks 10
+    .venv/bin/python bench/click_latency.py --image-size 256 --clicks 10
 
 Starts ``python -m roto.devstack`` on free ports with a temporary ROTO_DATA_DIR, registers a user,
 uploads a generated video through its presigned URL, waits for ingest and for the GPU daemon,
-creates an object, then clicks (``POST /prompts?wait=30``): once on each of N new frames (the
-encoder runs), N times on one frame already seen (the embedding is cached: only the mask decoder
-runs), and a few times after a pause longer than the daemon's SQS long poll. Then it builds the
-same model here and times the encoder and the decoder alone. Prints figures; asserts nothing.
+creates two objects, then clicks (``POST /prompts?wait=30``):
+- fresh clicks (``mode: replace``: a new keyframe, no memory, no previous mask) once on each of N
+  new frames (the encoder runs), and N times on one frame already seen (only the decoder runs);
+- refining clicks on a keyframe (``mode: add``: the previous mask goes into the decoder);
+- first corrections on N propagated frames of the second object (the tracker's memory of the
+  frame is rebuilt from stored track records: encoder passes for frames not cached, memory
+  encoder and attention, then the decoder);
+- a few fresh clicks after a pause longer than the daemon's SQS long poll.
+Then it builds the same model here and times the encoder and the decoder alone. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -35,11 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 300.0
 # The daemon's own timings (its segment_done and segment_mask_stored log lines).
 DAEMON_STEPS = {
-    "rows_ms": "video and prompt rows",
+    "states_ms": "prompt rows and stored states",
     "embedding_ms": "embedding (cache or S3+encoder)",
-    "frame_ms": "  frame: S3 get + JPEG decode",
-    "encode_ms": "  encoder via batcher",
+    "context_ms": "memory context (rebuilt on a tracked frame)",
     "decode_ms": "mask decoder via batcher",
+    "state_store_ms": "prompt's state to S3",
     "store_ms": "then stored: S3, masks row, Redis",
 }
 
@@ -151,10 +159,19 @@ def prepare_video(http: httpx.Client, clip: Path) -> str:
     return video_id
 
 
-def click(http: httpx.Client, video_id: str, frame: int, point: tuple[int, int]) -> dict[str, Any]:
+def click(
+    http: httpx.Client,
+    video_id: str,
+    frame: int,
+    point: tuple[int, int],
+    *,
+    mode: str = "replace",
+    object_id: int = 1,
+    label: int = 1,
+) -> dict[str, Any]:
     """One click; its wall time and the job's own timestamps."""
-    body = {"object_id": 1, "frame_index": frame, "points": [list(point)], "labels": [1]}
-    body |= {"box": None, "mode": "replace"}
+    body = {"object_id": object_id, "frame_index": frame, "points": [list(point)]}
+    body |= {"labels": [label], "box": None, "mode": mode}
     began = time.perf_counter()
     answer = http.post(f"/v1/videos/{video_id}/prompts", params={"wait": 30}, json=body)
     took = time.perf_counter() - began
@@ -181,7 +198,7 @@ def daemon_steps(data_dir: Path) -> dict[str, dict[str, float]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        if entry.get("event") in ("segment_done", "frame_encoded", "segment_mask_stored"):
+        if entry.get("event") in ("segment_done", "segment_mask_stored"):
             timings = {k: v for k, v in entry.items() if k.endswith("_ms")}
             steps.setdefault(entry.get("job_id", ""), {}).update(timings)
     return steps
@@ -189,9 +206,11 @@ def daemon_steps(data_dir: Path) -> dict[str, dict[str, float]]:
 
 def model_times(
     args: argparse.Namespace, images: list[np.ndarray]
-) -> tuple[list[float], list[float]]:
-    """The encoder's and the mask decoder's own time, one image or one click at a time."""
-    from roto_gpu.model.prompts import MaskRequest
+) -> tuple[list[float], list[float], list[float]]:
+    """The encoder's and the mask decoder's own time, one image or one click at a time: a fresh
+    click (no memory, no previous mask) and a refining one (memory features and a previous mask,
+    as a correction on a tracked frame is decoded)."""
+    from roto_gpu.model.prompts import KeyframeRequest
     from roto_gpu.model.sam2_model import ModelOptions, Sam2Model
 
     options = ModelOptions(
@@ -199,20 +218,42 @@ def model_times(
     )
     model = Sam2Model(options, None)
     encode: list[float] = []
-    decode: list[float] = []
+    fresh: list[float] = []
+    refine: list[float] = []
     embeddings = []
     for image in images[: args.clicks]:
         began = time.perf_counter()
         embeddings.extend(model.encode_images([image]))
         encode.append(time.perf_counter() - began)
     height, width = images[0].shape[:2]
+    cx, cy, _ = disc(0, width, height)
+    first = KeyframeRequest(embeddings[0], points=np.array([[cx, cy]]), labels=np.array([1]))
+    (seed,) = model.decode_keyframes([first])
+    context = embeddings[0].image_embed.copy()  # memory-conditioned features have this shape
     for index in range(args.clicks):
-        cx, cy, _ = disc(0, width, height)
-        request = MaskRequest(embeddings[0], np.array([[cx + index, cy]]), np.array([1]))
+        request = first._replace(points=np.array([[cx + index, cy]]))
         began = time.perf_counter()
-        model.predict_masks([request])
-        decode.append(time.perf_counter() - began)
-    return encode, decode
+        model.decode_keyframes([request])
+        fresh.append(time.perf_counter() - began)
+        refining = request._replace(context=context, prev_logits=seed.state.pred_masks)
+        began = time.perf_counter()
+        model.decode_keyframes([refining])
+        refine.append(time.perf_counter() - began)
+    return encode, fresh, refine
+
+
+def propagate(http: httpx.Client, video_id: str, object_id: int) -> None:
+    """Propagate one object forward over the video and wait for the job."""
+    answer = http.post(
+        f"/v1/videos/{video_id}/propagations",
+        json={"object_ids": [object_id], "direction": "forward"},
+    )
+    answer.raise_for_status()
+    job_id = answer.json()["job"]["id"]
+    while (job := http.get(f"/v1/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        time.sleep(0.2)
+    if job["status"] != "succeeded":
+        raise SystemExit(f"propagation failed: {job['error']}")
 
 
 def show(name: str, values: list[float]) -> float:
@@ -225,17 +266,21 @@ def show(name: str, values: list[float]) -> float:
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> None:
-    images = make_clip(data_dir / "clip.mp4", args.clicks + 2, args.width, args.height)
+    frames = 2 * args.clicks + 4
+    images = make_clip(data_dir / "clip.mp4", frames, args.width, args.height)
     proc, api = start_stack(data_dir, args)
     uncached: list[dict[str, Any]] = []
     cached: list[dict[str, Any]] = []
+    refining: list[dict[str, Any]] = []
+    corrections: list[dict[str, Any]] = []
     idle: list[dict[str, Any]] = []
     try:
         with httpx.Client(base_url=api, timeout=60) as http:
             model = wait_for_daemon(http, proc)
             print(f"stack up: model {model.get('model_id')} on {model.get('device')}")
             video_id = prepare_video(http, data_dir / "clip.mp4")
-            http.post(f"/v1/videos/{video_id}/objects", json={}).raise_for_status()
+            for _ in range(2):
+                http.post(f"/v1/videos/{video_id}/objects", json={}).raise_for_status()
             first = click(http, video_id, 0, disc(0, args.width, args.height)[:2])
             queued, ran = (first["pickup"] or 0) * 1000, (first["run"] or 0) * 1000
             print(
@@ -249,12 +294,26 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
             cx, cy, _ = disc(1, args.width, args.height)
             for index in range(args.clicks):
                 cached.append(click(http, video_id, 1, (cx + index, cy)))
+            for index in range(args.clicks):
+                point = (cx - 5 - index, cy - 5)
+                refining.append(click(http, video_id, 1, point, mode="add", label=index % 2))
+            # Object 2: a click on frame 0, propagated; then one correction on each of N
+            # propagated frames, in the second half of the video (their neighbours' embeddings
+            # were never asked for by a click: the memory rebuild encodes what it needs).
+            click(http, video_id, 0, disc(0, args.width, args.height)[:2], object_id=2)
+            propagate(http, video_id, 2)
+            for frame in range(frames - args.clicks, frames):
+                fx, fy, radius = disc(frame, args.width, args.height)
+                point = (fx + radius + 8, fy)
+                corrections.append(
+                    click(http, video_id, frame, point, mode="add", object_id=2, label=0)
+                )
             # A pause longer than the daemon's SQS long poll, as an artist looking at a mask.
             for index in range(args.idle_clicks):
                 time.sleep(args.idle_s)
                 idle.append(click(http, video_id, 1, (cx - index, cy)))
         # While the stack is still up (and idle), so both figures share the same background.
-        encode, decode = model_times(args, images)
+        encode, fresh, refine = model_times(args, images)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -262,11 +321,16 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     steps = daemon_steps(data_dir)
-    for record in uncached + cached + idle:
+    for record in uncached + cached + refining + corrections + idle:
         record.update(steps.get(record["job_id"] or "", {}))
 
     print(f"\nclick latency, {args.width}x{args.height} video, image size {args.image_size}:")
-    cases = [("uncached frame", uncached), ("cached frame", cached)]
+    cases = [
+        ("fresh click, uncached frame", uncached),
+        ("fresh click, cached frame", cached),
+        ("refining click on a keyframe", refining),
+        ("first correction on a propagated frame", corrections),
+    ]
     if idle:
         cases.append((f"cached frame after {args.idle_s:g} s idle", idle))
     for name, clicks in cases:
@@ -278,12 +342,21 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
             show(f"    {what}", [c[step] / 1000 for c in clicks if step in c])
     print(" model alone, in this process:")
     encode_p50 = show("encoder (one frame)", encode)
-    decode_p50 = show("mask decoder (one click)", decode)
+    decode_p50 = show("mask decoder, fresh click", fresh)
+    refine_p50 = show("mask decoder, refining click", refine)
     print(" stack overhead (click p50 - model p50):")
     uncached_p50 = percentiles([c["total"] for c in uncached])[0]
     cached_p50 = percentiles([c["total"] for c in cached])[0]
-    print(f"  uncached  {uncached_p50 - encode_p50 - decode_p50:8.1f} ms")
-    print(f"  cached    {cached_p50 - decode_p50:8.1f} ms")
+    refining_p50 = percentiles([c["total"] for c in refining])[0]
+    print(f"  fresh, uncached  {uncached_p50 - encode_p50 - decode_p50:8.1f} ms")
+    print(f"  fresh, cached    {cached_p50 - decode_p50:8.1f} ms")
+    print(f"  refining         {refining_p50 - refine_p50:8.1f} ms")
+    correction_p50 = percentiles([c["total"] for c in corrections])[0]
+    print(
+        f" a refining click costs {refining_p50 / cached_p50:.2f}x a fresh cached click; a first "
+        f"correction on a propagated frame {correction_p50 / cached_p50:.2f}x "
+        f"({correction_p50 / uncached_p50:.2f}x a fresh uncached click)"
+    )
 
 
 def main() -> None:

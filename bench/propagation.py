@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 
 from roto_gpu.batcher import Batcher  # noqa: E402
 from roto_gpu.daemon import ModelSlot  # noqa: E402
+from roto_gpu.model.prompts import KeyframeRequest, KeyframeState  # noqa: E402
 from roto_gpu.model.sam2_model import ModelOptions, Sam2Model  # noqa: E402
 from roto_gpu.tracking.propagator import Propagator, plan_legs  # noqa: E402
-from roto_gpu.tracking.requests import KeyframePrompt  # noqa: E402
 from roto_gpu.tracking.tracker import VideoTracker  # noqa: E402
 from tests.media import frame_image  # noqa: E402
 
@@ -75,8 +75,14 @@ def write_video(folder: Path, frames: int, shift: int) -> Path:
 CLICK = [[WIDTH * 0.2, HEIGHT / 2]]
 
 
-def prompt() -> KeyframePrompt:
-    return KeyframePrompt(np.array(CLICK), np.array([1]), None)
+async def click_state(batcher: Batcher, load: Any) -> KeyframeState:
+    """The click's keyframe state, as the segment job makes it (the reference's
+    ``add_new_points_or_box`` is inside its timing too)."""
+    embedding = await batcher.submit("encode", await load(0))
+    request = KeyframeRequest(embedding, points=np.array(CLICK), labels=np.array([1]))
+    result = await batcher.submit("keyframe", request)
+    state: KeyframeState = result.state
+    return state
 
 
 def run_reference(model: Sam2Model, folder: Path, frames: int) -> int:
@@ -107,14 +113,15 @@ def loader(folder: Path) -> Any:
 
 
 async def run_ours(tracker: VideoTracker, batcher: Batcher, folder: Path, frames: int) -> int:
+    load = loader(folder)
     run = Propagator(
         tracker,
         batcher,
         num_frames=frames,
         orig_hw=(HEIGHT, WIDTH),
-        keyframes={1: {0: prompt()}},
+        keyframes={1: {0: await click_state(batcher, load)}},
         legs=plan_legs(0, frames - 1, "forward"),
-        load=loader(folder),
+        load=load,
     )
     produced = 0
     async for _ in run.run():

@@ -14,6 +14,7 @@ keyframe's life (stored), so the same prompts always decode the same way.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +96,20 @@ class KeyframeOutcome(NamedTuple):
     new_keyframe: KeyframeRow | None  # the keyframe's context, when its first prompt made it
     decoded: int  # decoder passes run
     version: datetime
+    timings: dict[str, float]  # milliseconds by step, for the job's log line
+
+
+class _Clock:
+    """Milliseconds spent per named step (a step seen twice adds up)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.laps[step] = round(self.laps.get(step, 0.0) + (now - self._last) * 1000, 1)
+        self._last = now
 
 
 @dataclass
@@ -119,26 +134,32 @@ class KeyframeComputer:
         stored yet; ``keyframe`` is its stored context row (None: this run makes it)."""
         if not rows:
             raise JobFailed("no_prompts", "the object has no prompts on this frame")
-        states: list[KeyframeState | None] = []
-        for row in rows:
-            stored = await self.store.state(row.state_key) if row.state_key else None
-            states.append(stored)
-        first_missing = next((i for i, s in enumerate(states) if s is None), len(rows))
+        clock = _Clock()
+        # Only the state the next pass starts from (or the final one) is read; one that is gone
+        # from storage is made again with those after it.
+        first_missing = next((i for i, r in enumerate(rows) if r.state_key is None), len(rows))
+        before: KeyframeState | None = None
+        while first_missing > 0 and before is None:
+            key = rows[first_missing - 1].state_key
+            before = await self.store.state(key) if key else None
+            if before is None:
+                first_missing -= 1
         version = max(row.version or row.created_at for row in rows)
         used = tuple(row.id for row in rows)
+        clock.lap("states_ms")
         if first_missing == len(rows):
-            final = states[-1]
-            assert final is not None
-            mask = await self._submit("render", (final, self.orig_hw))
-            return KeyframeOutcome(final, mask, used, [], None, 0, version)
+            assert before is not None
+            mask = await self._submit("render", (before, self.orig_hw))
+            clock.lap("render_ms")
+            return KeyframeOutcome(before, mask, used, [], None, 0, version, clock.laps)
 
         embedding = await self.embedding(frame)
+        clock.lap("embedding_ms")
         context, prev_raw, new_keyframe = await self._context(object_id, frame, keyframe, embedding)
+        clock.lap("context_ms")
         prev: np.ndarray | None = None
         prev_is_raw = False
-        if first_missing > 0:
-            before = states[first_missing - 1]
-            assert before is not None
+        if before is not None:
             prev = before.pred_masks
         elif prev_raw is not None:
             prev, prev_is_raw = prev_raw, True
@@ -149,6 +170,7 @@ class KeyframeComputer:
         for number, step in enumerate(steps):
             request = self._request(step, embedding, context, prev, prev_is_raw)
             result = await self._submit("keyframe", request)
+            clock.lap("decode_ms")
             decoded += 1
             prev, prev_is_raw = result.state.pred_masks, False
             last_of_prompt = number + 1 == len(steps) or steps[number + 1].prompt != step.prompt
@@ -157,9 +179,10 @@ class KeyframeComputer:
                 key = state_key(self.video_id, object_id, frame, row.id)
                 await self.store.put(key, result.state.to_bytes())
                 new_states.append((row.id, key))
+                clock.lap("state_store_ms")
         assert result is not None, "a stored prompt without a state has a pass to run"
         return KeyframeOutcome(
-            result.state, result.mask, used, new_states, new_keyframe, decoded, version
+            result.state, result.mask, used, new_states, new_keyframe, decoded, version, clock.laps
         )
 
     async def embedding(self, frame: int) -> Embedding:

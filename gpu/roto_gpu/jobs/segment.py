@@ -92,6 +92,7 @@ class SegmentJobs:
             memory="tracked" if _has_memory(outcome, keyframe) else "none",
             score=round(outcome.state.score, 4),
             duration_ms=round((time.monotonic() - started) * 1000, 1),
+            **outcome.timings,
         )
         return SegmentResult(mask)
 
