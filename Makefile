@@ -23,7 +23,7 @@ run: install web
 	$(BIN)/python -m roto.devstack
 
 # Python tests (API, workers, SAM2, infra, the browser end to end), then the web app's units.
-test: install web
+test: install web e2e-browser
 	$(BIN)/pytest
 	cd web && npx vitest run
 
@@ -97,3 +97,13 @@ web-schema: install $(WEB_MODULES)
 # Debian's Chromium for the end-to-end test (tests/web/test_e2e.py); never a browser download.
 e2e-deps:
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+# What `make test` does about the browser: install Chromium where it can (root and apt-get);
+# elsewhere it says why not, and tests/web/test_e2e.py skips with that reason.
+.PHONY: e2e-browser
+e2e-browser:
+	@if test -x /usr/bin/chromium; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive $(MAKE) e2e-deps; \
+	else echo "make test: no /usr/bin/chromium and no root with apt-get to install it:" \
+		"the browser end-to-end test will be skipped"; fi
