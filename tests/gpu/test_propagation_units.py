@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -146,3 +147,53 @@ def test_a_keyframe_replaces_a_tracked_output_of_its_frame() -> None:
     assert state.is_keyframe(1, 5) and not state.is_keyframe(2, 5)
     assert 5 not in state.objects[1].recent
     assert state.keyframes() == {5}
+
+
+async def test_ahead_runs_the_producer_up_to_depth_ahead_and_keeps_order() -> None:
+    from roto_gpu.jobs.propagate import ahead
+
+    produced: list[int] = []
+
+    async def items() -> Any:
+        for n in range(10):
+            produced.append(n)
+            yield n
+
+    consumer = ahead(items(), 3)
+    first = await consumer.__anext__()
+    # While the consumer holds the first item, the producer fills the queue (3) and one more
+    # is in its hand, waiting for room.
+    for _ in range(50):
+        if len(produced) >= 5:
+            break
+        await asyncio.sleep(0)
+    assert first == 0 and len(produced) == 5
+    rest = [item async for item in consumer]
+    assert [first, *rest] == list(range(10))
+
+
+async def test_ahead_raises_the_producers_error_and_closing_stops_it() -> None:
+    from roto_gpu.jobs.propagate import ahead
+
+    closed = asyncio.Event()
+
+    async def failing() -> Any:
+        yield 1
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError, match="model failed"):
+        _ = [item async for item in ahead(failing(), 2)]
+
+    async def endless() -> Any:
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    consumer = ahead(endless(), 2)
+    assert await consumer.__anext__() == 0
+    await consumer.aclose()
+    await asyncio.wait_for(closed.wait(), 5)

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import structlog
@@ -45,6 +45,41 @@ from roto_gpu.tracking.propagator import FrameLoader, Propagator, choose_anchor,
 from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
+
+#: Frames the tracker may run ahead of the storing of their masks (RLE, chunk writes, events,
+#: progress and the cancel check that comes with it): the model is not kept waiting on storage.
+PIPELINE_DEPTH = 3
+T = TypeVar("T")
+
+
+async def ahead(items: AsyncGenerator[T, None], depth: int) -> AsyncGenerator[T, None]:
+    """``items``, produced by a task of their own up to ``depth`` ahead of their consumer.
+    Closing this generator (or an error on either side) stops and closes the producer."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=depth)
+
+    async def produce() -> None:
+        try:
+            async with contextlib.aclosing(items):
+                async for item in items:
+                    await queue.put((True, item))
+        except Exception as exc:
+            await queue.put((False, exc))
+            return
+        await queue.put((False, None))
+
+    producer = asyncio.create_task(produce(), name="propagation-ahead")
+    try:
+        while True:
+            more, value = await queue.get()
+            if not more:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
 
 
 class Keyframe(NamedTuple):
@@ -141,7 +176,7 @@ class PropagateJobs:
             legs=plan_legs(run.first, run.last, work.job.direction, anchor),
             load=_loader(ctx, work.job.video_id, work.video.size),
         )
-        async with contextlib.aclosing(propagator.run()) as frames:
+        async with contextlib.aclosing(ahead(propagator.run(), PIPELINE_DEPTH)) as frames:
             async for frame, masks in frames:
                 await ctx.check_canceled()
                 wanted = {o: m for o, m in masks.items() if frame in needed[o]}
