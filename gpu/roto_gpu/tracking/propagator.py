@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import numpy as np
 import structlog
 
+from roto.jobs.contracts import Direction
 from roto_gpu.batcher import Batcher, Priority, QueueFull
 from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.requests import ObjectMasks, SeedRequest, StepRequest
@@ -23,8 +24,7 @@ from roto_gpu.tracking.tracker import VideoTracker
 
 log = structlog.get_logger(__name__)
 
-Direction = Literal["forward", "backward", "both"]
-DIRECTIONS: tuple[Direction, ...] = ("forward", "backward", "both")
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 FrameLoader = Callable[[int], Coroutine[Any, Any, np.ndarray]]
 # object id -> keyframe index -> that keyframe's stored state
 Keyframes = Mapping[int, Mapping[int, KeyframeState]]
