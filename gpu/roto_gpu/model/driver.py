@@ -96,5 +96,8 @@ def check_this_host(device: str) -> DriverCheck:
         text: str | None = DRIVER_VERSION_FILE.read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = None
-    wants_cuda = device.startswith("cuda") or (device == "auto" and text is not None)
+    # auto picks CUDA only where torch has it and a driver is loaded.
+    wants_cuda = device.startswith("cuda") or (
+        device == "auto" and text is not None and torch.version.cuda is not None
+    )
     return check_driver(torch.version.cuda, text, wants_cuda=wants_cuda)
