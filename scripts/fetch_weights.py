@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -71,7 +72,7 @@ def fetch(
         try:
             if _download(url, partial, say):
                 break
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
             last_error = exc
             if isinstance(getattr(exc, "reason", None), socket.gaierror):
                 # The host's name does not resolve: no internet; retrying will not help.
