@@ -389,6 +389,11 @@ async def test_call_goes_before_batches_already_waiting(fake: FakeModel, make_ba
     order: list[Any] = []
     holder, (waiting,) = await queue_behind(batcher, fake, [batcher.submit("run", 1)])
     call = asyncio.create_task(batcher.call(lambda: order.append(("call", len(fake.calls)))))
+    for _ in range(1000):  # until the call is queued behind the held batch
+        if batcher._calls:
+            break
+        await asyncio.sleep(0)
+    assert batcher._calls, "the call was not queued"
     fake.gate.set()
     await asyncio.gather(holder, waiting, call)
     assert order == [("call", 1)]  # after the holder's batch, before the waiting one
