@@ -2,7 +2,7 @@
 # Megaton Roto images. Targets:
 #   api    the Litestar API (uvicorn)               docker build --target api .
 #   media  the media worker (CPU: ingest, export)   docker build --target media .
-#   gpu    the GPU daemon (CUDA, TensorRT, SAM2)    docker build --target gpu \
+#   gpu    the GPU daemon (CUDA 13, TensorRT, SAM2) docker build --target gpu \
 #            --build-arg SAM2_CHECKPOINT_SHA256=<sha256 of the checkpoint> .
 # Every final image runs as the unprivileged user 10001 and carries a HEALTHCHECK.
 
@@ -74,9 +74,20 @@ RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 # ---- gpu-deps: CPython and every dependency (torch, SAM2, TensorRT), without the app ---------
 # A layer of several GB that changes only when a dependency does, so a release pulls little more
 # than the app layer below (and a baked AMI already holds this one: infra/README.md).
-FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu-deps
+# CUDA 13 throughout: torch's wheel (constraints.txt) is built for CUDA 13.0, so the base image
+# and TensorRT (tensorrt-cu13) are too. CUDA 13 needs an R580+ driver on the host: the daemon
+# checks it before loading the model (roto_gpu.model.driver) and says so if it is older.
+# Engines are not built here: a TensorRT engine is specific to the GPU model it is built on, and
+# a docker build has no GPU. The daemon builds them at its first start (from ONNX graphs, with
+# onnx/onnxscript) and keeps them on disk and in S3 (ROTO_MODEL_ENGINE_S3_PREFIX), so only the
+# first instance of each GPU type and release pays the build. There is no C compiler in this
+# image, so torch.compile and AOT builds are skipped (logged) and AOT packages are only loaded
+# from that cache (python -m roto_gpu.model.backends build fills it).
+FROM nvidia/cuda:13.0.1-base-ubuntu24.04 AS gpu-deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TENSORRT_VERSION=11.4.0.106
+ARG ONNX_VERSION=1.23.2
+ARG ONNXSCRIPT_VERSION=0.7.2
 ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     UV_PYTHON_PREFERENCE=only-managed
 COPY --from=uv /usr/local/bin/uv /usr/local/bin/uv
@@ -87,8 +98,9 @@ COPY pyproject.toml constraints.txt ./
 COPY gpu/pyproject.toml ./gpu/
 # The dependencies of the service and of the GPU daemon, not the service itself.
 RUN python -c 'import tomllib; deps = [d for f in ("pyproject.toml", "gpu/pyproject.toml") for d in tomllib.load(open(f, "rb"))["project"]["dependencies"] if not d.startswith("megaton-roto")]; print("\n".join(deps))' > requirements-gpu.txt \
-    && pip install --no-cache-dir -c constraints.txt -r requirements-gpu.txt "tensorrt-cu12==${TENSORRT_VERSION}" \
-    && python -c "import tensorrt"
+    && pip install --no-cache-dir -c constraints.txt -r requirements-gpu.txt \
+        "tensorrt-cu13==${TENSORRT_VERSION}" "onnx==${ONNX_VERSION}" "onnxscript==${ONNXSCRIPT_VERSION}" \
+    && python -c "import torch, tensorrt, onnx, onnxscript; assert torch.version.cuda.split('.')[0] == '13', torch.version.cuda"
 
 # ---- gpu-build: the app alone, into /opt/app (small; changes with every release) ---------------
 FROM gpu-deps AS gpu-build
@@ -97,7 +109,7 @@ COPY gpu ./gpu
 RUN pip install --no-cache-dir --no-deps -c constraints.txt --target /opt/app . ./gpu
 
 # ---- gpu ---------------------------------------------------------------------------------------
-FROM nvidia/cuda:12.8.1-base-ubuntu24.04 AS gpu
+FROM nvidia/cuda:13.0.1-base-ubuntu24.04 AS gpu
 ARG SAM2_MODEL_SIZE
 ARG SAM2_CHECKPOINT_SHA256=""
 # The daemon verifies the checkpoint again at start (roto_gpu.model.checkpoints), same sha256.

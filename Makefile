@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean weights
 
 install: $(STAMP)
 
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml gpu/pyproject.toml constraints.txt
 		-e '.[embedded,dev,loadtest]' -e ./gpu
 	touch $(STAMP)
 
+# `make weights [MODEL=small|base_plus|large]`: the official SAM2.1 checkpoint (tiny by default)
+# into .roto/models/, resumable, its SHA-256 recorded; `make run [MODEL=...]` then serves it.
+MODEL ?= tiny
+weights:
+	$(PYTHON) scripts/fetch_weights.py --size $(MODEL)
+
 run: install web
-	$(BIN)/python -m roto.devstack
+	ROTO_MODEL_SIZE=$${ROTO_MODEL_SIZE:-$(MODEL)} $(BIN)/python -m roto.devstack
 
 # Python tests (API, workers, SAM2, infra, the browser end to end), then the web app's units.
 test: install web e2e-browser

@@ -1,10 +1,17 @@
 """Dynamic batching: coroutines submit single requests, one model thread runs them in batches.
 
-A batch is taken from the highest-priority non-empty queue (interactive before batch work) once
-it is full, its oldest request has waited ``max_wait_ms``, or every declared stream of its kind
-(a video being propagated, one request in flight at a time) has a request waiting. Each kind
-("encode", "decode", ...) is batched on its own. A request not started by its deadline fails
-with DeadlineExceeded; a batch that raises is retried one request at a time, so a bad input
+The model thread never idles while it has work it may run. When it is free it takes, from the
+highest-priority *ready* queue (interactive before batch work; between equals, the one waiting
+longest), up to ``max_batch_size`` requests. A queue is ready unless a request that is certain
+to come is still missing: every declared stream of its kind (a video being propagated, one
+request in flight at a time) is waited for, at most ``max_wait_ms`` after its oldest request,
+so the videos share a pass. Anything else runs at once: a lone click does not wait for company
+that may never come, and requests that arrive while a batch runs form the next batch. A queue
+that is not ready never holds up one that is, whatever their priorities, so a click runs between
+two track batches and a due track batch does not wait behind a click.
+
+Each kind ("encode", "decode", ...) is batched on its own. A request not started by its deadline
+fails with DeadlineExceeded; a batch that raises is retried one request at a time, so a bad input
 fails only its own request.
 """
 
@@ -135,9 +142,10 @@ class Batcher:
 
     @contextlib.contextmanager
     def stream(self, kind: str) -> Iterator[None]:
-        """Declare a submitter that keeps one ``kind`` request in flight at a time. Once every
-        declared stream has a request waiting, the batch runs at once: waiting out
-        ``max_wait_ms`` for requests that cannot come would only slow a lone video down."""
+        """Declare a submitter that keeps one ``kind`` request in flight at a time. A batch of
+        ``kind`` waits (``max_wait_ms`` at most) until every declared stream has a request in
+        it, so that they share a pass; without streams a request runs as soon as the model
+        thread is free."""
         if kind not in self._functions:
             raise ValueError(f"unknown kind {kind!r}; known: {', '.join(self._functions)}")
         with self._cond:
@@ -268,7 +276,7 @@ class Batcher:
         _settle(call.loop, call.future, result=result)
 
     def _next_work(self) -> list[_Request] | _Call | None:
-        """Block until a call or a batch is due (calls first); None once closed."""
+        """Block until a call or a batch is ready (calls first); None once closed."""
         with self._cond:
             while True:
                 if self._closed:
@@ -277,28 +285,35 @@ class Batcher:
                     return self._calls.popleft()
                 now = time.monotonic()
                 self._expire(now)
-                queue = self._first_queue()
-                if queue is None:
-                    self._cond.wait()
-                    continue
-                due = queue[0].enqueued_at + self.max_wait_s
-                if len(queue) >= self.max_batch_size or now >= due or self._all_in(queue):
+                queue, wake_at = self._ready_queue(now)
+                if queue is not None:
                     return self._take(queue, now)
-                self._cond.wait(timeout=due - now)
+                self._cond.wait(timeout=None if wake_at is None else max(0.0, wake_at - now))
 
-    def _all_in(self, queue: collections.deque[_Request]) -> bool:
-        """Whether every declared stream of the queue's kind has a request in it."""
+    def _ready_queue(self, now: float) -> tuple[collections.deque[_Request] | None, float | None]:
+        """The queue to run now (by priority, then the one waiting longest) among the ready
+        ones; else None and when the first waiting queue will be due (None: none waits)."""
+        best: tuple[Priority, float] | None = None
+        chosen: collections.deque[_Request] | None = None
+        wake_at: float | None = None
+        for (priority, _), queue in self._queues.items():
+            if not queue:
+                continue
+            due = queue[0].enqueued_at + self.max_wait_s
+            if self._is_ready(queue, now, due):
+                rank = (priority, queue[0].enqueued_at)
+                if best is None or rank < best:
+                    best, chosen = rank, queue
+            else:
+                wake_at = due if wake_at is None else min(wake_at, due)
+        return chosen, (None if chosen is not None else wake_at)
+
+    def _is_ready(self, queue: collections.deque[_Request], now: float, due: float) -> bool:
+        if len(queue) >= self.max_batch_size or now >= due:
+            return True
+        # Wait only for requests that are certain to come: every declared stream's.
         expected = self._streams[queue[0].kind]
-        return expected > 0 and len(queue) >= expected
-
-    def _first_queue(self) -> collections.deque[_Request] | None:
-        """The highest-priority non-empty queue; between kinds, the one waiting longest."""
-        waiting = [
-            (key[0], queue[0].enqueued_at, queue) for key, queue in self._queues.items() if queue
-        ]
-        if not waiting:
-            return None
-        return min(waiting, key=lambda entry: entry[:2])[2]
+        return len(queue) >= expected
 
     def _expire(self, now: float) -> None:
         for queue in self._queues.values():

@@ -91,7 +91,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     model_allow_random_weights: bool = False  # development only: run without a checkpoint
     model_random_seed: int = 0
     model_device: str = "auto"  # auto | cpu | cuda | cuda:N
-    model_compile: bool = True  # TensorRT or torch.compile on CUDA; always eager on CPU
+    # Where the backend chain starts: auto | tensorrt | aot | compile | eager (each falls back
+    # to the next, loudly); auto is TensorRT on a GPU and eager on a CPU.
+    model_backend: str = "auto"
+    # Built TensorRT engines and AOT packages are shared through ROTO_S3_BUCKET under this
+    # prefix ("" keeps them on the instance's disk only, under data_dir/engines).
+    model_engine_s3_prefix: str = "model-engines/"
     batch_max_size: int = 8
     batch_max_wait_ms: float = 5.0
     batch_queue_limit: int = 256

@@ -99,13 +99,18 @@ def test_target_commands_are_the_ones_the_stacks_run() -> None:
     assert daemon and cmd("gpu") == daemon[1].split()
 
 
-def test_gpu_image_is_cuda_with_tensorrt() -> None:
-    assert stages()["gpu"].base.startswith("nvidia/cuda:")
+def test_gpu_image_is_cuda_13_with_the_tensorrt_of_torchs_cuda() -> None:
+    # torch's wheel is built for CUDA 13: the base image and TensorRT must be CUDA 13 too.
+    assert stages()["gpu"].base.startswith("nvidia/cuda:13.")
     deps = stages()["gpu-deps"]
     assert deps.base == stages()["gpu"].base
     (install,) = [run for run in deps.all("RUN") if "pip install" in run]
     assert '"gpu/pyproject.toml"' in install and "-r requirements-gpu.txt" in install
-    assert "tensorrt-cu12==" in install and "import tensorrt" in install
+    assert "tensorrt-cu13==" in install and "tensorrt-cu12" not in install
+    # The ONNX exporter's packages, which the TensorRT backend builds its engines from.
+    assert '"onnx==' in install and '"onnxscript==' in install
+    assert "import torch, tensorrt, onnx, onnxscript" in install
+    assert "torch.version.cuda.split('.')[0] == '13'" in install
 
 
 def test_gpu_image_puts_the_app_in_a_layer_of_its_own_after_the_dependencies() -> None:

@@ -30,11 +30,19 @@ class ModelOptions:
     size: str = "tiny"
     image_size: int = DEFAULT_IMAGE_SIZE
     device: str = "auto"
-    compile: bool = True
+    # auto | tensorrt | aot | compile | eager (roto_gpu.model.backends.selection)
+    backend: str = "auto"
     allow_random_weights: bool = False
     random_seed: int = 0
     max_batch_size: int = 8
     warmup: bool = True
+    # Built engines and AOT packages: a folder ("" : a temporary one) and an S3 location shared
+    # by every instance ("" : none).
+    engine_dir: str = ""
+    engine_s3_bucket: str = ""
+    engine_s3_prefix: str = ""
+    aws_region: str = ""
+    aws_endpoint_url: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelOptions:
@@ -42,10 +50,15 @@ class ModelOptions:
             size=settings.model_size,
             image_size=settings.model_image_size or DEFAULT_IMAGE_SIZE,
             device=settings.model_device,
-            compile=settings.model_compile,
+            backend=settings.model_backend,
             allow_random_weights=settings.model_allow_random_weights,
             random_seed=settings.model_random_seed,
             max_batch_size=settings.batch_max_size,
+            engine_dir=str(settings.data_path / "engines"),
+            engine_s3_bucket=settings.s3_bucket if settings.model_engine_s3_prefix else "",
+            engine_s3_prefix=settings.model_engine_s3_prefix,
+            aws_region=settings.aws_region,
+            aws_endpoint_url=settings.aws_endpoint_url or "",
         )
 
 

@@ -16,8 +16,17 @@ from sam2.build_sam import build_sam2_video_predictor
 from sam2.utils.misc import fill_holes_in_mask_scores
 from torchvision.transforms import functional as TF
 
+from roto_gpu.model.backends import (
+    BackendContext,
+    BackendReport,
+    apply_attention,
+    device_precision,
+    select_backend,
+)
+from roto_gpu.model.backends.cache import engine_cache
 from roto_gpu.model.checkpoints import Checkpoint, resolve_checkpoint
 from roto_gpu.model.device_cache import ResidentEmbeddings
+from roto_gpu.model.driver import check_this_host
 from roto_gpu.model.embedding import Embedding
 from roto_gpu.model.options import (
     BACKBONE_STRIDE,
@@ -52,8 +61,12 @@ PREV_LOGITS_CLAMP = 32.0
 
 
 def load_model(settings: Settings) -> Sam2Model:
-    """Resolve and verify the checkpoint named by ``settings``, then build and warm the model."""
-    return Sam2Model(ModelOptions.from_settings(settings), resolve_checkpoint(settings))
+    """Check the NVIDIA driver, resolve and verify the checkpoint named by ``settings``, then
+    build and warm the model."""
+    driver = check_this_host(settings.model_device)
+    model = Sam2Model(ModelOptions.from_settings(settings), resolve_checkpoint(settings))
+    model.extra_info.update(driver.info())
+    return model
 
 
 class Sam2Model:
@@ -75,7 +88,12 @@ class Sam2Model:
         self.checkpoint = checkpoint
         self.image_size = options.image_size
         self.device = _pick_device(options.device)
-        self.dtype = _pick_dtype(self.device)
+        # --- backends hook (roto_gpu.model.backends): precision and attention by hardware ---
+        self.precision = device_precision(self.device)
+        apply_attention(self.precision)
+        self.dtype = self.precision.dtype
+        self.extra_info: dict[str, Any] = {}
+        # --- end of hook ---
         # CPU keeps float32 end to end; on CUDA the features come out of autocast in 16 bits.
         self._feature_dtype = torch.float32 if self.device.type == "cpu" else torch.float16
         # SAM2VideoPredictor, so the same weights can serve video propagation.
@@ -91,7 +109,11 @@ class Sam2Model:
         )
         # The top level's positional encoding depends only on the feature map's size: read once.
         self.top_position = self._top_position()
-        self.compiler = self._compile() if options.compile else None
+        # --- backends hook: TensorRT > AOTInductor > torch.compile > eager, in place of
+        # sam.image_encoder.forward and sam.sam_mask_decoder.predict_masks ---
+        self.backend: BackendReport = select_backend(options.backend, self._backend_context())
+        self.compiler = None if self.backend.backend == "eager" else self.backend.backend
+        # --- end of hook ---
         # Measured on an H200: decoding 8 clicks on 8 frames took 40-60 ms when their
         # embeddings crossed from the host, about 7 ms when they were already there. On the
         # CPU the arrays already are the tensors.
@@ -140,6 +162,9 @@ class Sam2Model:
             "checkpoint_sha256": self.checkpoint.sha256 if self.checkpoint else None,
             "compiled": self.compiler is not None,
             "compiler": self.compiler,
+            **self.precision.info(),  # dtype, attention kernels, compute capability
+            **self.backend.info(),  # backend, its fallbacks and why
+            **self.extra_info,
         }
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -252,20 +277,24 @@ class Sam2Model:
             _load_weights(sam, self.checkpoint)
         return sam.to(self.device).eval()
 
-    def _compile(self) -> str | None:
-        if self.device.type != "cuda":
-            return None
-        try:
-            import torch_tensorrt  # noqa: F401  (registers the "tensorrt" backend)
-
-            backend = "tensorrt"
-        except ImportError:
-            backend = "inductor"
-        # Only the image encoder: it is most of the time, and batches are padded to a few fixed
-        # sizes for it. The decoder's shapes vary with each request's prompt.
-        encoder = self._sam.image_encoder
-        encoder.forward = torch.compile(encoder.forward, backend=backend, dynamic=False)
-        return backend
+    def _backend_context(self) -> BackendContext:
+        options = self.options
+        cache = engine_cache(
+            options.engine_dir,
+            bucket=options.engine_s3_bucket,
+            prefix=options.engine_s3_prefix,
+            region=options.aws_region,
+            endpoint_url=options.aws_endpoint_url,
+        )
+        return BackendContext(
+            sam=self._sam,
+            device=self.device,
+            precision=self.precision,
+            image_size=self.image_size,
+            max_batch_size=options.max_batch_size,
+            identity={"model_id": self.model_id, "config": CONFIGS[options.size]},
+            cache=cache,
+        )
 
     def _batch_sizes(self) -> list[int]:
         sizes = [1]
@@ -499,12 +528,6 @@ def _pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("ROTO_MODEL_DEVICE asks for CUDA but no CUDA device is available")
     return device
-
-
-def _pick_dtype(device: torch.device) -> torch.dtype:
-    if device.type != "cuda":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _load_weights(sam: torch.nn.Module, checkpoint: Checkpoint) -> None:

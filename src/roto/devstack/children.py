@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -51,11 +52,31 @@ def runs_on_cpu(settings: Settings) -> bool:
     return settings.model_device == "cpu"
 
 
+def local_checkpoint(settings: Settings) -> tuple[Path, str] | None:
+    """The checkpoint `make weights` left for this model size (``<data dir>/models/``) and its
+    recorded SHA-256, if it is there whole."""
+    directory = settings.data_path / "models"
+    record = directory / f"sam2.1_hiera_{settings.model_size}.json"
+    try:
+        known = json.loads(record.read_text(encoding="utf-8"))
+        path = directory / str(known["file"])
+        if path.stat().st_size != int(known["bytes"]):
+            return None
+        return path.resolve(), str(known["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def gpu_env(settings: Settings) -> dict[str, str]:
-    """What the dev stack adds for its GPU daemon: random weights when no checkpoint is set,
-    and a smaller input on a CPU so a click stays interactive."""
+    """What the dev stack adds for its GPU daemon: the checkpoint `make weights` fetched, else
+    random weights, when no checkpoint is set; a smaller input on a CPU so a click stays
+    interactive."""
     env: dict[str, str] = {}
-    if not settings.model_checkpoint:
+    fetched = None if settings.model_checkpoint else local_checkpoint(settings)
+    if fetched is not None:
+        env[ENV_PREFIX + "MODEL_CHECKPOINT"] = str(fetched[0])
+        env[ENV_PREFIX + "MODEL_CHECKPOINT_SHA256"] = fetched[1]
+    elif not settings.model_checkpoint:
         env[ENV_PREFIX + "MODEL_ALLOW_RANDOM_WEIGHTS"] = "true"
     if settings.model_image_size == 0 and runs_on_cpu(settings):
         env[ENV_PREFIX + "MODEL_IMAGE_SIZE"] = str(CPU_IMAGE_SIZE)
@@ -72,9 +93,13 @@ def gpu_banner(settings: Settings) -> str:
     line = f"SAM2.1 {settings.model_size} at {size} px on the {where}"
     if reduced:
         line += " (reduced for the CPU; ROTO_MODEL_IMAGE_SIZE sets it)"
-    if settings.model_checkpoint:
-        return f"{line}, weights {settings.model_checkpoint}"
-    return f"{line}, RANDOM WEIGHTS: its masks mean nothing (set ROTO_MODEL_CHECKPOINT)"
+    checkpoint = settings.model_checkpoint or gpu_env(settings).get(ENV_PREFIX + "MODEL_CHECKPOINT")
+    if checkpoint:
+        return f"{line}, weights {checkpoint}"
+    return (
+        f"{line}, RANDOM WEIGHTS: its masks mean nothing (`make weights` fetches SAM2.1 "
+        f"{settings.model_size}, or set ROTO_MODEL_CHECKPOINT)"
+    )
 
 
 def use_local_aws_credentials() -> None:
