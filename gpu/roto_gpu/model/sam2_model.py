@@ -24,6 +24,7 @@ from roto_gpu.model.backends import (
     select_backend,
 )
 from roto_gpu.model.backends.cache import engine_cache
+from roto_gpu.model.backends.transfer import to_device, to_host_many
 from roto_gpu.model.checkpoints import Checkpoint, resolve_checkpoint
 from roto_gpu.model.device_cache import ResidentEmbeddings
 from roto_gpu.model.driver import check_this_host
@@ -354,15 +355,19 @@ class Sam2Model:
             f.permute(1, 2, 0).reshape(f.shape[1], f.shape[2], h, w).to(self._feature_dtype)
             for f, (h, w) in zip(feats, sizes, strict=True)
         ]
+        on_device = [
+            (maps[2][i].clone(), maps[0][i].clone(), maps[1][i].clone()) for i in range(len(images))
+        ]
+        # Every image's three maps leave the device together: one wait, through pinned memory.
+        host = to_host_many([t for tensors in on_device for t in tensors])
         embeddings = []
         for i, image in enumerate(images):
-            on_device = (maps[2][i].clone(), maps[0][i].clone(), maps[1][i].clone())
             embedding = Embedding(
-                image_embed=on_device[0].cpu().numpy(),
-                high_res_feats=(on_device[1].cpu().numpy(), on_device[2].cpu().numpy()),
+                image_embed=host[3 * i],
+                high_res_feats=(host[3 * i + 1], host[3 * i + 2]),
                 orig_hw=(int(image.shape[0]), int(image.shape[1])),
             )
-            self._resident.put(embedding, on_device)
+            self._resident.put(embedding, on_device[i])
             embeddings.append(embedding)
         return embeddings
 
@@ -370,7 +375,7 @@ class Sam2Model:
         # SAM2Transforms' steps (ToTensor, Resize, Normalize), but on the device so a large
         # frame crosses the bus as uint8, and without TorchScript (deprecated, and its first
         # calls spent about 80 ms profiling on an H200).
-        pixels = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        pixels = to_device(image, self.device)
         tensor = pixels.permute(2, 0, 1).float().div(255.0)
         resized = TF.resize(tensor, [self.image_size, self.image_size])
         return (resized - self._mean) / self._std
@@ -495,7 +500,7 @@ class Sam2Model:
     def _on_device(self, embedding: Embedding) -> tuple[torch.Tensor, ...]:
         tensors = self._resident.get(embedding)
         if tensors is None:
-            tensors = tuple(torch.from_numpy(a).to(self.device) for a in embedding.arrays)
+            tensors = tuple(to_device(a, self.device) for a in embedding.arrays)
             self._resident.put(embedding, tensors)
         return tensors
 
