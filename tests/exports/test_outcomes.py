@@ -18,7 +18,7 @@ from roto.exports.formats.sequences import PngMattes
 from roto.masks.storage import object_masks_prefix
 from roto.resources import Resources
 from roto.settings import Settings
-from roto.videos.storage import source_key, video_prefix
+from roto.videos.storage import export_prefix, source_key, video_prefix
 from roto.worker.registry import build_role
 from tests.exports.helpers import TERMINAL, export, finished_job, masked_video, submit
 from tests.objects.helpers import s3_keys
@@ -27,7 +27,7 @@ from tests.worker.support import get_job, running_worker, wait_for, wait_for_sta
 
 def nothing_left(s3: Any, settings: Settings, video_id: str) -> None:
     """No archive and no open multipart upload under the video's exports."""
-    prefix = f"{video_prefix(video_id)}exports/"
+    prefix = export_prefix(video_id)
     assert s3_keys(s3, settings.s3_bucket, prefix) == []
     uploads = s3.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=prefix)
     assert uploads.get("Uploads", []) == []
@@ -49,11 +49,12 @@ async def test_download_url_serves_the_archive_by_name_over_http_and_goes_with_t
         response = await http.get(result["download_url"])
     assert response.headers["content-disposition"] == f'attachment; filename="{result["filename"]}"'
     assert archive.testzip() is None
-    keys = s3_keys(s3_sync, settings.s3_bucket, f"{video_prefix(video.id)}exports/")
-    assert keys == [f"{video_prefix(video.id)}exports/{job['id']}/{result['filename']}"]
+    keys = s3_keys(s3_sync, settings.s3_bucket, export_prefix(video.id))
+    assert keys == [f"exports/{video.id}/{job['id']}/{result['filename']}"]
 
     assert (await client.delete(f"/v1/videos/{video.id}", headers=headers)).status_code == 204
     assert s3_keys(s3_sync, settings.s3_bucket, video_prefix(video.id)) == []
+    assert s3_keys(s3_sync, settings.s3_bucket, export_prefix(video.id)) == []
 
 
 class SlowPngMattes(PngMattes):

@@ -30,9 +30,21 @@ def test_video_and_object_names_are_made_safe_for_file_names() -> None:
 
 
 def test_names_two_objects_share_get_their_ids() -> None:
-    planned = label_objects([(1, "Car", "#ff0000"), (2, "car", "#00ff00"), (5, "Car!", "#0000ff")])
-    assert [o.label for o in planned] == ["Car_1", "car", "Car_5"]
+    planned = label_objects([(1, "Car", "#ff0000"), (2, "Tree", "#00ff00"), (5, "Car!", "#0000ff")])
+    assert [o.label for o in planned] == ["Car_1", "Tree", "Car_5"]
     assert [o.index for o in planned] == [0, 1, 2]
+
+
+def test_names_that_differ_only_in_case_are_shared_names() -> None:
+    planned = label_objects([(1, "Car", "#ff0000"), (2, "car", "#00ff00")])
+    assert [o.label for o in planned] == ["Car_1", "car_2"]
+
+
+def test_names_that_collide_after_suffixing_stay_distinct() -> None:
+    planned = label_objects([(1, "A", "#ff0000"), (2, "A", "#00ff00"), (3, "A_1", "#0000ff")])
+    labels = [o.label for o in planned]
+    assert labels == ["A_1_1", "A_2", "A_1"]
+    assert len({label.casefold() for label in labels}) == 3
 
 
 def test_sequence_numbers_start_at_start_number() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import PurePath
 
-from roto.videos.storage import video_prefix
+from roto.videos.storage import export_prefix
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: Longest name part; keeps paths well under the 255-byte file name limit.
@@ -44,13 +45,24 @@ class PlannedObject:
 
 
 def label_objects(objects: list[tuple[int, str, str]]) -> list[PlannedObject]:
-    """Objects (id, name, colour) in id order with unique file-name labels: a name that two
-    objects share after cleaning gets its id appended."""
-    labels = [safe_name(name, f"object_{object_id}") for object_id, name, _ in objects]
+    """Objects (id, name, colour) in id order with unique file-name labels.
+
+    A cleaned name that no other object has is the label. A name that two objects share gets the
+    object id appended, again until it differs from every other label, so objects ``A``, ``A``
+    and ``A_1`` become ``A_1_1``, ``A_2`` and ``A_1``. Labels are compared without case: an
+    archive unpacked on a case-insensitive file system must not merge ``Car`` and ``car``.
+    """
+    bases = [safe_name(name, f"object_{object_id}") for object_id, name, _ in objects]
+    counts = Counter(base.casefold() for base in bases)
+    taken = {base.casefold() for base in bases if counts[base.casefold()] == 1}
     planned = []
-    for index, ((object_id, name, color), label) in enumerate(zip(objects, labels, strict=True)):
-        if labels.count(label) > 1:
-            label = f"{label}_{object_id}"
+    for index, ((object_id, name, color), base) in enumerate(zip(objects, bases, strict=True)):
+        label = base
+        if counts[base.casefold()] > 1:
+            label = f"{base}_{object_id}"
+            while label.casefold() in taken:
+                label = f"{label}_{object_id}"
+            taken.add(label.casefold())
         planned.append(PlannedObject(object_id, name, color, label, index))
     return planned
 
@@ -99,5 +111,6 @@ class ExportPlan:
 
 
 def archive_key(video_id: uuid.UUID, job_id: uuid.UUID, archive_name: str) -> str:
-    """Under the video's prefix, so deleting the video deletes its exports."""
-    return f"{video_prefix(video_id)}exports/{job_id}/{archive_name}"
+    """Under the video's export prefix: the bucket's expiry rule covers it, and deleting the
+    video deletes it."""
+    return f"{export_prefix(video_id)}{job_id}/{archive_name}"

@@ -58,7 +58,8 @@ def readme(plan: ExportPlan) -> str:
 
 Names: <video> is "{plan.video}" (the uploaded file's name without its extension) and <object>
 is the object's name; characters other than letters, digits, '-' and '_' become '_', and a name
-two objects share gets the object id appended. NNNN is the frame number, at least 4 digits:
+two objects share (ignoring case) gets the object id appended, again if it still matches another
+name, so no two objects share a file name. NNNN is the frame number, at least 4 digits:
 source frames {plan.frame_start}..{plan.frame_end} (0-based, decode order) are numbered
 {plan.start_number}..{last}.
 

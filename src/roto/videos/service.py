@@ -29,7 +29,7 @@ from roto.videos.schemas import (
     Video,
     VideoCreate,
 )
-from roto.videos.storage import frame_key, source_key, video_prefix
+from roto.videos.storage import frame_key, source_key, video_prefixes
 
 log = structlog.get_logger(__name__)
 
@@ -185,18 +185,20 @@ async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.
     """Delete the stored objects first, then the row: a storage failure leaves a retryable row."""
     video = await get_video(resources, user_id, video_id)
     s3, bucket = resources.s3, resources.settings.s3_bucket
-    prefix = video_prefix(video_id)
+    prefixes = video_prefixes(video_id)
     try:
         if video.upload_id is not None:
             await storage.abort_multipart(s3, bucket, video.source_key, video.upload_id)
-        await storage.delete_prefix(s3, bucket, prefix)
+        for prefix in prefixes:
+            await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("video_delete_storage_failed", video_id=str(video_id), error=repr(exc))
         raise ServiceUnavailable("storage is unavailable; the video was kept, try again") from exc
     await repo.delete_video(resources.pool, video_id, user_id)
     try:
         # A worker that was writing frames while we deleted may have left a straggler.
-        await storage.delete_prefix(s3, bucket, prefix)
+        for prefix in prefixes:
+            await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("video_delete_sweep_failed", video_id=str(video_id), error=repr(exc))
 

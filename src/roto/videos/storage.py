@@ -1,5 +1,6 @@
-"""Where a video's objects live in S3: every key under the video's prefix, so deleting the
-video deletes them all. The ingest worker, the exports and the GPU daemon import these, so the
+"""Where a video's objects live in S3: under the video's prefix, and its export archives under
+its export prefix (a prefix of its own, so the bucket's lifecycle rule can expire them);
+deleting the video deletes both. The ingest worker, the exports and the GPU daemon import these, so the
 API and the workers cannot disagree on the layout (generic S3 calls are in ``roto.storage``)."""
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ import uuid
 def video_prefix(video_id: uuid.UUID | str) -> str:
     """The prefix under which every object of a video lives."""
     return f"videos/{video_id}/"
+
+
+def export_prefix(video_id: uuid.UUID | str) -> str:
+    """The prefix of the video's export archives: under ``exports/``, which the bucket's
+    lifecycle rule expires (S3 rules match key prefixes, not ``videos/*/exports/``)."""
+    return f"exports/{video_id}/"
+
+
+def video_prefixes(video_id: uuid.UUID | str) -> tuple[str, ...]:
+    """Every prefix that holds objects of the video."""
+    return (video_prefix(video_id), export_prefix(video_id))
 
 
 def source_key(video_id: uuid.UUID | str) -> str:
