@@ -56,7 +56,7 @@ async def test_get_returns_the_video_wire_shape(
     assert response.json() == video
     assert set(video) == {
         "id", "filename", "status", "size_bytes", "width", "height", "fps", "frame_count",
-        "duration_s", "codec", "error", "created_at",
+        "duration_s", "codec", "timecode", "error", "created_at",
     }  # fmt: skip
 
 

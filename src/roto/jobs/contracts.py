@@ -66,6 +66,12 @@ class IngestResult(msgspec.Struct, frozen=True):
     frame_count: int
     duration_s: float
     codec: str
+    #: The exact frame rate as "num/den" (e.g. "24000/1001"); exports carry it.
+    frame_rate: str | None = None
+    #: The source's start timecode (HH:MM:SS:FF, ';' before FF for drop frame), if it has one.
+    timecode: str | None = None
+    #: Whether proxy frames were written (only for frames larger than a proxy).
+    proxy_frames: bool = False
 
 
 # --- segment (interactive queue): one object's mask on one keyframe, from its prompts there ---

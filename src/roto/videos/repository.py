@@ -33,6 +33,9 @@ class VideoRow(msgspec.Struct):
     error_message: str | None
     created_at: datetime
     updated_at: datetime
+    frame_rate: str | None = None
+    timecode: str | None = None
+    proxy_frames: bool = False
 
     @property
     def is_ready(self) -> bool:
@@ -50,6 +53,7 @@ class VideoRow(msgspec.Struct):
             frame_count=self.frame_count,
             duration_s=self.duration_s,
             codec=self.codec,
+            timecode=self.timecode,
             error=VideoError(self.error_code, self.error_message or "")
             if self.error_code
             else None,
@@ -60,7 +64,8 @@ class VideoRow(msgspec.Struct):
 # The queries below splice in this constant column list only, never input: hence `noqa: S608`.
 VIDEO_COLUMNS = (
     "id, user_id, filename, content_type, size_bytes, status, source_key, upload_id, width, "
-    "height, fps, frame_count, duration_s, codec, error_code, error_message, created_at, updated_at"
+    "height, fps, frame_count, duration_s, codec, error_code, error_message, created_at, "
+    "updated_at, frame_rate, timecode, proxy_frames"
 )
 
 INSERT_VIDEO = f"""

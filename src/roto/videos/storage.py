@@ -1,7 +1,8 @@
 """Where a video's objects live in S3: under the video's prefix, and its export archives under
 its export prefix (a prefix of its own, so the bucket's lifecycle rule can expire them);
-deleting the video deletes both. The ingest worker, the exports and the GPU daemon import these, so the
-API and the workers cannot disagree on the layout (generic S3 calls are in ``roto.storage``)."""
+deleting the video deletes both. The ingest worker, the exports and the GPU daemon import these,
+so the API and the workers cannot disagree on the layout (generic S3 calls are in
+``roto.storage``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def source_key(video_id: uuid.UUID | str) -> str:
 def frame_key(video_id: uuid.UUID | str, index: int) -> str:
     """The JPEG of frame ``index`` (0-based, decode order)."""
     return f"{video_prefix(video_id)}frames/{index:06d}.jpg"
+
+
+def proxy_frame_key(video_id: uuid.UUID | str, index: int) -> str:
+    """The proxy JPEG of frame ``index`` (long side at most 960 px), for scrubbing and playback;
+    written only for videos larger than that."""
+    return f"{video_prefix(video_id)}proxy/{index:06d}.jpg"
 
 
 def frame_pts_key(video_id: uuid.UUID | str) -> str:
