@@ -85,7 +85,7 @@ LIMIT $4
 """  # noqa: S608
 # Only a video still waiting for its file may start ingest: two completions cannot both win.
 START_INGEST = f"""
-UPDATE videos SET status = 'ingesting', updated_at = now()
+UPDATE videos SET status = 'ingesting', source_key = $3, updated_at = now()
 WHERE id = $1 AND user_id = $2 AND status = 'awaiting_upload'
 RETURNING {VIDEO_COLUMNS}
 """  # noqa: S608
@@ -139,10 +139,11 @@ async def list_videos(
 
 
 async def start_ingest(
-    conn: asyncpg.Connection, video_id: uuid.UUID, user_id: uuid.UUID
+    conn: asyncpg.Connection, video_id: uuid.UUID, user_id: uuid.UUID, source_key: str
 ) -> VideoRow | None:
-    """Move an ``awaiting_upload`` video to ``ingesting``; None if it was in another state."""
-    return _video(await conn.fetchrow(START_INGEST, video_id, user_id))
+    """Move an ``awaiting_upload`` video to ``ingesting``, reading its file from ``source_key``
+    from now on; None if it was in another state."""
+    return _video(await conn.fetchrow(START_INGEST, video_id, user_id, source_key))
 
 
 async def fail_ingest(

@@ -29,7 +29,7 @@ from roto.videos.schemas import (
     Video,
     VideoCreate,
 )
-from roto.videos.storage import frame_key, source_key, video_prefixes
+from roto.videos.storage import frame_key, ingested_source_key, source_key, video_prefixes
 
 log = structlog.get_logger(__name__)
 
@@ -82,14 +82,15 @@ async def create_video(
     upload_id = None
     try:
         if body.size_bytes <= settings.multipart_threshold_bytes:
-            url = await storage.presign_put(resources.s3, bucket, key, body.content_type, ttl)
+            url = await storage.presign_put(
+                resources.s3, bucket, key, body.content_type, body.size_bytes, ttl
+            )
             upload = PutUpload(url, {"Content-Type": body.content_type}, expires_at)
         else:
-            part_size, count = storage.plan_parts(
-                body.size_bytes, settings.multipart_part_size_bytes
-            )
+            part_size, _ = storage.plan_parts(body.size_bytes, settings.multipart_part_size_bytes)
+            sizes = storage.part_sizes(body.size_bytes, part_size)
             upload_id = await storage.start_multipart(resources.s3, bucket, key, body.content_type)
-            urls = await storage.presign_parts(resources.s3, bucket, key, upload_id, count, ttl)
+            urls = await storage.presign_parts(resources.s3, bucket, key, upload_id, sizes, ttl)
             parts = [UploadPart(number, url) for number, url in enumerate(urls, start=1)]
             upload = MultipartUpload(upload_id, part_size, parts, expires_at)
     except _S3_ERRORS as exc:
@@ -132,8 +133,11 @@ async def list_videos(
     return Page([row.to_wire() for row in page], next_cursor)
 
 
-async def _verify_upload(resources: Resources, video: repo.VideoRow, body: UploadComplete) -> None:
-    """Assemble a multipart upload and check that the file is there with the announced size."""
+async def _verify_upload(resources: Resources, video: repo.VideoRow, body: UploadComplete) -> str:
+    """Assemble a multipart upload, check that the file is there as announced, and return the
+    key ingest will read: for a single PUT a copy that no upload URL can overwrite (the URL
+    stays valid after this call), for a multipart upload the assembled object itself (its part
+    URLs die with the upload)."""
     s3, bucket = resources.s3, resources.settings.s3_bucket
     if video.upload_id is None and body.parts:
         raise _invalid("parts", "this video was uploaded with a single PUT; send {}")
@@ -151,33 +155,61 @@ async def _verify_upload(resources: Resources, video: repo.VideoRow, body: Uploa
                     if storage.is_server_error(exc):
                         raise
                     raise _invalid("parts", f"storage refused the parts ({code})") from exc
-        size = await storage.object_size(s3, bucket, video.source_key)
+        stored = await storage.head_object(s3, bucket, video.source_key)
+        if stored is None:
+            raise Conflict("upload not found: PUT the file to the upload URL first")
+        _check_stored(video, stored)
+        if video.upload_id is not None:
+            return video.source_key
+        target = ingested_source_key(video.id)
+        if not await storage.copy_if_unchanged(s3, bucket, video.source_key, target, stored.etag):
+            raise Conflict("the upload changed while it was being completed; retry")
     except _S3_ERRORS as exc:
         raise ServiceUnavailable("storage is unavailable; try again") from exc
-    if size is None:
-        raise Conflict("upload not found: PUT the file to the upload URL first")
-    if size != video.size_bytes:
-        raise _invalid("size_bytes", f"the uploaded file has {size} bytes, not {video.size_bytes}")
+    return target
+
+
+def _check_stored(video: repo.VideoRow, stored: storage.StoredObject) -> None:
+    if stored.size != video.size_bytes:
+        raise _invalid(
+            "size_bytes", f"the uploaded file has {stored.size} bytes, not {video.size_bytes}"
+        )
+    if stored.content_type.lower() != video.content_type.lower():
+        raise _invalid(
+            "content_type",
+            f"the file was uploaded as {stored.content_type!r}, not {video.content_type!r}",
+        )
 
 
 async def complete_upload(
     resources: Resources, origin: JobOrigin, body: UploadComplete
 ) -> tuple[repo.VideoRow, jobs_repo.JobRow]:
-    """Check the uploaded file, then start ingest: the video and its queued ``ingest`` job."""
+    """Check the uploaded file, then start ingest: the video and its queued ``ingest`` job.
+    What ingest reads is fixed here: nothing written through the upload URL later changes it."""
     user_id, video_id = origin.user_id, origin.video_id
     video = await get_video(resources, user_id, video_id)
+    ingest_key = video.source_key
 
     async def check() -> None:
+        nonlocal ingest_key
         if video.status != "awaiting_upload":
             raise Conflict(f"video {video_id} is {video.status}, not awaiting_upload")
-        await _verify_upload(resources, video, body)
+        ingest_key = await _verify_upload(resources, video, body)
 
     async def prepare(conn: asyncpg.Connection) -> JobSpec[IngestPayload]:
-        if await repo.start_ingest(conn, video_id, user_id) is None:
+        if await repo.start_ingest(conn, video_id, user_id, ingest_key) is None:
             raise Conflict(f"video {video_id} is no longer awaiting_upload")
         return JobSpec(IngestPayload(video_id))
 
     outcome = await submit_job(resources, origin, INGEST, prepare, check=check)
+    if not outcome.is_replay and ingest_key != video.source_key:
+        # The upload itself is no longer read; a PUT through its URL may recreate it (of the
+        # announced size, until the URL expires) and it goes with the video.
+        bucket = resources.settings.s3_bucket
+        try:
+            await storage.delete_object(resources.s3, bucket, video.source_key)
+        except _S3_ERRORS as exc:
+            log.warning("upload_delete_failed", video_id=str(video_id), error=repr(exc))
     return await get_video(resources, user_id, video_id), outcome.job
 
 

@@ -26,8 +26,14 @@ def video_prefixes(video_id: uuid.UUID | str) -> tuple[str, ...]:
 
 
 def source_key(video_id: uuid.UUID | str) -> str:
-    """The uploaded source file."""
+    """Where the client uploads the source file (the presigned URLs point here)."""
     return f"{video_prefix(video_id)}source"
+
+
+def ingested_source_key(video_id: uuid.UUID | str) -> str:
+    """The copy of a single-PUT upload made at upload-complete: no URL was ever signed for it,
+    so ingest and every export read exactly what was checked."""
+    return f"{video_prefix(video_id)}original"
 
 
 def frame_key(video_id: uuid.UUID | str, index: int) -> str:
