@@ -18,7 +18,7 @@ from roto.exports.formats.sequences import PngMattes
 from roto.masks.storage import object_masks_prefix
 from roto.resources import Resources
 from roto.settings import Settings
-from roto.videos.storage import export_prefix, source_key, video_prefix
+from roto.videos.storage import export_prefix, frame_key, source_key, video_prefix
 from roto.worker.registry import build_role
 from tests.exports.helpers import TERMINAL, export, finished_job, masked_video, submit
 from tests.objects.helpers import s3_keys
@@ -41,7 +41,7 @@ async def test_download_url_serves_the_archive_by_name_over_http_and_goes_with_t
     s3_sync: Any,
     tmp_path: Path,
 ) -> None:
-    video = await masked_video(client, headers, settings, s3_sync, tmp_path)
+    video = await masked_video(client, headers, settings, s3_sync, tmp_path, stored_frames=True)
     job, archive = await export(client, headers, resources, video.id, format="yolo_seg")
     result = job["result"]
     assert set(result) == {"download_url", "expires_at", "filename", "size_bytes"}
@@ -111,6 +111,23 @@ async def test_a_mask_missing_from_storage_fails_the_job_naming_it(
     nothing_left(s3_sync, settings, video.id)
 
 
+async def test_a_frame_missing_from_storage_fails_a_dataset_naming_it(
+    client: AsyncTestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    resources: Resources,
+    s3_sync: Any,
+    tmp_path: Path,
+) -> None:
+    video = await masked_video(client, headers, settings, s3_sync, tmp_path, stored_frames=True)
+    s3_sync.delete_object(Bucket=settings.s3_bucket, Key=frame_key(video.id, 5))
+    job = await submit(client, headers, video.id, format="coco_json")
+    done = await finished_job(client, headers, resources, job["id"])
+    assert (done["status"], done["error"]["code"]) == ("failed", "frame_missing")
+    assert "frame 5" in done["error"]["message"]
+    nothing_left(s3_sync, settings, video.id)
+
+
 async def test_a_missing_source_fails_a_source_pixel_export(
     client: AsyncTestClient,
     headers: dict[str, str],
@@ -153,7 +170,9 @@ async def test_an_expired_download_link_is_renewed_when_the_job_is_read(
     tmp_path: Path,
 ) -> None:
     video = await masked_video(client, headers, settings, s3_sync, tmp_path)
-    job, archive = await export(client, headers, resources, video.id, format="coco_json")
+    job, archive = await export(
+        client, headers, resources, video.id, format="coco_json", dataset={"include_frames": False}
+    )
     expired = {**job["result"], "download_url": "https://expired.invalid/x"}
     expired["expires_at"] = "2020-01-01T00:00:00.000Z"
     async with resources.pool.acquire() as conn:

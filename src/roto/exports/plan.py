@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import PurePath
 
+from roto.exports.schemas import Dataset
+from roto.mattes.schemas import Matte
 from roto.videos.storage import export_prefix
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -38,13 +40,17 @@ class PlannedObject:
     object_id: int
     name: str
     color: str
-    #: ``<object>`` in file names and EXR channel names, unique within the export.
+    #: ``<object>`` in file names and EXR layer names, unique within the export.
     label: str
-    #: The object's class in YOLO files: its position in the export, from 0.
+    #: The object's position in the export, from 0.
     index: int
+    #: The object's class (``Object.category``); datasets number the classes from it.
+    category: str = "object"
 
 
-def label_objects(objects: list[tuple[int, str, str]]) -> list[PlannedObject]:
+def label_objects(
+    objects: list[tuple[int, str, str]], categories: list[str] | None = None
+) -> list[PlannedObject]:
     """Objects (id, name, colour) in id order with unique file-name labels.
 
     A cleaned name that no other object has is the label. A name that two objects share gets the
@@ -63,7 +69,8 @@ def label_objects(objects: list[tuple[int, str, str]]) -> list[PlannedObject]:
             while label.casefold() in taken:
                 label = f"{label}_{object_id}"
             taken.add(label.casefold())
-        planned.append(PlannedObject(object_id, name, color, label, index))
+        category = categories[index] if categories else "object"
+        planned.append(PlannedObject(object_id, name, color, label, index, category))
     return planned
 
 
@@ -82,12 +89,48 @@ class ExportPlan:
     start_number: int
     bit_depth: int
     objects: list[PlannedObject]
-    #: The source's frame rate; known only for the formats that decode the source.
+    #: The source's exact frame rate, as ingest read it (or the decoder states it).
     rate: Fraction | None = field(default=None)
+    #: Frames of the whole video (a matte steadied over frames looks past the range).
+    frame_count: int = 0
+    #: The source's timecode at frame 0, HH:MM:SS:FF; None when it carries none.
+    timecode: str | None = None
+    matte: Matte = field(default_factory=Matte)
+    dataset: Dataset = field(default_factory=Dataset)
+    #: Bits of the source's samples (decoded at 16 bits where the format can hold more than 8).
+    source_bits: int = 8
 
     @property
     def frame_total(self) -> int:
         return self.frame_end - self.frame_start + 1
+
+    @property
+    def categories(self) -> list[str]:
+        """The classes of a dataset, in the order of their first object."""
+        return list(dict.fromkeys(o.category for o in self.objects))
+
+    def dataset_frames(self) -> list[int]:
+        """The frames a dataset annotates: every ``frame_step``-th of the range."""
+        return list(range(self.frame_start, self.frame_end + 1, self.dataset.frame_step))
+
+    def splits(self) -> dict[int, str]:
+        """The split of each annotated frame: contiguous blocks, train then val then test, each
+        its share of the frames; "" for every frame when there are no splits."""
+        frames = self.dataset_frames()
+        shares = self.dataset.splits
+        if not shares:
+            return dict.fromkeys(frames, "")
+        names = [name for name in ("train", "val", "test") if name in shares]
+        total = sum(shares[name] for name in names)
+        result: dict[int, str] = {}
+        done, cumulative = 0, 0.0
+        for name in names:
+            cumulative += shares[name] / total
+            end = len(frames) if name == names[-1] else round(cumulative * len(frames))
+            for frame in frames[done:end]:
+                result[frame] = name
+            done = max(done, end)
+        return result
 
     def number(self, frame_index: int) -> int:
         """The number in the file names of source frame ``frame_index``."""

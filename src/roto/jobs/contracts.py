@@ -14,8 +14,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from roto.exports.schemas import ExportFormat
+from roto.exports.schemas import Dataset, ExportFormat
 from roto.masks.schemas import FrameMask
+from roto.mattes.schemas import Matte
 
 P = TypeVar("P", bound=msgspec.Struct)
 R = TypeVar("R", bound=msgspec.Struct)
@@ -121,7 +122,10 @@ class ExportPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     frame_start: int
     frame_end: int
     start_number: int
-    bit_depth: int
+    #: None: the format's default (16 for an RGBA export of a deep source, else 8).
+    bit_depth: int | None
+    matte: Matte | None = None
+    dataset: Dataset | None = None
 
 
 class ExportResult(msgspec.Struct, frozen=True):
