@@ -35,7 +35,7 @@ from roto.mattes.runs import (
 from roto.mattes.schemas import Matte
 
 #: Pixels a band of rows may hold (about 1 byte each for the mask, 4 for distances and alpha).
-BAND_PIXELS = 4 * 1024**2
+BAND_PIXELS = 2 * 1024**2
 #: Soft edges are computed in tiles of this many pixels square around the mask's edge.
 TILE = 256
 #: Full scale of each sample type the matte can be written as.
