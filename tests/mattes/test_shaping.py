@@ -4,22 +4,18 @@ here from first principles (brute-force distances, explicit regions, a plate of 
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from bench.matte_quality import plate
 from roto.masks import rle
 from roto.mattes import render
 from roto.mattes.png import PngEncoder, png_of
 from roto.mattes.render import MatteFrame, matte_array, matte_png, shape
 from roto.mattes.schemas import Matte
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from matte_quality import plate  # noqa: E402
 
 
 def blob(height: int = 48, width: int = 64) -> np.ndarray:
