@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from litestar import Router, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 from litestar.response import Redirect, Response
 
 from roto.deps import JobOriginDep, ResourcesDep, UserDep
@@ -98,22 +98,41 @@ async def delete_video(video_id: FromPath[str], resources: ResourcesDep, user: U
     await service.delete_video(resources, user.id, parse_id(video_id, "video"))
 
 
+FrameSize = Annotated[
+    Literal["full", "proxy"],
+    Parameter(
+        description="`full` (default): the frame at the video's resolution. `proxy`: the "
+        "frame at most 960 px on its long side, made at ingest for scrubbing and playback "
+        "(the full frame when the video is no larger, or was ingested before proxies)"
+    ),
+]
+
+
 @get(
     "/frames/{frame_index:int}",
     status_code=307,
     tags=TAGS,
     summary="A frame as JPEG: a 307 redirect to a presigned storage URL",
+    description="Frames are stored upright, as a player shows them. `?size=proxy` redirects "
+    "to the frame's proxy (long side at most 960 px), for scrubbing and playback.",
     responses=problem_responses(
         {
+            400: "size other than full or proxy",
             404: NOT_FOUND + "; or frame_index outside 0..frame_count-1",
             409: "the video is not ready (frames exist once ingest succeeded)",
         }
     ),
 )
 async def get_frame(
-    video_id: FromPath[str], frame_index: FromPath[int], resources: ResourcesDep, user: UserDep
+    video_id: FromPath[str],
+    frame_index: FromPath[int],
+    resources: ResourcesDep,
+    user: UserDep,
+    size: FrameSize = "full",
 ) -> Response[Any]:
-    url = await service.frame_url(resources, user.id, parse_id(video_id, "video"), frame_index)
+    url = await service.frame_url(
+        resources, user.id, parse_id(video_id, "video"), frame_index, proxy=size == "proxy"
+    )
     return Redirect(url, status_code=307)
 
 

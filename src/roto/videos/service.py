@@ -29,7 +29,13 @@ from roto.videos.schemas import (
     Video,
     VideoCreate,
 )
-from roto.videos.storage import frame_key, ingested_source_key, source_key, video_prefixes
+from roto.videos.storage import (
+    frame_key,
+    ingested_source_key,
+    proxy_frame_key,
+    source_key,
+    video_prefixes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -236,9 +242,14 @@ async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.
 
 
 async def frame_url(
-    resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, frame_index: int
+    resources: Resources,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID,
+    frame_index: int,
+    *,
+    proxy: bool = False,
 ) -> str:
-    """A presigned GET of the frame's JPEG."""
+    """A presigned GET of the frame's JPEG, or of its proxy when ingest made one."""
     video = await get_video(resources, user_id, video_id)
     if not video.is_ready:
         raise Conflict(f"video {video_id} is {video.status}; frames exist once it is ready")
@@ -249,7 +260,8 @@ async def frame_url(
                 {"key": "frame_index", "message": f"must be 0..{(video.frame_count or 0) - 1}"}
             ],
         )
-    key = frame_key(video_id, frame_index)
+    use_proxy = proxy and video.proxy_frames
+    key = proxy_frame_key(video_id, frame_index) if use_proxy else frame_key(video_id, frame_index)
     try:
         return await storage.presign_get(
             resources.s3, resources.settings.s3_bucket, key, resources.settings.presign_ttl_s
