@@ -184,10 +184,6 @@ async def object_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
     return data
 
 
-async def delete_object(s3: Any, bucket: str, key: str) -> None:
-    await s3.delete_object(Bucket=bucket, Key=key)
-
-
 async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
     """Delete every object under ``prefix``, a listed page at a time; returns how many."""
     deleted = 0

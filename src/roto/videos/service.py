@@ -207,15 +207,9 @@ async def complete_upload(
             raise Conflict(f"video {video_id} is no longer awaiting_upload")
         return JobSpec(IngestPayload(video_id))
 
+    # The upload object itself stays (it goes with the video): deleting it here would fail the
+    # checks of a concurrent completion still to run, which a repeated request must not see.
     outcome = await submit_job(resources, origin, INGEST, prepare, check=check)
-    if not outcome.is_replay and ingest_key != video.source_key:
-        # The upload itself is no longer read; a PUT through its URL may recreate it (of the
-        # announced size, until the URL expires) and it goes with the video.
-        bucket = resources.settings.s3_bucket
-        try:
-            await storage.delete_object(resources.s3, bucket, video.source_key)
-        except _S3_ERRORS as exc:
-            log.warning("upload_delete_failed", video_id=str(video_id), error=repr(exc))
     return await get_video(resources, user_id, video_id), outcome.job
 
 
