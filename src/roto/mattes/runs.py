@@ -193,11 +193,14 @@ def rasterise(mask: Segments, row0: int, row1: int) -> np.ndarray:
     """Rows ``row0``..``row1 - 1`` of the mask as a (rows x width) boolean array."""
     rows = row1 - row0
     hit = (mask.y0 < row1) & (mask.y1 > row0)
-    col = mask.col[hit]
-    top = np.maximum(mask.y0[hit], row0) - row0
-    bottom = np.minimum(mask.y1[hit], row1) - row0
-    steps = np.zeros((mask.width, rows + 1), dtype=np.int16)
-    np.add.at(steps, (col, top), 1)
-    np.add.at(steps, (col, bottom), -1)
-    inside = np.cumsum(steps[:, :rows], axis=1, dtype=np.int16) > 0
-    return np.ascontiguousarray(inside.T)
+    base = mask.col[hit] * rows - row0
+    starts = base + np.maximum(mask.y0[hit], row0)
+    ends = base + np.minimum(mask.y1[hit], row1)
+    # The band down its columns is runs of outside and inside: lay them out with one repeat.
+    bounds = np.empty(2 * starts.size + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, rows * mask.width
+    bounds[1:-1:2], bounds[2:-1:2] = starts, ends
+    values = np.zeros(bounds.size - 1, dtype=bool)
+    values[1::2] = True
+    columns = np.repeat(values, np.diff(bounds)).reshape(mask.width, rows)
+    return np.ascontiguousarray(columns.T)
