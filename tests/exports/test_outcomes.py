@@ -192,3 +192,30 @@ async def test_an_expired_download_link_is_renewed_when_the_job_is_read(
     (mine,) = [item for item in listed["items"] if item["id"] == job["id"]]
     assert mine["result"]["download_url"].startswith(settings.aws_endpoint_url or "http")
     assert mine["result"]["expires_at"] > expired["expires_at"]
+
+
+async def test_an_archive_written_before_the_export_prefix_is_still_served(
+    client: AsyncTestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    resources: Resources,
+    s3_sync: Any,
+    tmp_path: Path,
+) -> None:
+    video = await masked_video(client, headers, settings, s3_sync, tmp_path)
+    job, archive = await export(client, headers, resources, video.id, format="png_sequence")
+    name, bucket = job["result"]["filename"], settings.s3_bucket
+    current = f"{export_prefix(video.id)}{job['id']}/{name}"
+    legacy = f"{video_prefix(video.id)}exports/{job['id']}/{name}"
+    s3_sync.copy_object(Bucket=bucket, Key=legacy, CopySource={"Bucket": bucket, "Key": current})
+    s3_sync.delete_object(Bucket=bucket, Key=current)
+    expired = {**job["result"], "expires_at": "2020-01-01T00:00:00.000Z"}
+    async with resources.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE jobs SET result = $2 WHERE id = $1", uuid.UUID(job["id"]), expired
+        )
+    read = (await client.get(f"/v1/jobs/{job['id']}", headers=headers)).json()["result"]
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(read["download_url"])
+    assert response.status_code == 200
+    assert response.content == archive.fp.getvalue()  # type: ignore[union-attr]
