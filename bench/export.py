@@ -221,7 +221,7 @@ async def run_child(video_id: str, export_format: str, first: int, last: int) ->
     return {
         "seconds": elapsed,
         "frames": last - first + 1,
-        "size_bytes": result["size_bytes"],
+        "size_bytes": result.size_bytes,
         "rss_before_mib": before,
         "rss_peak_mib": peak,
     }

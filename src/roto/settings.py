@@ -58,11 +58,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     multipart_part_size_bytes: int = 64 * MiB
     presign_ttl_s: int = 3600
 
-    # Ingest limits.
+    # Ingest limits: checked against the header and again against every decoded frame.
     max_duration_s: float = 2 * 3600.0
     max_width: int = 8192
     max_height: int = 8192
+    max_frame_rate: float = 120.0
+    max_frame_count: int = 216_000  # two hours at 30 fps; each frame is one stored JPEG
     frame_jpeg_quality: int = 92
+    proxy_jpeg_quality: int = 85
 
     # Job pipeline.
     outbox_poll_interval_s: float = 1.0

@@ -4,7 +4,7 @@ reads, prefix deletes, and the error codes that mean "not there" or "S3 failed".
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -48,10 +48,19 @@ def is_server_error(exc: ClientError) -> bool:
     return status >= 500
 
 
-async def presign_put(s3: Any, bucket: str, key: str, content_type: str, ttl_s: int) -> str:
+async def presign_put(
+    s3: Any, bucket: str, key: str, content_type: str, content_length: int, ttl_s: int
+) -> str:
+    """A PUT URL whose signature covers ``Content-Type`` and ``Content-Length`` (SigV4 signs
+    them as headers): S3 refuses a request with another type or size."""
     url: str = await s3.generate_presigned_url(
         "put_object",
-        Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+        Params={
+            "Bucket": bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": content_length,
+        },
         ExpiresIn=ttl_s,
     )
     return url
@@ -71,13 +80,26 @@ async def start_multipart(s3: Any, bucket: str, key: str, content_type: str) -> 
     return upload_id
 
 
+def part_sizes(size_bytes: int, part_size: int) -> list[int]:
+    """The size of each part of a ``size_bytes`` file cut into ``part_size`` parts."""
+    count = math.ceil(size_bytes / part_size)
+    return [part_size] * (count - 1) + [size_bytes - part_size * (count - 1)]
+
+
 async def presign_parts(
-    s3: Any, bucket: str, key: str, upload_id: str, part_count: int, ttl_s: int
+    s3: Any, bucket: str, key: str, upload_id: str, sizes: list[int], ttl_s: int
 ) -> list[str]:
-    """A presigned ``upload_part`` URL for each part number 1..part_count."""
+    """A presigned ``upload_part`` URL for each part number 1..len(sizes), each signed for
+    exactly its part's ``Content-Length``."""
     urls = []
-    for number in range(1, part_count + 1):
-        params = {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+    for number, size in enumerate(sizes, start=1):
+        params = {
+            "Bucket": bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": number,
+            "ContentLength": size,
+        }
         urls.append(await s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=ttl_s))
     return urls
 
@@ -101,6 +123,40 @@ async def abort_multipart(s3: Any, bucket: str, key: str, upload_id: str) -> Non
     except ClientError as exc:
         if error_code(exc) not in {"NoSuchUpload", "404"}:
             raise
+
+
+class StoredObject(NamedTuple):
+    size: int
+    etag: str
+    content_type: str
+
+
+async def head_object(s3: Any, bucket: str, key: str) -> StoredObject | None:
+    """Size, ETag and content type of ``key``; None when there is no such object."""
+    try:
+        head = await s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+    return StoredObject(head["ContentLength"], head["ETag"], head.get("ContentType", ""))
+
+
+async def copy_if_unchanged(s3: Any, bucket: str, source: str, target: str, etag: str) -> bool:
+    """Copy ``source`` to ``target`` inside the bucket if it still has ``etag``; False when it
+    changed (S3 answers 412). Single-request copy: objects up to 5 GiB."""
+    try:
+        await s3.copy_object(
+            Bucket=bucket,
+            Key=target,
+            CopySource={"Bucket": bucket, "Key": source},
+            CopySourceIfMatch=etag,
+        )
+    except ClientError as exc:
+        if error_code(exc) in {"PreconditionFailed", "412"}:
+            return False
+        raise
+    return True
 
 
 async def object_size(s3: Any, bucket: str, key: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -12,8 +13,11 @@ from litestar.testing import AsyncTestClient
 from roto.billing import service as billing
 from roto.jobs import repository as jobs_repo
 from roto.jobs.outbox import create_job
+from roto.resources import Resources
 from roto.settings import Settings
 from tests.factories import signup
+from tests.ingest.test_ingest import ingest
+from tests.media import make_video
 from tests.objects.helpers import count_rows, fetch_value, new_object
 from tests.propagations.helpers import prompted_video
 from tests.videos.helpers import connect
@@ -44,19 +48,42 @@ def job_row(job_type: str, status: str, **fields: Any) -> jobs_repo.JobRow:
     return jobs_repo.JobRow(**values)
 
 
+def gpu(frames: int) -> billing.JobUsage:
+    return billing.JobUsage(frames, gpu_seconds=2.5)
+
+
 def test_clicks_bill_one_frame_and_propagations_the_frames_they_computed() -> None:
-    assert billing.job_usage(job_row("segment", "succeeded")) == (1, 2.5)
-    assert billing.job_usage(job_row("segment", "failed")) == (0, 2.5)
+    assert billing.job_usage(job_row("segment", "succeeded")) == gpu(1)
+    assert billing.job_usage(job_row("segment", "failed")) == gpu(0)
     done = job_row("propagate", "succeeded", result={"frames_processed": 40}, progress_done=40)
-    assert billing.job_usage(done) == (40, 2.5)
+    assert billing.job_usage(done) == gpu(40)
     canceled = job_row("propagate", "canceled", progress_done=17)
-    assert billing.job_usage(canceled) == (17, 2.5)
+    assert billing.job_usage(canceled) == gpu(17)
 
 
-def test_media_jobs_and_jobs_that_never_started_are_not_billed() -> None:
-    assert billing.job_usage(job_row("ingest", "succeeded")) is None
-    assert billing.job_usage(job_row("export", "succeeded")) is None
+def test_media_jobs_are_metered_outside_the_quota_and_unstarted_jobs_not_at_all() -> None:
+    for job_type in ("ingest", "export"):
+        used = billing.job_usage(job_row(job_type, "succeeded", progress_done=30))
+        assert used == billing.JobUsage(30, worker_seconds=2.5, counts_toward_quota=False)
     assert billing.job_usage(job_row("propagate", "canceled", started_at=None)) is None
+    assert billing.job_usage(job_row("ingest", "failed", started_at=None)) is None
+
+
+async def test_an_ingest_is_metered_and_leaves_the_months_frames_alone(
+    resources: Resources, tmp_path: Path
+) -> None:
+    data = make_video(tmp_path / "clip.mp4", frames=14).read_bytes()
+    _, job_id = await ingest(resources, data)
+    row = await resources.pool.fetchrow(
+        "SELECT user_id, job_type, frames, gpu_seconds, worker_seconds, counts_toward_quota "
+        "FROM usage_records WHERE job_id = $1",
+        job_id,
+    )
+    assert row is not None
+    assert (row["job_type"], row["frames"], row["gpu_seconds"]) == ("ingest", 14, 0.0)
+    assert row["worker_seconds"] > 0 and row["counts_toward_quota"] is False
+    month = await billing.usage(resources, row["user_id"])
+    assert (month.frames_processed, month.gpu_seconds) == (0, 0.0)
 
 
 def test_the_period_is_the_calendar_month_in_utc() -> None:

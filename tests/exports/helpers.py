@@ -14,16 +14,17 @@ from typing import Any
 
 import httpx
 import numpy as np
+from PIL import Image
 
 from roto.masks import rle, storage
 from roto.masks.repository import upsert_mask
 from roto.masks.schemas import FrameMask
 from roto.resources import Resources
 from roto.settings import Settings
-from roto.videos.storage import source_key
+from roto.videos.storage import frame_key, source_key
 from roto.worker.registry import build_role
 from tests.masks.helpers import store_chunk
-from tests.media import make_video
+from tests.media import frame_image, make_video
 from tests.objects.helpers import new_object
 from tests.videos.helpers import announce, connect
 from tests.worker.support import running_worker, wait_for_status
@@ -75,10 +76,12 @@ async def ready_video(
     height: int = HEIGHT,
     rate: Fraction = RATE,
     filename: str = "Shot 01.v2.mp4",
+    timecode: str | None = None,
+    stored_frames: bool = False,
     **encoding: Any,
 ) -> ExportVideo:
-    """A ready video whose real source file is in storage (what ingest leaves behind);
-    ``encoding`` goes to ``make_video``."""
+    """A ready video whose real source file is in storage (what ingest leaves behind: with
+    ``stored_frames``, the frames' JPEGs too); ``encoding`` goes to ``make_video``."""
     data = make_video(
         tmp_path / "source.mp4", frames=frames, width=width, height=height, fps=rate, **encoding
     )
@@ -90,16 +93,35 @@ async def ready_video(
         await conn.execute(
             "UPDATE videos SET status = 'ready', width = $2::int, height = $3::int, "
             "fps = $4::float8, frame_count = $5::int, duration_s = $5::int / $4::float8, "
-            "codec = 'h264' WHERE id = $1",
+            "codec = 'h264', frame_rate = $6, timecode = $7 WHERE id = $1",
             uuid.UUID(video_id),
             width,
             height,
             float(rate),
             frames,
+            f"{rate.numerator}/{rate.denominator}",
+            timecode,
         )
     finally:
         await conn.close()
+    if stored_frames:
+        store_frames(settings, s3, video_id, frames, width, height)
     return ExportVideo(video_id, frames, width, height)
+
+
+def frame_jpeg(index: int, width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(frame_image(index, width, height)).save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
+def store_frames(
+    settings: Settings, s3: Any, video_id: str, frames: int, width: int, height: int
+) -> None:
+    """The frames' JPEGs where ingest stores them."""
+    for index in range(frames):
+        key = frame_key(video_id, index)
+        s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=frame_jpeg(index, width, height))
 
 
 async def store_masks(
@@ -148,11 +170,11 @@ async def masked_video(
     tmp_path: Path,
     **video_args: Any,
 ) -> ExportVideo:
-    """A ready video with "Car" (id 1, masks on every frame, frame 4 a keyframe) and "Tree"
-    (id 2, masks on frames 2..8 only)."""
+    """A ready video with "Car" (id 1, category vehicle, masks on every frame, frame 4 a
+    keyframe) and "Tree" (id 2, category plant, masks on frames 2..8 only)."""
     video = await ready_video(client, headers, settings, s3, tmp_path, **video_args)
-    await new_object(client, headers, video.id, name="Car", color="#ff0000")
-    await new_object(client, headers, video.id, name="Tree", color="#00ff00")
+    await new_object(client, headers, video.id, name="Car", color="#ff0000", category="vehicle")
+    await new_object(client, headers, video.id, name="Tree", color="#00ff00", category="plant")
     await store_masks(settings, s3, video, 1, [f for f in range(video.frames) if f != 4])
     await store_keyframe(settings, s3, video, 1, 4)
     await store_masks(settings, s3, video, 2, list(range(2, min(9, video.frames))))

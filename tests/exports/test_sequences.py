@@ -21,7 +21,7 @@ from roto.media.frames import decode_frames
 from roto.resources import Resources
 from roto.settings import Settings
 from roto.videos.storage import frame_pts_key
-from tests.exports.helpers import FRAMES, export, masked_video
+from tests.exports.helpers import FRAMES, RATE, export, masked_video
 from tests.media import frame_image
 
 
@@ -160,7 +160,7 @@ async def test_a_late_range_with_ingest_timestamps_carries_the_same_source_pixel
         assert np.abs(rgba[..., :3].astype(int) - source).mean() < 4, name
 
 
-async def test_exr_has_one_half_channel_per_object_named_after_it(
+async def test_exr_has_a_layer_per_object_with_the_rate_and_each_frames_timecode(
     client: AsyncTestClient,
     headers: dict[str, str],
     settings: Settings,
@@ -168,7 +168,7 @@ async def test_exr_has_one_half_channel_per_object_named_after_it(
     s3_sync: Any,
     tmp_path: Path,
 ) -> None:
-    video = await masked_video(client, headers, settings, s3_sync, tmp_path)
+    video = await masked_video(client, headers, settings, s3_sync, tmp_path, timecode="01:00:59:20")
     _, archive = await export(
         client, headers, resources, video.id, format="exr_sequence", start_number=1
     )
@@ -179,11 +179,22 @@ async def test_exr_has_one_half_channel_per_object_named_after_it(
             path = Path(folder) / name
             path.write_bytes(archive.read(name))
             exr = OpenEXR.File(str(path), separate_channels=True)
-            assert exr.header()["compression"] == OpenEXR.ZIP_COMPRESSION
+            header = exr.header()
+            assert header["compression"] == OpenEXR.ZIP_COMPRESSION
+            assert header["framesPerSecond"] == RATE
+            # 24000/1001 counts 24 frames a timecode second: 01:00:59:20, ..:23, 01:01:00:00...
+            code = header["timeCode"]
+            shown = f"{code.hours:02d}:{code.minutes:02d}:{code.seconds:02d}:{code.frame:02d}"
+            later = 20 + frame
+            assert shown == (
+                f"01:00:59:{later:02d}" if later < 24 else f"01:01:00:{later - 24:02d}"
+            )
+            assert code.dropFrame is False
             channels = exr.channels()
-            assert sorted(channels) == ["Car", "Tree"]
+            # One layer per object (Nuke shows "Car" and "Tree", each with its alpha).
+            assert sorted(channels) == ["Car.A", "Tree.A"]
             for label, object_id in (("Car", 1), ("Tree", 2)):
-                pixels = channels[label].pixels
+                pixels = channels[f"{label}.A"].pixels
                 assert pixels.dtype == np.float16
                 expected = video.expected(object_id, frame).astype(np.float16)
                 assert np.array_equal(pixels, expected), (name, label)

@@ -13,7 +13,8 @@ import pytest
 from roto.exports.source import SourceVideo
 from roto.media.frame_pts import decode_pts, encode_pts
 from roto.media.frames import decode_frames
-from tests.media import make_video
+from roto.worker.contract import JobFailed
+from tests.media import make_video, mpegts_segment
 
 FRAMES, KEYFRAME_EVERY = 60, 8
 
@@ -99,3 +100,54 @@ def test_timestamps_past_the_end_are_not_trusted(
     frames, _ = read(clip, 50, 59, table[:55])
 
     assert_same(frames, reference[50:60])
+
+
+def test_the_export_decoder_refuses_frames_other_than_the_ingested_size(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.ts"
+    path.write_bytes(mpegts_segment(64, 64, 12) + mpegts_segment(8208, 16, 3))
+    source = SourceVideo(io.FileIO(path), size=(64, 64))
+    try:
+        with pytest.raises(JobFailed) as caught:
+            list(source.frames(0, 14))
+    finally:
+        source.close()
+    assert caught.value.code == "resolution_too_large"
+    assert "frame 12 is 8208x16" in caught.value.message
+
+
+def test_the_export_decoder_refuses_a_huge_picture_before_decoding_it(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.ts"
+    path.write_bytes(mpegts_segment(64, 64, 12) + mpegts_segment(2048, 2048, 2))
+    source = SourceVideo(io.FileIO(path), size=(64, 64), limits=(256, 256))
+    try:
+        with pytest.raises(JobFailed) as caught:
+            list(source.frames(0, 13))
+    finally:
+        source.close()
+    assert caught.value.code == "frame_size_changed"
+    assert "not decoded" in caught.value.message
+
+
+def test_the_export_decoder_opens_only_accepted_formats(tmp_path: Path, clip: Path) -> None:
+    playlist = tmp_path / "list.ffconcat"
+    playlist.write_text(f"ffconcat version 1.0\nfile {clip}\n")
+    with pytest.raises(JobFailed) as caught:
+        SourceVideo(io.FileIO(playlist))
+    assert caught.value.code == "source_unreadable"
+
+
+def test_a_rotated_source_decodes_upright_and_a_deep_one_at_16_bits(tmp_path: Path) -> None:
+    path = make_video(
+        tmp_path / "phone.mp4", frames=2, width=96, height=64, rotation=90, pix_fmt="yuv420p10le"
+    )
+    source = SourceVideo(io.FileIO(path), size=(64, 96), deep=True)
+    try:
+        frames = list(source.frames(0, 1))
+    finally:
+        source.close()
+    assert source.bits == 10
+    assert frames[0].shape == (96, 64, 3) and frames[0].dtype == np.uint16
+    with av.open(str(path)) as container:
+        stored = next(container.decode(video=0)).to_ndarray(format="rgb48le")
+    # +90 degrees is a quarter turn counter-clockwise.
+    assert np.array_equal(frames[0], np.rot90(stored))

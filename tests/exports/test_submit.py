@@ -11,7 +11,14 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from roto.settings import Settings
-from tests.exports.helpers import FRAMES, ExportVideo, masked_video, ready_video, store_masks
+from tests.exports.helpers import (
+    FRAMES,
+    ExportVideo,
+    masked_video,
+    ready_video,
+    store_masks,
+    submit,
+)
 from tests.objects.helpers import count_rows, fetch_value, new_object
 from tests.videos.helpers import announce, receive_job_messages
 
@@ -45,10 +52,30 @@ async def test_export_is_an_export_job_on_the_media_queue(
         "frame_start": 0,
         "frame_end": FRAMES - 1,
         "start_number": 0,
-        "bit_depth": 8,
+        "bit_depth": None,
+        "matte": None,
+        "dataset": None,
     }
     messages = await receive_job_messages(sqs_sync, settings.queue_names["media"], expect=1)
     assert [(m.job_id, m.type) for m in messages] == [(job["id"], "export")]
+
+
+async def test_matte_and_dataset_go_into_the_jobs_payload(
+    client: AsyncTestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    s3_sync: Any,
+    tmp_path: Path,
+) -> None:
+    video = await masked_video(client, headers, settings, s3_sync, tmp_path)
+    matte = {"grow_px": -3, "feather_px": 2, "smooth_frames": 1, "soft_edges": "guided"}
+    job = await submit(client, headers, video.id, format="rgba_png_sequence", matte=matte)
+    payload = await payload_of(settings, job["id"])
+    assert payload["matte"] == {**matte, "fill_holes_px": 0, "remove_islands_px": 0}
+    assert payload["bit_depth"] is None
+    dataset = {"frame_step": 3, "splits": {"train": 0.8, "val": 0.2}}
+    job = await submit(client, headers, video.id, format="yolo_seg", dataset=dataset)
+    assert (await payload_of(settings, job["id"]))["dataset"] == {**dataset, "include_frames": True}
 
 
 async def test_null_object_ids_take_only_objects_with_masks(
@@ -81,6 +108,14 @@ async def test_null_object_ids_take_only_objects_with_masks(
         ({"format": "png_sequence", "start_number": -1}, "start_number"),
         ({"format": "png_sequence", "object_ids": "1"}, "object_ids"),
         ({"format": "png_sequence", "object_ids": [1, "2"]}, "object_ids[1]"),
+        ({"format": "png_sequence", "matte": {"grow_px": 65}}, "matte.grow_px"),
+        ({"format": "png_sequence", "matte": {"feather_px": -1}}, "matte.feather_px"),
+        ({"format": "png_sequence", "matte": {"smooth_frames": 5}}, "matte.smooth_frames"),
+        ({"format": "png_sequence", "matte": {"soft_edges": "blur"}}, "matte.soft_edges"),
+        ({"format": "png_sequence", "matte": {"blur": 1}}, "blur"),
+        ({"format": "coco_json", "dataset": {"frame_step": 0}}, "dataset.frame_step"),
+        ({"format": "coco_json", "dataset": {"splits": {"holdout": 1.0}}}, "dataset.splits"),
+        ({"format": "coco_json", "dataset": {"splits": {"train": 0}}}, "dataset.splits"),
     ],
 )
 async def test_malformed_bodies_are_400_naming_the_field(
@@ -111,6 +146,18 @@ async def test_malformed_bodies_are_400_naming_the_field(
         ({"frame_start": 6, "frame_end": 5}, "frame_end", "before frame_start"),
         ({"object_ids": [2], "frame_start": 9}, "frame_start", "no mask in frames 9..11"),
         ({"format": "exr_sequence", "bit_depth": 16}, "bit_depth", "no 16-bit variant"),
+        ({"format": "overlay_mp4", "matte": {"grow_px": 2}}, "matte", "writes no matte"),
+        ({"format": "png_sequence", "dataset": {}}, "dataset", "not a dataset"),
+        (
+            {"format": "yolo_seg", "dataset": {"splits": {"val": 1.0}}},
+            "dataset.splits",
+            "train share",
+        ),
+        (
+            {"format": "coco_json", "dataset": {"splits": {"train": 0.7, "val": 0.2}}},
+            "dataset.splits",
+            "sum to 1, not 0.9",
+        ),
     ],
 )
 async def test_impossible_exports_are_422_naming_the_field(

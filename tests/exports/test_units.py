@@ -7,6 +7,7 @@ import io
 import os
 import uuid
 import zipfile
+from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -14,7 +15,10 @@ import numpy as np
 from roto.exports.archive import MultipartSink, ZipStream, start_upload
 from roto.exports.bridge import LoopBridge
 from roto.exports.formats.datasets import polygons
+from roto.exports.maskstream import FrameMasks
+from roto.exports.mattes import windows
 from roto.exports.plan import ExportPlan, label_objects, safe_name, video_stem
+from roto.exports.timecode import shifted
 from roto.resources import Resources
 from roto.storage import complete_multipart
 from roto.timefmt import utcnow
@@ -30,9 +34,21 @@ def test_video_and_object_names_are_made_safe_for_file_names() -> None:
 
 
 def test_names_two_objects_share_get_their_ids() -> None:
-    planned = label_objects([(1, "Car", "#ff0000"), (2, "car", "#00ff00"), (5, "Car!", "#0000ff")])
-    assert [o.label for o in planned] == ["Car_1", "car", "Car_5"]
+    planned = label_objects([(1, "Car", "#ff0000"), (2, "Tree", "#00ff00"), (5, "Car!", "#0000ff")])
+    assert [o.label for o in planned] == ["Car_1", "Tree", "Car_5"]
     assert [o.index for o in planned] == [0, 1, 2]
+
+
+def test_names_that_differ_only_in_case_are_shared_names() -> None:
+    planned = label_objects([(1, "Car", "#ff0000"), (2, "car", "#00ff00")])
+    assert [o.label for o in planned] == ["Car_1", "car_2"]
+
+
+def test_names_that_collide_after_suffixing_stay_distinct() -> None:
+    planned = label_objects([(1, "A", "#ff0000"), (2, "A", "#00ff00"), (3, "A_1", "#0000ff")])
+    labels = [o.label for o in planned]
+    assert labels == ["A_1_1", "A_2", "A_1"]
+    assert len({label.casefold() for label in labels}) == 3
 
 
 def test_sequence_numbers_start_at_start_number() -> None:
@@ -124,3 +140,39 @@ async def test_streamed_zip_is_readable_by_zipfile(resources: Resources) -> None
         assert archive.testzip() is None
         assert archive.read("a.txt") == b"hello " * 1000
         assert archive.read("big.bin") == blob
+
+
+def test_the_smoothing_window_holds_2n_plus_1_frames_and_is_cut_at_the_ends() -> None:
+    made: list[int] = []
+
+    def frames(first: int, last: int) -> Iterator[FrameMasks]:
+        for index in range(first, last + 1):
+            made.append(index)
+            yield FrameMasks(index, {}, 2, 2)
+
+    radius, count = 2, 30
+    seen = []
+    for masks, window, center in windows(frames(0, count - 1), 0, count - 1, radius):
+        indices = [f.frame_index for f in window]
+        assert window[center] is masks
+        assert indices == list(range(max(0, masks.frame_index - radius),
+                                     min(count, masks.frame_index + radius + 1)))  # fmt: skip
+        # Read ahead by the radius only: never more frames made than the window needs.
+        assert made[-1] <= masks.frame_index + radius
+        seen.append(masks.frame_index)
+    assert seen == list(range(count))
+    # A range inside the video: the window reaches outside it, as far as the video goes.
+    made.clear()
+    framed = windows(frames(3, 9), 5, 7, 2)
+    inner = [(m.frame_index, [f.frame_index for f in w]) for m, w, _ in framed]
+    assert inner == [(5, [3, 4, 5, 6, 7]), (6, [4, 5, 6, 7, 8]), (7, [5, 6, 7, 8, 9])]
+
+
+def test_timecodes_move_with_the_frames_drop_frame_included() -> None:
+    assert str(shifted("01:00:00:00", Fraction(24000, 1001), 30)) == "01:00:01:06"
+    assert str(shifted("00:59:59:23", Fraction(24), 1)) == "01:00:00:00"
+    # 29.97 drop frame skips frame numbers 0 and 1 at each minute but every tenth.
+    ntsc = Fraction(30000, 1001)
+    assert str(shifted("00:00:59;29", ntsc, 1)) == "00:01:00;02"
+    assert str(shifted("00:09:59;29", ntsc, 1)) == "00:10:00;00"
+    assert str(shifted("00:01:00;02", ntsc, 17982 - 1800)) == "00:10:00;00"

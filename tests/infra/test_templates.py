@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from roto.exports.plan import archive_key
 from roto.health.controller import healthz, readyz
 from roto.videos import storage
 from roto.worker.registry import role_names
@@ -155,8 +156,13 @@ def test_media_lifecycle_rules_match_the_app_key_layout() -> None:
     assert storage.frame_key(uuid.uuid4(), 0).startswith(videos["Prefix"])
     assert storage.source_key(uuid.uuid4()).startswith(videos["Prefix"])
     assert videos["Transitions"] == [{"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 0}]
-    exports = by_id["exports-to-ia-then-expire"]["Transitions"]
-    assert exports == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+    exports = by_id["exports-to-ia-then-expire"]
+    assert exports["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+    # The expiry covers where the export job writes archives, and only that.
+    archive = archive_key(uuid.uuid4(), uuid.uuid4(), "shot_png_sequence.zip")
+    assert archive.startswith(exports["Prefix"])
+    assert not archive.startswith(videos["Prefix"])
+    assert not storage.frame_key(uuid.uuid4(), 0).startswith(exports["Prefix"])
 
 
 def test_dashboard_body_is_json_once_substituted() -> None:

@@ -57,7 +57,9 @@ async def ingest(resources: Resources, data: bytes) -> tuple[uuid.UUID, uuid.UUI
     """Run an ingest job for ``data`` to its end; returns (video_id, job_id)."""
     user_id = await create_user(resources)
     video_id = await create_video(resources, user_id, data)
-    job = await enqueue_job(resources, user_id, video_id=video_id)
+    job = await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
     async with running_worker(resources, build_role("media")):
         await wait_for_status(resources, job.id, TERMINAL)
         await wait_for(lambda: queue_empty(resources), 10, "the message to be deleted")
@@ -70,7 +72,9 @@ async def test_ingest_records_exact_metadata_and_uploads_every_frame(
     data = make_video(tmp_path / "clip.mp4", frames=30, width=160, height=96, fps=24).read_bytes()
     user_id = await create_user(resources)
     video_id = await create_video(resources, user_id, data)
-    job = await enqueue_job(resources, user_id, video_id=video_id)
+    job = await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
     async with (
         job_events(resources, job.id) as seen,
         running_worker(resources, build_role("media")),
@@ -194,7 +198,9 @@ async def test_missing_source_fails_without_retry(resources: Resources) -> None:
     await resources.s3.delete_object(
         Bucket=resources.settings.s3_bucket, Key=f"{video_prefix(video_id)}source"
     )
-    job = await enqueue_job(resources, user_id, video_id=video_id)
+    job = await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
     async with running_worker(resources, build_role("media")):
         done = await wait_for_status(resources, job.id, TERMINAL)
     assert (done.status, done.error_code, done.attempts) == ("failed", "source_missing", 1)
@@ -207,7 +213,9 @@ async def test_duplicate_delivery_ends_with_one_result(
     data = make_video(tmp_path / "clip.mp4", frames=48, width=160, height=96).read_bytes()
     user_id = await create_user(resources)
     video_id = await create_video(resources, user_id, data)
-    job = await enqueue_job(resources, user_id, video_id=video_id)
+    job = await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
     # SQS delivers at least once: the same message arrives a second time.
     body = encode_message(JobMessage(job_id=str(job.id), type="ingest", request_id=job.request_id))
     await resources.sqs.send_message(QueueUrl=resources.queue_urls["media"], MessageBody=body)
@@ -231,7 +239,9 @@ async def test_canceled_ingest_is_not_run_and_the_video_fails_as_canceled(
     data = make_video(tmp_path / "clip.mp4", frames=12).read_bytes()
     user_id = await create_user(resources)
     video_id = await create_video(resources, user_id, data)
-    job = await enqueue_job(resources, user_id, video_id=video_id)
+    job = await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
     async with resources.pool.acquire() as conn:
         assert await jobs_repo.cancel_job(conn, job.id, user_id) is not None
     async with running_worker(resources, build_role("media")):
@@ -249,7 +259,9 @@ async def test_cancel_during_extraction_stops_it_and_removes_the_frames(
     data = make_video(tmp_path / "long.mp4", frames=900, width=320, height=240).read_bytes()
     user_id = await create_user(resources)
     video_id = await create_video(resources, user_id, data)
-    job = await enqueue_job(resources, user_id, video_id=video_id)
+    job = await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
 
     async def midway() -> bool:
         return (await get_job(resources, job.id)).progress_done > 0

@@ -43,7 +43,9 @@ async def long_ingest_job(resources: Resources, tmp_path: Path) -> tuple[uuid.UU
     data = make_video(tmp_path / "long.mp4", frames=FRAMES, width=320, height=240).read_bytes()
     user_id = await create_user(resources)
     video_id = await create_video(resources, user_id, data)
-    return video_id, await enqueue_job(resources, user_id, video_id=video_id)
+    return video_id, await enqueue_job(
+        resources, user_id, video_id=video_id, payload={"video_id": str(video_id)}
+    )
 
 
 async def wait_until_midway(resources: Resources, job_id: uuid.UUID) -> JobRow:

@@ -13,10 +13,11 @@ from PIL import Image
 from roto.errors import BadRequest, NotFound
 from roto.masks import rle, storage
 from roto.masks.loading import is_current, stored_masks
-from roto.masks.matte import matte_png
+from roto.masks.matte import preview_png
 from roto.masks.repository import MaskRow
 from roto.masks.schemas import FrameMask
 from roto.masks.service import Span, check_span, matte_frame, parse_object_ids
+from roto.mattes.schemas import Matte
 
 
 def test_span_defaults_to_the_whole_video() -> None:
@@ -80,7 +81,9 @@ def test_a_hot_copy_counts_only_when_it_matches_the_index() -> None:
 def test_matte_is_the_union_in_0_and_255() -> None:
     first, second = np.zeros((4, 6), dtype=bool), np.zeros((4, 6), dtype=bool)
     first[0, 0], second[3, 5] = True, True
-    image = Image.open(io.BytesIO(matte_png([rle.encode(first), rle.encode(second)], 4, 6)))
+    image = Image.open(
+        io.BytesIO(preview_png([rle.encode(first), rle.encode(second)], 4, 6, Matte()))
+    )
     pixels = np.asarray(image)
     assert (image.mode, image.size) == ("L", (6, 4))
     assert np.array_equal(pixels, (first | second).astype(np.uint8) * 255)

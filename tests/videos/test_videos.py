@@ -9,7 +9,7 @@ import httpx
 from litestar.testing import AsyncTestClient
 
 from roto.settings import Settings
-from roto.videos.storage import frame_key, source_key
+from roto.videos.storage import frame_key, proxy_frame_key, source_key
 from tests.videos.helpers import announce, connect, ingesting_video, make_ready, uploaded_video
 
 
@@ -56,7 +56,7 @@ async def test_get_returns_the_video_wire_shape(
     assert response.json() == video
     assert set(video) == {
         "id", "filename", "status", "size_bytes", "width", "height", "fps", "frame_count",
-        "duration_s", "codec", "error", "created_at",
+        "duration_s", "codec", "timecode", "error", "created_at",
     }  # fmt: skip
 
 
@@ -138,6 +138,38 @@ async def test_frame_redirects_to_the_stored_jpeg(
         stored = await http.get(response.headers["location"])
     assert stored.status_code == 200
     assert stored.content == jpeg
+
+
+async def test_proxy_size_redirects_to_the_proxy_when_ingest_made_one(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings, s3_sync: Any
+) -> None:
+    video, _ = await ingesting_video(client, headers)
+    await make_ready(settings, video["id"], frame_count=3)
+    bucket = settings.s3_bucket
+    s3_sync.put_object(Bucket=bucket, Key=frame_key(video["id"], 1), Body=b"full")
+    s3_sync.put_object(Bucket=bucket, Key=proxy_frame_key(video["id"], 1), Body=b"proxy")
+    url = f"/v1/videos/{video['id']}/frames/1"
+
+    async def served(**params: str) -> bytes:
+        response = await client.get(url, params=params, headers=headers, follow_redirects=False)
+        assert response.status_code == 307, response.text
+        async with httpx.AsyncClient() as http:
+            return (await http.get(response.headers["location"])).content
+
+    # Ingested without proxies (or no larger than one): the full frame serves as its proxy.
+    assert await served(size="proxy") == b"full"
+    conn = await connect(settings)
+    try:
+        await conn.execute(
+            "UPDATE videos SET proxy_frames = true WHERE id = $1", uuid.UUID(video["id"])
+        )
+    finally:
+        await conn.close()
+    assert await served(size="proxy") == b"proxy"
+    assert await served() == b"full"
+    assert await served(size="full") == b"full"
+    response = await client.get(url, params={"size": "huge"}, headers=headers)
+    assert response.status_code == 400 and "size" in response.text
 
 
 async def test_frame_past_the_end_is_404_naming_the_frame(

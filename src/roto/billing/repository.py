@@ -21,15 +21,17 @@ class QuotaState(msgspec.Struct, frozen=True):
 
 
 INSERT_USAGE = """
-INSERT INTO usage_records (job_id, user_id, job_type, frames, gpu_seconds)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO usage_records
+    (job_id, user_id, job_type, frames, gpu_seconds, worker_seconds, counts_toward_quota)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (job_id) DO NOTHING
 """
+# Media jobs' rows are metering only: the month's frames and GPU seconds are the GPU jobs'.
 SELECT_USAGE_SINCE = """
 SELECT coalesce(sum(frames), 0)::bigint AS frames,
        coalesce(sum(gpu_seconds), 0)::float8 AS gpu_seconds
 FROM usage_records
-WHERE user_id = $1 AND recorded_at >= $2
+WHERE user_id = $1 AND recorded_at >= $2 AND counts_toward_quota
 """
 # What a quota check needs, in one round trip on the click's path: the plan, the frames used
 # since $2, and the frames that unfinished GPU jobs may still record (a click one, a propagation
@@ -38,7 +40,7 @@ SELECT_QUOTA_STATE = """
 SELECT
     (SELECT plan FROM users WHERE id = $1) AS plan,
     (SELECT coalesce(sum(frames), 0)::bigint FROM usage_records
-     WHERE user_id = $1 AND recorded_at >= $2) AS frames_used,
+     WHERE user_id = $1 AND recorded_at >= $2 AND counts_toward_quota) AS frames_used,
     (SELECT coalesce(sum(CASE WHEN type = 'segment' THEN 1 ELSE progress_total END), 0)::bigint
      FROM jobs
      WHERE user_id = $1 AND status IN ('queued', 'running')
@@ -67,9 +69,21 @@ async def record_usage(
     job_type: str,
     frames: int,
     gpu_seconds: float,
+    *,
+    worker_seconds: float = 0.0,
+    counts_toward_quota: bool = True,
 ) -> None:
     """Record a finished job's usage once; a second record of the same job is ignored."""
-    await conn.execute(INSERT_USAGE, job_id, user_id, job_type, frames, gpu_seconds)
+    await conn.execute(
+        INSERT_USAGE,
+        job_id,
+        user_id,
+        job_type,
+        frames,
+        gpu_seconds,
+        worker_seconds,
+        counts_toward_quota,
+    )
 
 
 async def usage_since(

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+import msgspec
 import structlog
 
 from roto.billing import repository as repo
@@ -24,6 +25,8 @@ FRAME_QUOTAS: dict[str, int] = {"free": 20_000, "pro": 500_000}
 DEFAULT_PLAN = "free"
 #: Job types that run on the GPU daemon and so count against the quota.
 GPU_JOB_TYPES = frozenset({"segment", "propagate"})
+#: Job types of the media worker: metered, but not against the frame quota.
+MEDIA_JOB_TYPES = frozenset({"ingest", "export"})
 
 
 def frame_quota(plan: str) -> int:
@@ -80,25 +83,49 @@ async def check_quota(conn: asyncpg.Connection, user_id: uuid.UUID, frames: int)
         )
 
 
-def job_usage(job: JobRow) -> tuple[int, float] | None:
-    """Frames and GPU seconds that a finished job used; None for jobs that are not billed."""
-    if job.type not in GPU_JOB_TYPES or job.started_at is None or job.finished_at is None:
+class JobUsage(msgspec.Struct, frozen=True):
+    """What one finished job used: GPU jobs count against the frame quota, media jobs are
+    metered (frames decoded or written, worker seconds) without counting against it."""
+
+    frames: int
+    gpu_seconds: float = 0.0
+    worker_seconds: float = 0.0
+    counts_toward_quota: bool = True
+
+
+def job_usage(job: JobRow) -> JobUsage | None:
+    """What a finished job used; None for jobs that are not metered (or never started)."""
+    if job.started_at is None or job.finished_at is None:
         return None
     seconds = max((job.finished_at - job.started_at).total_seconds(), 0.0)
+    if job.type in MEDIA_JOB_TYPES:
+        # Ingest: the frames decoded and stored; export: the frames written (its progress).
+        return JobUsage(job.progress_done, worker_seconds=seconds, counts_toward_quota=False)
+    if job.type not in GPU_JOB_TYPES:
+        return None
     if job.type == "segment":
         frames = 1 if job.status == "succeeded" else 0
     elif job.status == "succeeded" and job.result is not None:
         frames = int(job.result.get("frames_processed", job.progress_done))
     else:
         frames = job.progress_done  # a canceled or failed propagation keeps what it did
-    return frames, seconds
+    return JobUsage(frames, gpu_seconds=seconds)
 
 
 async def record_job_usage(conn: asyncpg.Connection, job: JobRow) -> None:
     """Record what a finished job used, in the transaction that finishes it (once per job)."""
     used = job_usage(job)
     if used is not None:
-        await repo.record_usage(conn, job.id, job.user_id, job.type, *used)
+        await repo.record_usage(
+            conn,
+            job.id,
+            job.user_id,
+            job.type,
+            used.frames,
+            used.gpu_seconds,
+            worker_seconds=used.worker_seconds,
+            counts_toward_quota=used.counts_toward_quota,
+        )
 
 
 async def handle_stripe_webhook(

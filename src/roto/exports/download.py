@@ -14,7 +14,9 @@ from roto.exports.plan import archive_key
 from roto.jobs.contracts import EXPORT, ExportResult
 from roto.jobs.repository import JobRow
 from roto.resources import Resources
+from roto.storage import object_size
 from roto.timefmt import rfc3339, utcnow
+from roto.videos.storage import video_prefix
 
 #: A link with less than this left is replaced: a client needs time to start the download.
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -49,5 +51,11 @@ async def current_result(resources: Resources, job: JobRow) -> dict[str, Any] | 
     if not stale:
         return job.result
     key = archive_key(job.video_id, job.id, stored.filename)
+    bucket = resources.settings.s3_bucket
+    if await object_size(resources.s3, bucket, key) is None:
+        # Archives written before they moved to exports/<video>/ stay where they were.
+        legacy = f"{video_prefix(job.video_id)}exports/{job.id}/{stored.filename}"
+        if await object_size(resources.s3, bucket, legacy) is not None:
+            key = legacy
     renewed = await issue(resources, key, stored.filename, stored.size_bytes)
     return EXPORT.encode_result(renewed)

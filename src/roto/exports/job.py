@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import structlog
@@ -20,8 +21,11 @@ from roto.exports.formats import WRITERS
 from roto.exports.maskstream import MaskStream
 from roto.exports.pipeline import write_archive
 from roto.exports.plan import ExportPlan, label_objects, video_stem
+from roto.exports.schemas import DEEP_FORMATS, Dataset
 from roto.exports.source import S3RangeFile, SourceVideo, source_size
+from roto.exports.stored_frames import StoredFrames
 from roto.jobs.contracts import EXPORT, ExportResult
+from roto.mattes.schemas import Matte
 from roto.media.frame_pts import load_frame_pts
 from roto.storage import abort_multipart, complete_multipart
 from roto.worker.contract import JobCanceled, JobContext, JobFailed, JobHandler
@@ -53,10 +57,24 @@ async def load_plan(ctx: JobContext) -> tuple[ExportPlan, repo.ExportVideo]:
         frame_start=payload.frame_start,
         frame_end=payload.frame_end,
         start_number=payload.start_number,
-        bit_depth=payload.bit_depth,
-        objects=label_objects([(o.object_id, o.name, o.color) for o in objects]),
+        bit_depth=payload.bit_depth or 8,
+        objects=label_objects(
+            [(o.object_id, o.name, o.color) for o in objects], [o.category for o in objects]
+        ),
+        rate=stored_rate(video),
+        frame_count=video.frame_count or payload.frame_end + 1,
+        timecode=video.timecode,
+        matte=payload.matte or Matte(),
+        dataset=payload.dataset or Dataset(),
     )
     return plan, video
+
+
+def stored_rate(video: repo.ExportVideo) -> Fraction | None:
+    """The frame rate ingest read (exact), or the rounded one of videos ingested before."""
+    if video.frame_rate:
+        return Fraction(video.frame_rate)
+    return None if video.fps is None else Fraction(video.fps).limit_denominator(1001)
 
 
 async def run_export(ctx: JobContext) -> ExportResult:
@@ -81,13 +99,26 @@ async def run_export(ctx: JobContext) -> ExportResult:
             reader = S3RangeFile(bridge, s3, bucket, video.source_key, size)
             # Opening reads the container's header through the bridge: not on the loop's thread.
             frame_pts = await load_frame_pts(s3, bucket, plan.video_id)
-            source = await asyncio.to_thread(SourceVideo, reader, frame_pts)
-            plan = dataclasses.replace(plan, rate=source.rate)
+            source = await asyncio.to_thread(
+                SourceVideo,
+                reader,
+                frame_pts,
+                size=(plan.width, plan.height),
+                limits=(settings.max_width, settings.max_height),
+                deep=WRITERS[plan.format].keeps_deep_source,
+            )
+            plan = dataclasses.replace(plan, rate=source.rate, source_bits=source.bits)
+            if payload_bit_depth(ctx) is None and source.deep and plan.format in DEEP_FORMATS:
+                plan = dataclasses.replace(plan, bit_depth=16)
         object_ids = [o.object_id for o in plan.objects]
         masks = MaskStream(bridge, resources, plan.video_id, object_ids, plan.height, plan.width)
+
+        def stored(indices: list[int]) -> StoredFrames:
+            return StoredFrames(bridge, s3, bucket, plan.video_id, indices)
+
         with tempfile.TemporaryDirectory(prefix="roto-export-", ignore_cleanup_errors=True) as work:
             parts = await asyncio.to_thread(
-                write_archive, plan, masks, source, sink, on_progress, Path(work)
+                write_archive, plan, masks, source, sink, on_progress, Path(work), stored
             )
         await complete_multipart(s3, bucket, key, upload_id, parts)
     except BaseException:
@@ -110,6 +141,10 @@ async def run_export(ctx: JobContext) -> ExportResult:
         source_frames_decoded=source.decoded if source else 0,
     )
     return await download.issue(resources, key, plan.archive_name, sink.size)
+
+
+def payload_bit_depth(ctx: JobContext) -> int | None:
+    return ctx.payload(EXPORT).bit_depth
 
 
 EXPORT_HANDLER = JobHandler(run=run_export)

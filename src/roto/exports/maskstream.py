@@ -12,7 +12,10 @@ from roto.exports.bridge import LoopBridge
 from roto.masks import rle
 from roto.masks.loading import MaskLoader
 from roto.masks.repository import list_masks
-from roto.masks.schemas import Rle
+from roto.masks.schemas import FrameMask, Rle
+from roto.mattes.render import shape
+from roto.mattes.runs import Segments, empty_segments
+from roto.mattes.schemas import Matte
 from roto.resources import Resources
 from roto.worker.contract import JobFailed
 
@@ -23,11 +26,26 @@ WINDOW_FRAMES = 32
 class FrameMasks:
     """One frame's stored masks by object; an object without one has an empty mask."""
 
-    def __init__(self, frame_index: int, rles: dict[int, Rle], height: int, width: int) -> None:
+    def __init__(
+        self, frame_index: int, stored: dict[int, FrameMask], height: int, width: int
+    ) -> None:
         self.frame_index = frame_index
-        self.rles = rles
+        #: The stored masks by object id, with their score and source.
+        self.stored = stored
+        self.rles: dict[int, Rle] = {oid: mask.rle for oid, mask in stored.items()}
         self._shape = (height, width)
         self._decoded: dict[int, np.ndarray] = {}
+        self._shaped: dict[int, Segments] = {}
+
+    def shaped(self, object_id: int, matte: Matte) -> Segments:
+        """The object's mask with holes filled and islands removed, as segments, made once
+        (a frame is in the smoothing window of its neighbours too)."""
+        found = self._shaped.get(object_id)
+        if found is None:
+            stored = self.rles.get(object_id)
+            found = empty_segments(*self._shape) if stored is None else shape(stored, matte)
+            self._shaped[object_id] = found
+        return found
 
     def mask(self, object_id: int) -> np.ndarray:
         """The object's HxW boolean mask (all False where none is stored), decoded once."""
@@ -68,7 +86,7 @@ class MaskStream:
                     frame_index, window.get(frame_index, {}), self._height, self._width
                 )
 
-    async def _load(self, start: int, end: int) -> dict[int, dict[int, Rle]]:
+    async def _load(self, start: int, end: int) -> dict[int, dict[int, FrameMask]]:
         async with self._resources.pool.acquire() as conn:
             rows = await list_masks(
                 conn,
@@ -89,7 +107,7 @@ class MaskStream:
                 f"the stored mask of object {lost.object_id} on frame {lost.frame_index} is "
                 "missing from storage or unreadable; propagate or prompt that object again",
             )
-        window: dict[int, dict[int, Rle]] = {}
+        window: dict[int, dict[int, FrameMask]] = {}
         for mask in masks:
-            window.setdefault(mask.frame_index, {})[mask.object_id] = mask.rle
+            window.setdefault(mask.frame_index, {})[mask.object_id] = mask
         return window

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import PurePath
 
-from roto.videos.storage import video_prefix
+from roto.exports.schemas import Dataset
+from roto.mattes.schemas import Matte
+from roto.videos.storage import export_prefix
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: Longest name part; keeps paths well under the 255-byte file name limit.
@@ -37,21 +40,37 @@ class PlannedObject:
     object_id: int
     name: str
     color: str
-    #: ``<object>`` in file names and EXR channel names, unique within the export.
+    #: ``<object>`` in file names and EXR layer names, unique within the export.
     label: str
-    #: The object's class in YOLO files: its position in the export, from 0.
+    #: The object's position in the export, from 0.
     index: int
+    #: The object's class (``Object.category``); datasets number the classes from it.
+    category: str = "object"
 
 
-def label_objects(objects: list[tuple[int, str, str]]) -> list[PlannedObject]:
-    """Objects (id, name, colour) in id order with unique file-name labels: a name that two
-    objects share after cleaning gets its id appended."""
-    labels = [safe_name(name, f"object_{object_id}") for object_id, name, _ in objects]
+def label_objects(
+    objects: list[tuple[int, str, str]], categories: list[str] | None = None
+) -> list[PlannedObject]:
+    """Objects (id, name, colour) in id order with unique file-name labels.
+
+    A cleaned name that no other object has is the label. A name that two objects share gets the
+    object id appended, again until it differs from every other label, so objects ``A``, ``A``
+    and ``A_1`` become ``A_1_1``, ``A_2`` and ``A_1``. Labels are compared without case: an
+    archive unpacked on a case-insensitive file system must not merge ``Car`` and ``car``.
+    """
+    bases = [safe_name(name, f"object_{object_id}") for object_id, name, _ in objects]
+    counts = Counter(base.casefold() for base in bases)
+    taken = {base.casefold() for base in bases if counts[base.casefold()] == 1}
     planned = []
-    for index, ((object_id, name, color), label) in enumerate(zip(objects, labels, strict=True)):
-        if labels.count(label) > 1:
-            label = f"{label}_{object_id}"
-        planned.append(PlannedObject(object_id, name, color, label, index))
+    for index, ((object_id, name, color), base) in enumerate(zip(objects, bases, strict=True)):
+        label = base
+        if counts[base.casefold()] > 1:
+            label = f"{base}_{object_id}"
+            while label.casefold() in taken:
+                label = f"{label}_{object_id}"
+            taken.add(label.casefold())
+        category = categories[index] if categories else "object"
+        planned.append(PlannedObject(object_id, name, color, label, index, category))
     return planned
 
 
@@ -70,12 +89,48 @@ class ExportPlan:
     start_number: int
     bit_depth: int
     objects: list[PlannedObject]
-    #: The source's frame rate; known only for the formats that decode the source.
+    #: The source's exact frame rate, as ingest read it (or the decoder states it).
     rate: Fraction | None = field(default=None)
+    #: Frames of the whole video (a matte steadied over frames looks past the range).
+    frame_count: int = 0
+    #: The source's timecode at frame 0, HH:MM:SS:FF; None when it carries none.
+    timecode: str | None = None
+    matte: Matte = field(default_factory=Matte)
+    dataset: Dataset = field(default_factory=Dataset)
+    #: Bits of the source's samples (decoded at 16 bits where the format can hold more than 8).
+    source_bits: int = 8
 
     @property
     def frame_total(self) -> int:
         return self.frame_end - self.frame_start + 1
+
+    @property
+    def categories(self) -> list[str]:
+        """The classes of a dataset, in the order of their first object."""
+        return list(dict.fromkeys(o.category for o in self.objects))
+
+    def dataset_frames(self) -> list[int]:
+        """The frames a dataset annotates: every ``frame_step``-th of the range."""
+        return list(range(self.frame_start, self.frame_end + 1, self.dataset.frame_step))
+
+    def splits(self) -> dict[int, str]:
+        """The split of each annotated frame: contiguous blocks, train then val then test, each
+        its share of the frames; "" for every frame when there are no splits."""
+        frames = self.dataset_frames()
+        shares = self.dataset.splits
+        if not shares:
+            return dict.fromkeys(frames, "")
+        names = [name for name in ("train", "val", "test") if name in shares]
+        total = sum(shares[name] for name in names)
+        result: dict[int, str] = {}
+        done, cumulative = 0, 0.0
+        for name in names:
+            cumulative += shares[name] / total
+            end = len(frames) if name == names[-1] else round(cumulative * len(frames))
+            for frame in frames[done:end]:
+                result[frame] = name
+            done = max(done, end)
+        return result
 
     def number(self, frame_index: int) -> int:
         """The number in the file names of source frame ``frame_index``."""
@@ -99,5 +154,6 @@ class ExportPlan:
 
 
 def archive_key(video_id: uuid.UUID, job_id: uuid.UUID, archive_name: str) -> str:
-    """Under the video's prefix, so deleting the video deletes its exports."""
-    return f"{video_prefix(video_id)}exports/{job_id}/{archive_name}"
+    """Under the video's export prefix: the bucket's expiry rule covers it, and deleting the
+    video deletes it."""
+    return f"{export_prefix(video_id)}{job_id}/{archive_name}"

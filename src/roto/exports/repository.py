@@ -22,6 +22,7 @@ class ExportObject(msgspec.Struct, frozen=True):
     object_id: int
     name: str
     color: str
+    category: str = "object"
 
 
 class ExportVideo(msgspec.Struct, frozen=True):
@@ -34,6 +35,9 @@ class ExportVideo(msgspec.Struct, frozen=True):
     width: int | None
     height: int | None
     frame_count: int | None
+    fps: float | None = None
+    frame_rate: str | None = None
+    timecode: str | None = None
 
 
 SELECT_OBJECT_MASK_COUNTS = """
@@ -47,12 +51,12 @@ GROUP BY o.object_id
 ORDER BY o.object_id
 """
 SELECT_VIDEO = """
-SELECT id, filename, status, source_key, width, height, frame_count
+SELECT id, filename, status, source_key, width, height, frame_count, fps, frame_rate, timecode
 FROM videos
 WHERE id = $1
 """
 SELECT_OBJECTS = """
-SELECT object_id, name, color
+SELECT object_id, name, color, category
 FROM objects
 WHERE video_id = $1 AND object_id = ANY($2::integer[])
 ORDER BY object_id

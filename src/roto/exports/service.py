@@ -7,7 +7,13 @@ import asyncpg
 
 from roto.errors import Unprocessable
 from roto.exports import repository as repo
-from roto.exports.schemas import DEEP_FORMATS, ExportCreate
+from roto.exports.schemas import (
+    DATASET_FORMATS,
+    DEEP_FORMATS,
+    MATTE_FORMATS,
+    SPLIT_TOLERANCE,
+    ExportCreate,
+)
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import EXPORT, ExportPayload
 from roto.jobs.submit import JobOrigin, JobSpec, submit_job
@@ -42,8 +48,22 @@ def resolve_range(body: ExportCreate, frame_count: int) -> tuple[int, int]:
 
 def check_request(body: ExportCreate) -> None:
     """What can be refused without reading the video's objects."""
-    if body.bit_depth != 8 and body.format not in DEEP_FORMATS:
+    if body.bit_depth == 16 and body.format not in DEEP_FORMATS:
         raise _problem({"bit_depth": f"{body.format} has no {body.bit_depth}-bit variant; use 8"})
+    if body.matte is not None and body.format not in MATTE_FORMATS:
+        listed = ", ".join(sorted(MATTE_FORMATS))
+        raise _problem({"matte": f"{body.format} writes no matte; matte is for {listed}"})
+    if body.dataset is not None:
+        if body.format not in DATASET_FORMATS:
+            listed = ", ".join(sorted(DATASET_FORMATS))
+            raise _problem({"dataset": f"{body.format} is not a dataset; dataset is for {listed}"})
+        splits = body.dataset.splits
+        if splits is not None:
+            if "train" not in splits:
+                raise _problem({"dataset.splits": "must have a train share"})
+            if abs(sum(splits.values()) - 1) > SPLIT_TOLERANCE:
+                total = sum(splits.values())
+                raise _problem({"dataset.splits": f"the shares must sum to 1, not {total:g}"})
     ids = body.object_ids
     if ids is None:
         return
@@ -111,6 +131,8 @@ async def create_export(
             frame_end=frame_end,
             start_number=body.start_number,
             bit_depth=body.bit_depth,
+            matte=body.matte,
+            dataset=body.dataset,
         )
         return JobSpec(payload, progress_total=frame_end - frame_start + 1)
 

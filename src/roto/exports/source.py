@@ -1,5 +1,7 @@
 """The uploaded source, decoded frame by frame straight from S3: PyAV reads a file-like object
-whose reads are ranged GETs of a few MiB, so neither the file nor its frames pile up anywhere."""
+whose reads are ranged GETs of a few MiB, so neither the file nor its frames pile up anywhere.
+It opens with the same guards as ingest (accepted formats, decoders that refuse pictures over the
+limits, every frame checked) and turns frames upright as ingest stored them."""
 
 from __future__ import annotations
 
@@ -13,6 +15,14 @@ import numpy as np
 import structlog
 
 from roto.exports.bridge import LoopBridge
+from roto.media.decoding import (
+    FrameGuard,
+    bits_per_sample,
+    limit_decoder,
+    open_video,
+    upright,
+    upright_size,
+)
 from roto.storage import object_size
 from roto.worker.contract import JobFailed
 
@@ -87,13 +97,30 @@ async def source_size(s3: Any, bucket: str, key: str) -> int:
 
 
 class SourceVideo:
-    """The source's first video stream: its exact frame rate and its frames as RGB arrays."""
+    """The source's first video stream: its exact frame rate and its frames as RGB arrays,
+    upright: 8 bits a sample (uint8), or 16 (uint16, from ``rgb48``) for a deeper source when
+    ``deep`` is asked for."""
 
-    def __init__(self, file: io.RawIOBase, pts: np.ndarray | None = None) -> None:
-        """``pts``: each frame's timestamp as ingest decoded it, if ingest stored them."""
+    def __init__(
+        self,
+        file: io.RawIOBase,
+        pts: np.ndarray | None = None,
+        *,
+        size: tuple[int, int] | None = None,
+        limits: tuple[int, int] = (8192, 8192),
+        deep: bool = False,
+    ) -> None:
+        """``pts``: each frame's timestamp as ingest decoded it, if ingest stored them;
+        ``size``: the (width, height) ingest stored, which every frame must have upright;
+        ``limits``: the largest (width, height) a frame may have."""
         self._file = file
         self._pts = pts
+        self._size = size
+        self._guard = FrameGuard(*limits)
         self._open()
+        #: Bits of the source's samples; frames come as uint16 when ``deep`` and this is over 8.
+        self.bits = bits_per_sample(self._stream)
+        self.deep = deep and self.bits > 8
         rate = self._stream.average_rate or self._stream.guessed_rate
         if not rate or rate <= 0:
             self._container.close()
@@ -106,8 +133,9 @@ class SourceVideo:
     def _open(self) -> None:
         """Open the file from its first byte and pick its first video stream."""
         self._file.seek(0)
+        reader = io.BufferedReader(self._file, READ_BLOCK_BYTES // 4)
         try:
-            container = av.open(io.BufferedReader(self._file, READ_BLOCK_BYTES // 4), mode="r")
+            container = open_video(reader, max_pixels=self._guard.max_pixels)
         except av.error.FFmpegError as exc:
             raise JobFailed("source_unreadable", f"the source cannot be opened: {exc}") from exc
         if not container.streams.video:
@@ -115,7 +143,24 @@ class SourceVideo:
             raise JobFailed("source_unreadable", "the source has no video stream")
         self._container = container
         self._stream = container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        limit_decoder(self._stream, self._guard.max_pixels)
+        # A frame is checked against the first one decoded since this open (a seek may start
+        # anywhere), and against the size ingest stored.
+        self._guard.first = None
+
+    def _pixels(self, frame: Any, index: int) -> np.ndarray:
+        """The decoded ``frame`` as upright RGB, once it passed the checks."""
+        turns = self._guard.check(frame, index)
+        if self._size is not None:
+            size = upright_size(frame.width, frame.height, turns)
+            if size != self._size:
+                raise JobFailed(
+                    "source_changed",
+                    f"frame {index} of the source is {size[0]}x{size[1]}, but the video was "
+                    f"ingested at {self._size[0]}x{self._size[1]}",
+                )
+        layout = "rgb48le" if self.deep else "rgb24"
+        return upright(frame.to_ndarray(format=layout), turns)
 
     def frames(self, first: int, last: int) -> Iterator[np.ndarray]:
         """RGB frames ``first``..``last`` (0-based, decode order).
@@ -148,7 +193,7 @@ class SourceVideo:
                     continue  # between the keyframe and the first frame asked for
                 if frame.pts != pts[index]:
                     return
-                yield frame.to_ndarray(format="rgb24")
+                yield self._pixels(frame, index)
                 index += 1
                 if index > last:
                     return
@@ -163,9 +208,12 @@ class SourceVideo:
                 if index > last:
                     return
                 if index >= first:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield self._pixels(frame, index)
                 index += 1
         except av.error.FFmpegError as exc:
+            refused = self._guard.failure(exc, index, self._stream)
+            if refused.code in {"frame_size_changed", "resolution_too_large"}:
+                raise refused from exc
             raise JobFailed(
                 "source_unreadable", f"decoding failed at frame {index}: {exc}"
             ) from exc

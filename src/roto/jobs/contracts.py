@@ -14,8 +14,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from roto.exports.schemas import ExportFormat
+from roto.exports.schemas import Dataset, ExportFormat
 from roto.masks.schemas import FrameMask
+from roto.mattes.schemas import Matte
 
 P = TypeVar("P", bound=msgspec.Struct)
 R = TypeVar("R", bound=msgspec.Struct)
@@ -66,6 +67,12 @@ class IngestResult(msgspec.Struct, frozen=True):
     frame_count: int
     duration_s: float
     codec: str
+    #: The exact frame rate as "num/den" (e.g. "24000/1001"); exports carry it.
+    frame_rate: str | None = None
+    #: The source's start timecode (HH:MM:SS:FF, ';' before FF for drop frame), if it has one.
+    timecode: str | None = None
+    #: Whether proxy frames were written (only for frames larger than a proxy).
+    proxy_frames: bool = False
 
 
 # --- segment (interactive queue): one object's mask on one keyframe, from its prompts there ---
@@ -115,7 +122,10 @@ class ExportPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     frame_start: int
     frame_end: int
     start_number: int
-    bit_depth: int
+    #: None: the format's default (16 for an RGBA export of a deep source, else 8).
+    bit_depth: int | None
+    matte: Matte | None = None
+    dataset: Dataset | None = None
 
 
 class ExportResult(msgspec.Struct, frozen=True):

@@ -13,6 +13,7 @@ from roto.deps import ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.masks import service
 from roto.masks.schemas import VideoMasks
+from roto.mattes.schemas import MAX_AREA_PX, MAX_FEATHER_PX, MAX_GROW_PX, Matte, SoftEdges
 from roto.objects.service import MAX_OBJECTS
 from roto.problems import problem_responses
 
@@ -35,6 +36,32 @@ ObjectIds = Annotated[
 ]
 ObjectId = Annotated[
     int | None, Parameter(description="one object's matte; default the union of every object's")
+]
+GrowPx = Annotated[
+    int,
+    Parameter(
+        ge=-MAX_GROW_PX,
+        le=MAX_GROW_PX,
+        description="grow (positive) or shrink (negative) the mask by this many pixels",
+    ),
+]
+FeatherPx = Annotated[
+    int,
+    Parameter(ge=0, le=MAX_FEATHER_PX, description="soften the edge over this many pixels"),
+]
+HolesPx = Annotated[
+    int, Parameter(ge=0, le=MAX_AREA_PX, description="fill holes of at most this many pixels")
+]
+IslandsPx = Annotated[
+    int,
+    Parameter(ge=0, le=MAX_AREA_PX, description="remove regions of at most this many pixels"),
+]
+SoftEdgesParam = Annotated[
+    SoftEdges,
+    Parameter(
+        description="`guided`: edge-aware filter guided by the frame's pixels; `matting`: "
+        "alpha-matting solve in a band around the edge (slower)"
+    ),
 ]
 MatteName = Annotated[
     str,
@@ -86,7 +113,12 @@ async def list_masks(
     tags=TAGS,
     summary="A frame's matte as an 8-bit PNG: /masks/{frame_index}.png",
     description="Single-channel 8-bit PNG at the source resolution, 255 inside the mask and 0 "
-    "outside; without `object_id` the union of every object's mask on the frame.",
+    "outside; without `object_id` the union of every object's mask on the frame. The `Matte` "
+    "fields of an export (all but `smooth_frames`) shape it, computed by the same code: with "
+    "`object_id` it is byte for byte the file an 8-bit `png_sequence` export with that `matte` "
+    "writes for the frame. Soft edges are guided by the stored frame (the JPEG that "
+    "`/frames/{frame_index}` serves), as in the export. It is computed in bands of rows, so "
+    "its memory does not grow with the frame (soft edges also decode the frame's JPEG).",
     responses={
         # No generated example: a random one would make the schema differ from run to run.
         200: ResponseSpec(
@@ -94,12 +126,14 @@ async def list_masks(
         ),
         **problem_responses(
             {
-                400: "object_id is not an integer",
+                400: "object_id is not an integer; a Matte field out of its range (grow_px "
+                "-64..64, feather_px 0..64, fill_holes_px and remove_islands_px 0..4096) or "
+                "soft_edges not none, guided or matting",
                 404: NOT_FOUND + "; a name other than <frame_index>.png, a frame outside "
                 "0..frame_count-1, an object not in the video, or no mask of the object "
                 "(or of any object) on that frame yet",
                 409: NOT_READY,
-                503: "storage did not answer; retry",
+                503: "storage did not answer (or lost the stored frame soft edges need); retry",
             }
         ),
     },
@@ -110,9 +144,21 @@ async def frame_matte(
     resources: ResourcesDep,
     user: UserDep,
     object_id: ObjectId = None,
+    grow_px: GrowPx = 0,
+    feather_px: FeatherPx = 0,
+    fill_holes_px: HolesPx = 0,
+    remove_islands_px: IslandsPx = 0,
+    soft_edges: SoftEdgesParam = "none",
 ) -> Response[bytes]:
+    shaping = Matte(
+        grow_px=grow_px,
+        feather_px=feather_px,
+        fill_holes_px=fill_holes_px,
+        remove_islands_px=remove_islands_px,
+        soft_edges=soft_edges,
+    )
     png = await service.frame_matte(
-        resources, user.id, parse_id(video_id, "video"), matte, object_id
+        resources, user.id, parse_id(video_id, "video"), matte, object_id, shaping
     )
     return Response(png, media_type="image/png")
 

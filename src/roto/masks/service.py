@@ -8,17 +8,21 @@ from itertools import groupby
 
 import anyio
 import msgspec
+from botocore.exceptions import BotoCoreError, ClientError
 
-from roto.errors import BadRequest, NotFound
+from roto.errors import BadRequest, NotFound, ServiceUnavailable
 from roto.masks import repository as repo
 from roto.masks.loading import MaskLoader
-from roto.masks.matte import matte_png
+from roto.masks.matte import preview_png
 from roto.masks.schemas import FrameMasks, VideoMasks
+from roto.mattes.schemas import Matte
 from roto.objects import repository as objects_repo
 from roto.objects.service import MAX_OBJECT_ID, MAX_OBJECTS
 from roto.resources import Resources
+from roto.storage import object_bytes
 from roto.videos.repository import VideoRow
 from roto.videos.service import get_video, ready_video
+from roto.videos.storage import frame_key
 
 #: Frames one answer covers at most; ``next_frame_start`` says where the rest begins.
 MAX_FRAMES = 500
@@ -123,8 +127,11 @@ async def frame_matte(
     video_id: uuid.UUID,
     name: str,
     object_id: int | None,
+    matte: Matte | None = None,
 ) -> bytes:
-    """The PNG matte of one object's mask on a frame, or of the union of all its objects' masks."""
+    """The PNG matte of one object's mask on a frame, or of the union of all its objects' masks,
+    shaped by ``matte`` as an 8-bit ``png_sequence`` export shapes it."""
+    matte = matte or Matte()
     video = await get_video(resources, user_id, video_id)
     frame_index = matte_frame(name)
     ready_video(video)
@@ -160,7 +167,23 @@ async def frame_matte(
     if not masks:
         raise NotFound(missing)
     height, width = _size(video)
-    return await anyio.to_thread.run_sync(matte_png, [mask.rle for mask in masks], height, width)
+    frame_jpeg = (
+        await _stored_frame(resources, video_id, frame_index) if matte.needs_pixels else None
+    )
+    rles = [mask.rle for mask in masks]
+    return await anyio.to_thread.run_sync(preview_png, rles, height, width, matte, frame_jpeg)
+
+
+async def _stored_frame(resources: Resources, video_id: uuid.UUID, frame_index: int) -> bytes:
+    """The frame's stored JPEG, whose pixels guide soft edges (as in the export)."""
+    bucket = resources.settings.s3_bucket
+    try:
+        data = await object_bytes(resources.s3, bucket, frame_key(video_id, frame_index))
+    except (ClientError, BotoCoreError, OSError) as exc:
+        raise ServiceUnavailable("storage is unavailable; try again") from exc
+    if data is None:
+        raise ServiceUnavailable(f"frame {frame_index} is missing from storage")
+    return data
 
 
 def _size(video: VideoRow) -> list[int]:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 
+from roto.media.decoding import open_video as open_allowed
+from roto.media.decoding import read_timecode
 from roto.settings import Settings
 from roto.worker.contract import JobFailed
 
@@ -26,14 +29,24 @@ class ProbeInfo:
     duration_s: float | None
     # Exact for most mp4 files; estimated from duration x fps for mkv and MPEG-TS; 0 if unknown.
     frame_estimate: int
+    #: The exact frame rate (e.g. 24000/1001).
+    rate: Fraction = Fraction(0)
+    #: The start timecode the file carries, ``HH:MM:SS:FF``; None when it carries none.
+    timecode: str | None = None
+    #: Seconds per pts unit of the stream; None when unknown.
+    time_base: Fraction | None = None
 
 
-def probe_file(path: Path) -> ProbeInfo:
-    """Open ``path`` and describe its first video stream (blocking: call in a thread)."""
+def probe_file(path: Path, max_pixels: int = 2**31 - 1) -> ProbeInfo:
+    """Open ``path`` and describe its first video stream (blocking: call in a thread). Only
+    the allowed container formats open; the header's picture size is not trusted (decoding
+    checks every frame)."""
     try:
-        container = av.open(str(path))
+        container = open_allowed(str(path), max_pixels=max_pixels)
     except av.error.FFmpegError as exc:
-        raise JobFailed("not_a_video", f"the file is not a readable video: {exc}") from exc
+        raise JobFailed(
+            "not_a_video", f"the file is not a readable video in an accepted format: {exc}"
+        ) from exc
     with container:
         if not container.streams.video:
             kinds = ", ".join(sorted({str(s.type) for s in container.streams})) or "none"
@@ -60,11 +73,15 @@ def probe_file(path: Path) -> ProbeInfo:
             codec=stream.codec_context.name,
             duration_s=duration_s,
             frame_estimate=estimate,
+            rate=Fraction(rate),
+            timecode=read_timecode(container, stream),
+            time_base=Fraction(stream.time_base) if stream.time_base else None,
         )
 
 
 def check_limits(info: ProbeInfo, size_bytes: int, settings: Settings) -> None:
-    """Refuse a file over the size, resolution or duration limits."""
+    """Refuse a file whose header is over the size, resolution, frame rate, frame count or
+    duration limits. Decoding checks every frame again: headers can lie."""
     check_size(size_bytes, settings.max_upload_bytes)
     if info.width > settings.max_width or info.height > settings.max_height:
         raise JobFailed(
@@ -72,11 +89,28 @@ def check_limits(info: ProbeInfo, size_bytes: int, settings: Settings) -> None:
             f"resolution {info.width}x{info.height} is over the limit of "
             f"{settings.max_width}x{settings.max_height}",
         )
+    check_frame_rate(info.fps, settings.max_frame_rate)
+    if info.frame_estimate:
+        check_frame_count(info.frame_estimate, settings.max_frame_count)
     duration_s = info.duration_s
     if duration_s is None and info.frame_estimate:
         duration_s = info.frame_estimate / info.fps
     if duration_s is not None:
         check_duration(duration_s, settings.max_duration_s)
+
+
+def check_frame_rate(fps: float, limit: float) -> None:
+    if fps > limit:
+        raise JobFailed(
+            "frame_rate_too_high", f"frame rate {fps:.3f} fps is over the limit of {limit:g} fps"
+        )
+
+
+def check_frame_count(frames: int, limit: int) -> None:
+    if frames > limit:
+        raise JobFailed(
+            "too_many_frames", f"{frames} frames are over the limit of {limit} frames a video"
+        )
 
 
 def check_size(size_bytes: int, limit_bytes: int) -> None:

@@ -26,7 +26,8 @@ SELECT id, user_id, status, source_key, size_bytes FROM videos WHERE id = $1
 # Only an ingesting video changes: a redelivered job never rewrites a settled one.
 MARK_READY = """
 UPDATE videos SET status = 'ready', width = $2, height = $3, fps = $4, frame_count = $5,
-                  duration_s = $6, codec = $7, error_code = NULL, error_message = NULL,
+                  duration_s = $6, codec = $7, frame_rate = $8, timecode = $9,
+                  proxy_frames = $10, error_code = NULL, error_message = NULL,
                   updated_at = now()
 WHERE id = $1 AND status = 'ingesting'
 """
@@ -52,6 +53,9 @@ async def mark_ready(conn: asyncpg.Connection, video_id: uuid.UUID, meta: Ingest
         meta.frame_count,
         meta.duration_s,
         meta.codec,
+        meta.frame_rate,
+        meta.timecode,
+        meta.proxy_frames,
     )
     return status.endswith(" 1")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from litestar import Router, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 from litestar.response import Redirect, Response
 
 from roto.deps import JobOriginDep, ResourcesDep, UserDep
@@ -26,7 +26,9 @@ STORAGE_DOWN = "storage did not answer; nothing was changed, retry"
     tags=TAGS,
     summary="Announce an upload",
     description="Answers where to send the file: one presigned PUT, or presigned part URLs "
-    "(MULTIPART) above the multipart threshold. Then call upload-complete.",
+    "(MULTIPART) above the multipart threshold. Then call upload-complete. The PUT URL is "
+    "signed for exactly `size_bytes` (Content-Length) and `content_type` (send the returned "
+    "`headers`); each part URL for exactly its part's size: storage refuses anything else.",
     responses=problem_responses(
         {
             422: "filename with a path or control characters, a content type other than "
@@ -46,13 +48,19 @@ async def create_video(data: VideoCreate, resources: ResourcesDep, user: UserDep
     tags=TAGS,
     summary="Finish the upload and start ingest",
     description="Send `{}` after a single PUT, or every part's number and ETag after a "
-    "multipart upload. A repeated Idempotency-Key answers the first job again.",
+    "multipart upload. The stored file must have the announced size and content type. What "
+    "ingest reads is fixed here (a single PUT is copied to a key no URL points at; a "
+    "completed multipart upload takes no more parts), so nothing written through the upload "
+    "URL afterwards changes the video. A repeated Idempotency-Key answers the first job "
+    "again.",
     responses=problem_responses(
         {
             404: NOT_FOUND,
-            409: "the file was not uploaded yet, or the video is not awaiting_upload",
+            409: "the file was not uploaded yet, the video is not awaiting_upload, or the file "
+            "changed while the upload was being completed",
             422: "parts missing or refused by storage, the stored size differs from "
-            "size_bytes, or an Idempotency-Key reused for another request",
+            "size_bytes or the stored type from content_type, or an Idempotency-Key reused for "
+            "another request",
             503: STORAGE_DOWN,
         }
     ),
@@ -98,22 +106,41 @@ async def delete_video(video_id: FromPath[str], resources: ResourcesDep, user: U
     await service.delete_video(resources, user.id, parse_id(video_id, "video"))
 
 
+FrameSize = Annotated[
+    Literal["full", "proxy"],
+    Parameter(
+        description="`full` (default): the frame at the video's resolution. `proxy`: the "
+        "frame at most 960 px on its long side, made at ingest for scrubbing and playback "
+        "(the full frame when the video is no larger, or was ingested before proxies)"
+    ),
+]
+
+
 @get(
     "/frames/{frame_index:int}",
     status_code=307,
     tags=TAGS,
     summary="A frame as JPEG: a 307 redirect to a presigned storage URL",
+    description="Frames are stored upright, as a player shows them. `?size=proxy` redirects "
+    "to the frame's proxy (long side at most 960 px), for scrubbing and playback.",
     responses=problem_responses(
         {
+            400: "size other than full or proxy",
             404: NOT_FOUND + "; or frame_index outside 0..frame_count-1",
             409: "the video is not ready (frames exist once ingest succeeded)",
         }
     ),
 )
 async def get_frame(
-    video_id: FromPath[str], frame_index: FromPath[int], resources: ResourcesDep, user: UserDep
+    video_id: FromPath[str],
+    frame_index: FromPath[int],
+    resources: ResourcesDep,
+    user: UserDep,
+    size: FrameSize = "full",
 ) -> Response[Any]:
-    url = await service.frame_url(resources, user.id, parse_id(video_id, "video"), frame_index)
+    url = await service.frame_url(
+        resources, user.id, parse_id(video_id, "video"), frame_index, proxy=size == "proxy"
+    )
     return Redirect(url, status_code=307)
 
 

@@ -33,6 +33,9 @@ class VideoRow(msgspec.Struct):
     error_message: str | None
     created_at: datetime
     updated_at: datetime
+    frame_rate: str | None = None
+    timecode: str | None = None
+    proxy_frames: bool = False
 
     @property
     def is_ready(self) -> bool:
@@ -50,6 +53,7 @@ class VideoRow(msgspec.Struct):
             frame_count=self.frame_count,
             duration_s=self.duration_s,
             codec=self.codec,
+            timecode=self.timecode,
             error=VideoError(self.error_code, self.error_message or "")
             if self.error_code
             else None,
@@ -60,7 +64,8 @@ class VideoRow(msgspec.Struct):
 # The queries below splice in this constant column list only, never input: hence `noqa: S608`.
 VIDEO_COLUMNS = (
     "id, user_id, filename, content_type, size_bytes, status, source_key, upload_id, width, "
-    "height, fps, frame_count, duration_s, codec, error_code, error_message, created_at, updated_at"
+    "height, fps, frame_count, duration_s, codec, error_code, error_message, created_at, "
+    "updated_at, frame_rate, timecode, proxy_frames"
 )
 
 INSERT_VIDEO = f"""
@@ -80,7 +85,7 @@ LIMIT $4
 """  # noqa: S608
 # Only a video still waiting for its file may start ingest: two completions cannot both win.
 START_INGEST = f"""
-UPDATE videos SET status = 'ingesting', updated_at = now()
+UPDATE videos SET status = 'ingesting', source_key = $3, updated_at = now()
 WHERE id = $1 AND user_id = $2 AND status = 'awaiting_upload'
 RETURNING {VIDEO_COLUMNS}
 """  # noqa: S608
@@ -134,10 +139,11 @@ async def list_videos(
 
 
 async def start_ingest(
-    conn: asyncpg.Connection, video_id: uuid.UUID, user_id: uuid.UUID
+    conn: asyncpg.Connection, video_id: uuid.UUID, user_id: uuid.UUID, source_key: str
 ) -> VideoRow | None:
-    """Move an ``awaiting_upload`` video to ``ingesting``; None if it was in another state."""
-    return _video(await conn.fetchrow(START_INGEST, video_id, user_id))
+    """Move an ``awaiting_upload`` video to ``ingesting``, reading its file from ``source_key``
+    from now on; None if it was in another state."""
+    return _video(await conn.fetchrow(START_INGEST, video_id, user_id, source_key))
 
 
 async def fail_ingest(

@@ -75,6 +75,9 @@ class Video(msgspec.Struct):
     frame_count: int | None
     duration_s: float | None
     codec: str | None
+    #: The source's start timecode (frame 0), ``HH:MM:SS:FF`` (``;`` before the frames for drop
+    #: frame), as the file carries it; null when it carries none.
+    timecode: str | None
     error: VideoError | None
     created_at: str
 

@@ -29,7 +29,13 @@ from roto.videos.schemas import (
     Video,
     VideoCreate,
 )
-from roto.videos.storage import frame_key, source_key, video_prefix
+from roto.videos.storage import (
+    frame_key,
+    ingested_source_key,
+    proxy_frame_key,
+    source_key,
+    video_prefixes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -82,14 +88,15 @@ async def create_video(
     upload_id = None
     try:
         if body.size_bytes <= settings.multipart_threshold_bytes:
-            url = await storage.presign_put(resources.s3, bucket, key, body.content_type, ttl)
+            url = await storage.presign_put(
+                resources.s3, bucket, key, body.content_type, body.size_bytes, ttl
+            )
             upload = PutUpload(url, {"Content-Type": body.content_type}, expires_at)
         else:
-            part_size, count = storage.plan_parts(
-                body.size_bytes, settings.multipart_part_size_bytes
-            )
+            part_size, _ = storage.plan_parts(body.size_bytes, settings.multipart_part_size_bytes)
+            sizes = storage.part_sizes(body.size_bytes, part_size)
             upload_id = await storage.start_multipart(resources.s3, bucket, key, body.content_type)
-            urls = await storage.presign_parts(resources.s3, bucket, key, upload_id, count, ttl)
+            urls = await storage.presign_parts(resources.s3, bucket, key, upload_id, sizes, ttl)
             parts = [UploadPart(number, url) for number, url in enumerate(urls, start=1)]
             upload = MultipartUpload(upload_id, part_size, parts, expires_at)
     except _S3_ERRORS as exc:
@@ -132,8 +139,11 @@ async def list_videos(
     return Page([row.to_wire() for row in page], next_cursor)
 
 
-async def _verify_upload(resources: Resources, video: repo.VideoRow, body: UploadComplete) -> None:
-    """Assemble a multipart upload and check that the file is there with the announced size."""
+async def _verify_upload(resources: Resources, video: repo.VideoRow, body: UploadComplete) -> str:
+    """Assemble a multipart upload, check that the file is there as announced, and return the
+    key ingest will read: for a single PUT a copy that no upload URL can overwrite (the URL
+    stays valid after this call), for a multipart upload the assembled object itself (its part
+    URLs die with the upload)."""
     s3, bucket = resources.s3, resources.settings.s3_bucket
     if video.upload_id is None and body.parts:
         raise _invalid("parts", "this video was uploaded with a single PUT; send {}")
@@ -151,32 +161,54 @@ async def _verify_upload(resources: Resources, video: repo.VideoRow, body: Uploa
                     if storage.is_server_error(exc):
                         raise
                     raise _invalid("parts", f"storage refused the parts ({code})") from exc
-        size = await storage.object_size(s3, bucket, video.source_key)
+        stored = await storage.head_object(s3, bucket, video.source_key)
+        if stored is None:
+            raise Conflict("upload not found: PUT the file to the upload URL first")
+        _check_stored(video, stored)
+        if video.upload_id is not None:
+            return video.source_key
+        target = ingested_source_key(video.id)
+        if not await storage.copy_if_unchanged(s3, bucket, video.source_key, target, stored.etag):
+            raise Conflict("the upload changed while it was being completed; retry")
     except _S3_ERRORS as exc:
         raise ServiceUnavailable("storage is unavailable; try again") from exc
-    if size is None:
-        raise Conflict("upload not found: PUT the file to the upload URL first")
-    if size != video.size_bytes:
-        raise _invalid("size_bytes", f"the uploaded file has {size} bytes, not {video.size_bytes}")
+    return target
+
+
+def _check_stored(video: repo.VideoRow, stored: storage.StoredObject) -> None:
+    if stored.size != video.size_bytes:
+        raise _invalid(
+            "size_bytes", f"the uploaded file has {stored.size} bytes, not {video.size_bytes}"
+        )
+    if stored.content_type.lower() != video.content_type.lower():
+        raise _invalid(
+            "content_type",
+            f"the file was uploaded as {stored.content_type!r}, not {video.content_type!r}",
+        )
 
 
 async def complete_upload(
     resources: Resources, origin: JobOrigin, body: UploadComplete
 ) -> tuple[repo.VideoRow, jobs_repo.JobRow]:
-    """Check the uploaded file, then start ingest: the video and its queued ``ingest`` job."""
+    """Check the uploaded file, then start ingest: the video and its queued ``ingest`` job.
+    What ingest reads is fixed here: nothing written through the upload URL later changes it."""
     user_id, video_id = origin.user_id, origin.video_id
     video = await get_video(resources, user_id, video_id)
+    ingest_key = video.source_key
 
     async def check() -> None:
+        nonlocal ingest_key
         if video.status != "awaiting_upload":
             raise Conflict(f"video {video_id} is {video.status}, not awaiting_upload")
-        await _verify_upload(resources, video, body)
+        ingest_key = await _verify_upload(resources, video, body)
 
     async def prepare(conn: asyncpg.Connection) -> JobSpec[IngestPayload]:
-        if await repo.start_ingest(conn, video_id, user_id) is None:
+        if await repo.start_ingest(conn, video_id, user_id, ingest_key) is None:
             raise Conflict(f"video {video_id} is no longer awaiting_upload")
         return JobSpec(IngestPayload(video_id))
 
+    # The upload object itself stays (it goes with the video): deleting it here would fail the
+    # checks of a concurrent completion still to run, which a repeated request must not see.
     outcome = await submit_job(resources, origin, INGEST, prepare, check=check)
     return await get_video(resources, user_id, video_id), outcome.job
 
@@ -185,26 +217,33 @@ async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.
     """Delete the stored objects first, then the row: a storage failure leaves a retryable row."""
     video = await get_video(resources, user_id, video_id)
     s3, bucket = resources.s3, resources.settings.s3_bucket
-    prefix = video_prefix(video_id)
+    prefixes = video_prefixes(video_id)
     try:
         if video.upload_id is not None:
             await storage.abort_multipart(s3, bucket, video.source_key, video.upload_id)
-        await storage.delete_prefix(s3, bucket, prefix)
+        for prefix in prefixes:
+            await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("video_delete_storage_failed", video_id=str(video_id), error=repr(exc))
         raise ServiceUnavailable("storage is unavailable; the video was kept, try again") from exc
     await repo.delete_video(resources.pool, video_id, user_id)
     try:
         # A worker that was writing frames while we deleted may have left a straggler.
-        await storage.delete_prefix(s3, bucket, prefix)
+        for prefix in prefixes:
+            await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("video_delete_sweep_failed", video_id=str(video_id), error=repr(exc))
 
 
 async def frame_url(
-    resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID, frame_index: int
+    resources: Resources,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID,
+    frame_index: int,
+    *,
+    proxy: bool = False,
 ) -> str:
-    """A presigned GET of the frame's JPEG."""
+    """A presigned GET of the frame's JPEG, or of its proxy when ingest made one."""
     video = await get_video(resources, user_id, video_id)
     if not video.is_ready:
         raise Conflict(f"video {video_id} is {video.status}; frames exist once it is ready")
@@ -215,7 +254,8 @@ async def frame_url(
                 {"key": "frame_index", "message": f"must be 0..{(video.frame_count or 0) - 1}"}
             ],
         )
-    key = frame_key(video_id, frame_index)
+    use_proxy = proxy and video.proxy_frames
+    key = proxy_frame_key(video_id, frame_index) if use_proxy else frame_key(video_id, frame_index)
     try:
         return await storage.presign_get(
             resources.s3, resources.settings.s3_bucket, key, resources.settings.presign_ttl_s

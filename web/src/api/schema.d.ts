@@ -279,7 +279,7 @@ export interface paths {
         put?: never;
         /**
          * Announce an upload
-         * @description Answers where to send the file: one presigned PUT, or presigned part URLs (MULTIPART) above the multipart threshold. Then call upload-complete.
+         * @description Answers where to send the file: one presigned PUT, or presigned part URLs (MULTIPART) above the multipart threshold. Then call upload-complete. The PUT URL is signed for exactly `size_bytes` (Content-Length) and `content_type` (send the returned `headers`); each part URL for exactly its part's size: storage refuses anything else.
          */
         post: operations["V1VideosCreateVideo"];
         delete?: never;
@@ -317,7 +317,7 @@ export interface paths {
         put?: never;
         /**
          * Export stored masks as mattes, a movie or a dataset
-         * @description Queues an `export` job on the media queue. It reads the stored masks (and, for `rgba_png_sequence`, `prores_4444` and `overlay_mp4`, the uploaded source decoded frame by frame), writes the format into a zip with a README stating the conventions, and uploads it to storage. The finished job's `result` is `{download_url, expires_at, filename, size_bytes}`. `object_ids` null (or left out) takes every object that has masks; left out, `frame_start`/`frame_end` cover the whole video. A frame where an object has no mask is exported empty. Sequences are named `<video>_<object>.%04d.<ext>` from `start_number` (`<video>`: the upload's file name without extension, `<object>`: the object's name, both with characters other than letters, digits, `-` and `_` replaced by `_`). `bit_depth` 16 is for `png_sequence` only. A repeated Idempotency-Key answers the first job.
+         * @description Queues an `export` job on the media queue. It reads the stored masks (and, for `rgba_png_sequence`, `prores_4444` and `overlay_mp4`, the uploaded source decoded frame by frame, upright, at 16 bits when it has more than 8), writes the format into a zip with a README stating the conventions, and uploads it to storage. The finished job's `result` is `{download_url, expires_at, filename, size_bytes}`. `object_ids` null (or left out) takes every object that has masks; left out, `frame_start`/`frame_end` cover the whole video. A frame where an object has no mask is exported empty. Sequences are named `<video>_<object>.%04d.<ext>` from `start_number` (`<video>`: the upload's file name without extension, `<object>`: the object's name, both with characters other than letters, digits, `-` and `_` replaced by `_`; a name two objects share, ignoring case, gets the object id appended until no two objects share a file name). `bit_depth` 16 is for `png_sequence` and `rgba_png_sequence`; left out it is 8, except for an RGBA export of a source deeper than 8 bits, which stays at 16. `matte` (matte formats: png, rgba, exr, prores) shapes every matte as the matte endpoint previews it: holes filled, islands removed, grown or shrunk, steadied over +-`smooth_frames` frames, soft edges from the stored frames (`guided` or `matting`), feathered; 16-bit PNG, RGBA, EXR and ProRes then hold fractional alpha. EXR has a layer per object (`<object>.A`), `framesPerSecond` and, where the source has a timecode, `timeCode`; ProRes a timecode track. `dataset` (coco_json, yolo_seg) takes every `frame_step`-th frame, includes the frames (JPEG) unless `include_frames` is false, numbers classes from the objects' `category`, gives each annotation its object's id as a track id, its score and source, cuts `splits` into contiguous blocks (train, val, test) and writes YOLO's `data.yaml`. A repeated Idempotency-Key answers the first job.
          */
         post: operations["V1VideosVideoIdExportsCreateExport"];
         delete?: never;
@@ -333,7 +333,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A frame as JPEG: a 307 redirect to a presigned storage URL */
+        /**
+         * A frame as JPEG: a 307 redirect to a presigned storage URL
+         * @description Frames are stored upright, as a player shows them. `?size=proxy` redirects to the frame's proxy (long side at most 960 px), for scrubbing and playback.
+         */
         get: operations["V1VideosVideoIdFramesFrameIndexGetFrame"];
         put?: never;
         post?: never;
@@ -372,7 +375,7 @@ export interface paths {
         };
         /**
          * A frame's matte as an 8-bit PNG: /masks/{frame_index}.png
-         * @description Single-channel 8-bit PNG at the source resolution, 255 inside the mask and 0 outside; without `object_id` the union of every object's mask on the frame.
+         * @description Single-channel 8-bit PNG at the source resolution, 255 inside the mask and 0 outside; without `object_id` the union of every object's mask on the frame. The `Matte` fields of an export (all but `smooth_frames`) shape it, computed by the same code: with `object_id` it is byte for byte the file an 8-bit `png_sequence` export with that `matte` writes for the frame. Soft edges are guided by the stored frame (the JPEG that `/frames/{frame_index}` serves), as in the export. It is computed in bands of rows, so its memory does not grow with the frame (soft edges also decode the frame's JPEG).
          */
         get: operations["V1VideosVideoIdMasksMatteFrameMatte"];
         put?: never;
@@ -540,7 +543,7 @@ export interface paths {
         put?: never;
         /**
          * Finish the upload and start ingest
-         * @description Send `{}` after a single PUT, or every part's number and ETag after a multipart upload. A repeated Idempotency-Key answers the first job again.
+         * @description Send `{}` after a single PUT, or every part's number and ETag after a multipart upload. The stored file must have the announced size and content type. What ingest reads is fixed here (a single PUT is copied to a key no URL points at; a completed multipart upload takes no more parts), so nothing written through the upload URL afterwards changes the video. A repeated Idempotency-Key answers the first job again.
          */
         post: operations["V1VideosVideoIdUploadCompleteCompleteUpload"];
         delete?: never;
@@ -584,6 +587,19 @@ export interface components {
             /** @description 1-based part number */
             part_number: number;
         };
+        /** Dataset */
+        Dataset: {
+            /**
+             * @description annotate every N-th frame of the range
+             * @default 1
+             */
+            frame_step: number;
+            /** @default true */
+            include_frames: boolean;
+            splits?: {
+                [key: string]: number;
+            } | null;
+        };
         /** ErrorInfo */
         ErrorInfo: {
             code: string;
@@ -591,17 +607,16 @@ export interface components {
         };
         /** ExportCreate */
         ExportCreate: {
-            /**
-             * @default 8
-             * @enum {integer}
-             */
-            bit_depth: 8 | 16;
+            /** @enum {integer|null} */
+            bit_depth?: 8 | 16 | null;
+            dataset?: components["schemas"]["Dataset"] | null;
             /** @enum {string} */
             format: "png_sequence" | "rgba_png_sequence" | "exr_sequence" | "prores_4444" | "overlay_mp4" | "coco_json" | "yolo_seg";
             /** @description 0-based frame index */
             frame_end?: number | null;
             /** @description 0-based frame index */
             frame_start?: number | null;
+            matte?: components["schemas"]["Matte"] | null;
             object_ids?: number[] | null;
             /**
              * @description number of the first file
@@ -649,6 +664,39 @@ export interface components {
             /** @example ada@example.com */
             email: string;
             password: string;
+        };
+        /** Matte */
+        Matte: {
+            /**
+             * @description soften the edge over about this many pixels on each side (a Gaussian of sigma feather_px/3, applied last)
+             * @default 0
+             */
+            feather_px: number;
+            /**
+             * @description fill holes (background regions not touching the frame's edge) of at most this many pixels
+             * @default 0
+             */
+            fill_holes_px: number;
+            /**
+             * @description grow (positive) or shrink (negative) the mask by this many pixels: every pixel within that distance of the mask is added, or of the background removed
+             * @default 0
+             */
+            grow_px: number;
+            /**
+             * @description remove regions of the mask of at most this many pixels
+             * @default 0
+             */
+            remove_islands_px: number;
+            /**
+             * @description steady the edge over +-N frames: a pixel is inside when it is inside in most of the frames around (ties keep the frame's own value)
+             * @default 0
+             */
+            smooth_frames: number;
+            /**
+             * @default none
+             * @enum {string}
+             */
+            soft_edges: "none" | "guided" | "matting";
         };
         /** Me */
         Me: {
@@ -886,6 +934,7 @@ export interface components {
             size_bytes: number;
             /** @enum {string} */
             status: "awaiting_upload" | "ingesting" | "ready" | "failed";
+            timecode: string | null;
             width: number | null;
         };
         /** VideoCreate */
@@ -1707,7 +1756,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobEnvelope"];
                 };
             };
-            /** @description a malformed body or Idempotency-Key, an unknown field, a field of the wrong type, an unknown format, a negative frame or start_number, a bit_depth other than 8 or 16 */
+            /** @description a malformed body or Idempotency-Key, an unknown field, a field of the wrong type, an unknown format, a negative frame or start_number, a bit_depth other than 8 or 16, a matte or dataset field out of its range, a split other than train, val or test */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1734,7 +1783,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description object_ids empty, naming an object twice, an object not in the video or one with no masks; a video with no masks at all; frame_start or frame_end past the last frame, frame_end before frame_start, or a range where the objects have no mask; bit_depth 16 for a format without a 16-bit variant; an Idempotency-Key reused for another request */
+            /** @description object_ids empty, naming an object twice, an object not in the video or one with no masks; a video with no masks at all; frame_start or frame_end past the last frame, frame_end before frame_start, or a range where the objects have no mask; bit_depth 16 for a format without a 16-bit variant; matte for a format that writes no matte, dataset for one that is not a dataset; splits without a train share or whose shares do not sum to 1; an Idempotency-Key reused for another request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1747,7 +1796,10 @@ export interface operations {
     };
     V1VideosVideoIdFramesFrameIndexGetFrame: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `full` (default): the frame at the video's resolution. `proxy`: the frame at most 960 px on its long side, made at ingest for scrubbing and playback (the full frame when the video is no larger, or was ingested before proxies) */
+                size?: "full" | "proxy";
+            };
             header?: never;
             path: {
                 video_id: string;
@@ -1766,19 +1818,13 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description size other than full or proxy */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description no such video for this caller (also for another user's video or a non-UUID id); or frame_index outside 0..frame_count-1 */
@@ -1871,6 +1917,16 @@ export interface operations {
             query?: {
                 /** @description one object's matte; default the union of every object's */
                 object_id?: number | null;
+                /** @description grow (positive) or shrink (negative) the mask by this many pixels */
+                grow_px?: number;
+                /** @description soften the edge over this many pixels */
+                feather_px?: number;
+                /** @description fill holes of at most this many pixels */
+                fill_holes_px?: number;
+                /** @description remove regions of at most this many pixels */
+                remove_islands_px?: number;
+                /** @description `guided`: edge-aware filter guided by the frame's pixels; `matting`: alpha-matting solve in a band around the edge (slower) */
+                soft_edges?: "none" | "guided" | "matting";
             };
             header?: never;
             path: {
@@ -1891,7 +1947,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
-            /** @description object_id is not an integer */
+            /** @description object_id is not an integer; a Matte field out of its range (grow_px -64..64, feather_px 0..64, fill_holes_px and remove_islands_px 0..4096) or soft_edges not none, guided or matting */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1918,7 +1974,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description storage did not answer; retry */
+            /** @description storage did not answer (or lost the stored frame soft edges need); retry */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2546,7 +2602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description the file was not uploaded yet, or the video is not awaiting_upload */
+            /** @description the file was not uploaded yet, the video is not awaiting_upload, or the file changed while the upload was being completed */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2555,7 +2611,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description parts missing or refused by storage, the stored size differs from size_bytes, or an Idempotency-Key reused for another request */
+            /** @description parts missing or refused by storage, the stored size differs from size_bytes or the stored type from content_type, or an Idempotency-Key reused for another request */
             422: {
                 headers: {
                     [name: string]: unknown;

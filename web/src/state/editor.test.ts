@@ -23,6 +23,7 @@ const video: Video = {
   frame_count: 30,
   duration_s: 1.2,
   codec: "h264",
+  timecode: null,
   error: null,
   created_at: "2026-11-26T08:00:00Z",
 };

@@ -1,5 +1,6 @@
 """Movies encoded with PyAV at the source's exact frame rate: a ProRes 4444 .mov with alpha per
-object, and an H.264 preview with the objects' colours blended in.
+object (the colour at 10 bits from a 16-bit decode, the matte as alpha, and a timecode track
+where the source has a timecode), and an H.264 preview with the objects' colours blended in.
 
 MOV and MP4 write their index (moov) after the media, so each movie is encoded into a temporary
 file and then copied into the archive in chunks; that file is the only thing on disk.
@@ -15,7 +16,9 @@ import av
 import numpy as np
 
 from roto.exports.formats.base import FormatWriter, Frame
+from roto.exports.formats.sequences import to_depth
 from roto.exports.plan import ExportPlan, hex_rgb
+from roto.exports.timecode import shifted
 
 #: How much of an object's colour the preview mixes into its pixels.
 OVERLAY_OPACITY = 0.5
@@ -33,6 +36,7 @@ class MovieFile:
         size: tuple[int, int],
         pix_fmt: str,
         options: dict[str, str],
+        timecode: str | None = None,
     ) -> None:
         self.path = path
         # Typed loosely: PyAV's stubs type add_stream as any kind of stream.
@@ -40,6 +44,9 @@ class MovieFile:
         self._stream: Any = cast(Any, self._container.add_stream(codec, rate=rate))
         self._stream.width, self._stream.height = size
         self._stream.pix_fmt = pix_fmt
+        if timecode:
+            # The mov muxer writes a timecode (tmcd) track starting at this value.
+            self._stream.metadata["timecode"] = timecode
         self._stream.time_base = 1 / rate
         self._stream.options = options
         context = self._stream.codec_context
@@ -49,7 +56,7 @@ class MovieFile:
         self._closed = False
 
     def encode(self, pixels: np.ndarray, layout: str) -> None:
-        """Encode one frame of ``layout`` (``rgb24`` or ``rgba``) pixels."""
+        """Encode one frame of ``layout`` (``rgb24``, ``rgba`` or ``rgba64le``) pixels."""
         frame = av.VideoFrame.from_ndarray(pixels, format=layout)
         frame = frame.reformat(format=self._pix_fmt, dst_colorspace="ITU709")
         frame.pts = self._count
@@ -74,13 +81,23 @@ def _rate(plan: ExportPlan) -> Fraction:
     return plan.rate
 
 
+def start_timecode(plan: ExportPlan) -> str | None:
+    """The timecode of the first exported frame, from the source's; None when it has none."""
+    if plan.timecode is None or plan.rate is None:
+        return None
+    return str(shifted(plan.timecode, plan.rate, plan.frame_start))
+
+
 class ProresMovies(FormatWriter):
-    """``<video>_<object>.mov``: ProRes 4444 (yuva444p10le) with the object's mask as alpha."""
+    """``<video>_<object>.mov``: ProRes 4444 (yuva444p10le) with the object's matte as alpha,
+    encoded from 16-bit RGBA (a 10-bit source keeps its 10 bits) and a timecode track."""
 
     needs_source = True
+    keeps_deep_source = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        timecode = start_timecode(self.plan)
         self._movies = {
             obj.object_id: MovieFile(
                 self.workdir / f"{obj.object_id}.mov",
@@ -89,17 +106,18 @@ class ProresMovies(FormatWriter):
                 (self.plan.width, self.plan.height),
                 "yuva444p10le",
                 {"profile": "4444", "vendor": "apl0", "alpha_bits": "16"},
+                timecode,
             )
             for obj in self.plan.objects
         }
 
     def add(self, frame: Frame) -> None:
-        rgb = self.source_pixels(frame)
-        rgba = np.empty((*rgb.shape[:2], 4), dtype=np.uint8)
+        rgb = to_depth(self.source_pixels(frame), np.uint16)
+        rgba = np.empty((*rgb.shape[:2], 4), dtype=np.uint16)
         rgba[..., :3] = rgb
         for obj in self.plan.objects:
-            rgba[..., 3] = frame.masks.mask(obj.object_id).astype(np.uint8) * np.uint8(255)
-            self._movies[obj.object_id].encode(rgba, "rgba")
+            rgba[..., 3] = self.matte_pixels(frame, obj.object_id, np.uint16)
+            self._movies[obj.object_id].encode(rgba, "rgba64le")
 
     def finish(self) -> None:
         for obj in self.plan.objects:
@@ -140,7 +158,7 @@ class OverlayMovie(FormatWriter):
         }
 
     def add(self, frame: Frame) -> None:
-        pixels = self.source_pixels(frame).copy()
+        pixels = to_depth(self.source_pixels(frame), np.uint8).copy()
         for obj in self.plan.objects:
             inside = frame.masks.mask(obj.object_id)
             # Only the covered pixels go through float: a 4K frame in float32 is 100 MB.
