@@ -30,7 +30,7 @@ from roto_gpu.model.backends.graphs import (
     uninstall,
 )
 from roto_gpu.model.backends.selection import BackendContext, select_backend
-from roto_gpu.model.prompts import MaskRequest
+from roto_gpu.model.prompts import KeyframeRequest
 from tests.gpu.conftest import IMAGE_SIZE, build_model, iou
 
 MIN_IOU = 0.99
@@ -60,12 +60,17 @@ def clicks(model: Any, frames: list[np.ndarray]) -> list[Any]:
     """Masks for a spread of prompts on two frames: one and two clicks, a box."""
     first, second = model.encode_images(frames[:2])
     requests = [
-        MaskRequest(first, np.array([[100.0, 96.0]]), np.array([1])),
-        MaskRequest(first, np.array([[100.0, 96.0], [20.0, 20.0]]), np.array([1, 0])),
-        MaskRequest(second, None, None, box=np.array([40, 40, 220, 160])),
-        MaskRequest(second, np.array([[250.0, 60.0]]), np.array([1])),
+        KeyframeRequest(first, points=np.array([[100.0, 96.0]]), labels=np.array([1])),
+        KeyframeRequest(
+            first, points=np.array([[100.0, 96.0], [20.0, 20.0]]), labels=np.array([1, 0])
+        ),
+        # A box: its corners, labelled 2 and 3.
+        KeyframeRequest(
+            second, points=np.array([[40.0, 40.0], [220.0, 160.0]]), labels=np.array([2, 3])
+        ),
+        KeyframeRequest(second, points=np.array([[250.0, 60.0]]), labels=np.array([1])),
     ]
-    return [p.mask for p in model.predict_masks(requests)]
+    return [p.mask for p in model.decode_keyframes(requests)]
 
 
 @pytest.fixture
