@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 FRAME_QUOTAS: dict[str, int] = {"free": 20_000, "pro": 500_000}
 DEFAULT_PLAN = "free"
 #: Job types that run on the GPU daemon and so count against the quota.
-GPU_JOB_TYPES = frozenset({"segment", "propagate"})
+GPU_JOB_TYPES = frozenset({"segment", "detect", "propagate"})
 
 
 def frame_quota(plan: str) -> int:
@@ -85,7 +85,7 @@ def job_usage(job: JobRow) -> tuple[int, float] | None:
     if job.type not in GPU_JOB_TYPES or job.started_at is None or job.finished_at is None:
         return None
     seconds = max((job.finished_at - job.started_at).total_seconds(), 0.0)
-    if job.type == "segment":
+    if job.type in ("segment", "detect"):
         frames = 1 if job.status == "succeeded" else 0
     elif job.status == "succeeded" and job.result is not None:
         frames = int(job.result.get("frames_processed", job.progress_done))
