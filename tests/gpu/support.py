@@ -23,6 +23,7 @@ from roto.videos.storage import frame_key, source_key
 from roto.worker.runtime import WorkerRuntime
 from roto_gpu.daemon import GpuDaemon, gpu_role
 from roto_gpu.jobs.frames import decode_frame
+from tests.gpu.conftest import cpu_detector
 from tests.worker.support import create_user, enqueue_job, running_worker, wait_for_status
 
 TERMINAL = {"succeeded", "failed", "canceled"}
@@ -116,9 +117,13 @@ async def enqueue_segment(
     )
 
 
-def daemon_with(model: Any) -> GpuDaemon:
-    """A daemon that serves the test session's model instead of loading one."""
-    return GpuDaemon(model_factory=lambda settings: model)
+def daemon_with(model: Any, detector: Any | None = None) -> GpuDaemon:
+    """A daemon that serves the test session's model (and detector: by default the process's
+    random-weight one) instead of loading them."""
+    chosen = detector if detector is not None else cpu_detector()
+    return GpuDaemon(
+        model_factory=lambda settings: model, detector_factory=lambda settings, _: chosen
+    )
 
 
 @asynccontextmanager

@@ -17,3 +17,33 @@ PALETTE = (
 
 def default_color(object_id: int) -> str:
     return PALETTE[(object_id - 1) % len(PALETTE)]
+
+
+#: Longest object name and category (the API's ``ObjectName`` and ``Category``).
+MAX_NAME_LENGTH = 100
+#: The category of an object nobody named a class for.
+DEFAULT_CATEGORY = "object"
+
+
+def name_problem(text: str) -> str | None:
+    """What makes ``text`` unfit for a name or category (blank, or control characters); None
+    when it is fit (once stripped of surrounding blanks)."""
+    stripped = text.strip()
+    if not stripped:
+        return "must not be blank"
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in stripped):
+        return "must not contain control characters"
+    return None
+
+
+def detection_category(text: str | None) -> str:
+    """The category of the objects a detection makes: its text (cut to a category's length), or
+    the default one for exemplar boxes alone."""
+    label = (text or "").strip()[:MAX_NAME_LENGTH].rstrip()
+    return label or DEFAULT_CATEGORY
+
+
+def numbered_name(category: str, number: int) -> str:
+    """``"person 3"``, the category cut short so the name fits ``MAX_NAME_LENGTH``."""
+    suffix = f" {number}"
+    return category[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix

@@ -16,7 +16,7 @@ from roto.masks import repository as masks_repo
 from roto.masks import storage as mask_storage
 from roto.objects import prompts_repository as prompts_repo
 from roto.objects import repository as repo
-from roto.objects.rules import MAX_OBJECT_ID, MAX_OBJECTS, default_color
+from roto.objects.rules import MAX_OBJECT_ID, MAX_OBJECTS, default_color, name_problem
 from roto.objects.schemas import ObjectCreate, ObjectUpdate, VideoObject
 from roto.pagination import Page
 from roto.resources import Resources
@@ -31,15 +31,10 @@ _S3_ERRORS = (ClientError, BotoCoreError, storage.StorageError, OSError)
 
 def check_name(name: str, field: str = "name") -> str:
     """The text without surrounding blanks; 422 naming ``field`` if nothing or controls remain."""
-    stripped = name.strip()
-    if not stripped:
-        raise Unprocessable(
-            f"{field}: must not be blank", errors=[{"key": field, "message": "blank"}]
-        )
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in stripped):
-        message = "must not contain control characters"
-        raise Unprocessable(f"{field}: {message}", errors=[{"key": field, "message": message}])
-    return stripped
+    problem = name_problem(name)
+    if problem is not None:
+        raise Unprocessable(f"{field}: {problem}", errors=[{"key": field, "message": problem}])
+    return name.strip()
 
 
 def check_category(category: str) -> str:
