@@ -18,6 +18,7 @@ from roto.masks import rle
 from roto.masks.schemas import Rle
 from roto.resources import Resources
 from roto.settings import Settings
+from roto_gpu.daemon import GpuDaemon
 from roto_gpu.jobs.detect import prompt_id
 from roto_gpu.model.detector import DetectRequest, Instance
 from roto_gpu.model.prompts import KeyframeRequest
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.slow
 FRAME = 2
 # Random weights score every query about 0.25: a threshold of 0 keeps the best few of them.
 FOUND = 3
+BODY = {"text": "person", "frame_index": FRAME, "threshold": 0.0, "max_objects": FOUND}
 
 
 async def my_clip(
@@ -268,3 +270,30 @@ async def test_a_redelivered_detection_makes_its_objects_once_under_the_ids_it_s
         (prompt_id(job_id, 1), 2),
     ]
     assert await resources.pool.fetchval("SELECT count(*) FROM detection_object_ids") == 0
+
+
+async def test_a_daemon_without_a_detector_fails_the_job_and_answers_202_with_the_error(
+    client: AsyncTestClient,
+    headers: dict[str, str],
+    resources: Resources,
+    settings: Settings,
+    shared_model: Any,
+    frames: list[np.ndarray],
+) -> None:
+    clip = await my_clip(client, headers, resources, frames)
+    # No ROTO_DETECTOR_CHECKPOINT and no random weights allowed: the daemon has no detector.
+    daemon = GpuDaemon(
+        model_factory=lambda settings: shared_model, detector_factory=lambda settings, _: None
+    )
+    with daemon_thread(settings, daemon):
+        response = await detect(client, headers, clip, {**BODY, "frame_index": 0}, wait=30)
+    assert response.status_code == 202, response.text
+    job = response.json()["job"]
+    assert (job["status"], job["error"]["code"]) == ("failed", "detector_unavailable")
+    assert "ROTO_DETECTOR_CHECKPOINT" in job["error"]["message"]
+    assert (
+        await resources.pool.fetchval(
+            "SELECT count(*) FROM objects WHERE video_id = $1", clip.video_id
+        )
+        == 0
+    )
