@@ -170,8 +170,8 @@ async def test_exemplar_boxes_alone_make_objects_of_the_default_category(
         response = await detect(client, headers, clip, body, wait=30)
     assert response.status_code == 200, response.text
     answer = response.json()
-    exemplars = tuple(tuple(box) for box in boxes)
-    request = DetectRequest(clip.pixels[0], None, exemplars, 0.0, 2)  # type: ignore[arg-type]
+    exemplars = tuple((x0, y0, x1, y1) for x0, y0, x1, y1 in boxes)
+    request = DetectRequest(clip.pixels[0], None, exemplars, 0.0, 2)
     (instances,) = shared_detector.detect([request])
     expected = rendered(shared_model, clip.pixels[0], instances)
     assert [(o["name"], o["category"]) for o in answer["objects"]] == [
