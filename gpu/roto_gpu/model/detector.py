@@ -161,6 +161,15 @@ class ConceptDetector:
             instances.append(Instance(mask, float(scores[query]), (x0, y0, x1, y1)))
         return instances
 
+    def warm_up(self) -> None:
+        """One pass on a grey frame, with text and with an exemplar: the first call of each
+        costs several times a later one (on CUDA, library setup)."""
+        side = self.image_size
+        image = np.full((side, side, 3), 128, dtype=np.uint8)
+        box = (side / 4, side / 4, side / 2, side / 2)
+        self.detect([DetectRequest(image, EXEMPLAR_TEXT, (), 1.0, 1)])
+        self.detect([DetectRequest(image, None, (box,), 1.0, 1)])
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=self.dtype)
@@ -175,14 +184,17 @@ def load_detector(
     prompts are refused) when neither is allowed."""
     checkpoint = resolve_detector_checkpoint(settings)
     if checkpoint is not None:
-        return detector_from_checkpoint(checkpoint, device, dtype)
-    if not settings.model_allow_random_weights:
+        detector = detector_from_checkpoint(checkpoint, device, dtype)
+    elif settings.model_allow_random_weights:
+        detector = random_detector(device, dtype, seed=settings.model_random_seed)
+    else:
         log.warning(
             "detector_off",
             message="no ROTO_DETECTOR_CHECKPOINT: text and exemplar prompts fail until one is set",
         )
         return None
-    return random_detector(device, dtype, seed=settings.model_random_seed)
+    detector.warm_up()
+    return detector
 
 
 def detector_from_checkpoint(
