@@ -89,6 +89,9 @@ class DetectJobs:
         )
         instances = await self._detect(ctx, job, deadline)
         detected_ms = round((time.monotonic() - started) * 1000, 1)
+        if not instances:
+            log.info("detect_done", instances=0, detect_ms=detected_ms)
+            return DetectResult(object_ids=[])
         object_ids = await self._reserve(ctx, job, len(instances))
         instances = instances[: len(object_ids)]
         rows = await asyncio.to_thread(_prompts, ctx.job.id, job, object_ids, instances)
@@ -136,8 +139,6 @@ class DetectJobs:
         return found
 
     async def _reserve(self, ctx: JobContext, job: DetectPayload, count: int) -> list[int]:
-        if count == 0:
-            return []
         async with ctx.resources.pool.acquire() as conn, conn.transaction():
             ids = await repo.reserve_object_ids(conn, ctx.job.id, job.video_id, count, MAX_OBJECTS)
         if ids is None:
