@@ -1,6 +1,7 @@
-"""The GPU daemon as a worker role (``python -m roto.worker --role gpu``): one SAM2 model and one
-dynamic batcher per process, shared by every job it runs at once. It publishes what model it runs
-(the API's /readyz shows it) and serves the batcher's metrics over HTTP."""
+"""The GPU daemon as a worker role (``python -m roto.worker --role gpu``): one SAM2 model, one
+concept detector (SAM 3's image model) beside it, and one dynamic batcher per process, shared by
+every job it runs at once. It publishes what models it runs (the API's /readyz shows them) and
+serves the batcher's metrics over HTTP."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ import structlog
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
-from roto.jobs.contracts import PROPAGATE, SEGMENT
+from roto.jobs.contracts import DETECT, PROPAGATE, SEGMENT
 from roto.resources import Resources
 from roto.settings import Settings
 from roto.worker.contract import JobHandler, Role
 from roto_gpu.batcher import Batcher, ModelFunction
 from roto_gpu.engine import Engine
 from roto_gpu.frame_embeddings import EmbeddingCache, FrameEmbeddings
+from roto_gpu.jobs.detect import DetectJobs
 from roto_gpu.jobs.propagate import PropagateJobs
 from roto_gpu.jobs.segment import SegmentJobs
 from roto_gpu.metrics import BatcherMetrics
+from roto_gpu.model.detector import ConceptDetector, load_detector
 from roto_gpu.model.sam2_model import Sam2Model, load_model
 from roto_gpu.tracking.tracker import VideoTracker
 
@@ -37,12 +40,20 @@ MODEL_INFO_TTL_S = 60
 MODEL_INFO_REFRESH_S = 20.0
 
 ModelFactory = Callable[[Settings], Sam2Model]
+#: Builds the concept detector beside SAM2 (on its device, in its precision); None: no detector.
+DetectorFactory = Callable[[Settings, Sam2Model], ConceptDetector | None]
+
+
+def detector_beside(settings: Settings, model: Sam2Model) -> ConceptDetector | None:
+    """The concept detector of ``settings`` at SAM2's precision: one choice of device and dtype
+    (``sam2_model``'s) for both models."""
+    return load_detector(settings, model.device, model.dtype)
 
 
 class ModelSlot:
-    """The batcher's model functions, bound once the model is built on the batcher's thread."""
+    """The batcher's model functions, bound once the models are built on the batcher's thread."""
 
-    KINDS = ("encode", "keyframe", "render", "track_seed", "track_step", "track_context")
+    KINDS = ("encode", "keyframe", "render", "track_seed", "track_step", "track_context", "detect")
 
     def __init__(self) -> None:
         self._bound: dict[str, ModelFunction] = {}
@@ -50,16 +61,19 @@ class ModelSlot:
     def functions(self) -> dict[str, ModelFunction]:
         return {kind: functools.partial(self._run, kind) for kind in self.KINDS}
 
-    def bind(self, model: Sam2Model) -> Sam2Model:
+    def bind(
+        self, model: Sam2Model, detector: ConceptDetector | None
+    ) -> tuple[Sam2Model, ConceptDetector | None]:
         bound = {
             "encode": model.encode_images,
             "keyframe": model.decode_keyframes,
             "render": model.render_masks,
             **VideoTracker(model).functions(),
+            "detect": detector.detect if detector is not None else _no_detector,
         }
         assert set(bound) == set(self.KINDS), sorted(bound)
         self._bound = bound
-        return model
+        return model, detector
 
     def _run(self, kind: str, items: list[Any]) -> Sequence[Any]:
         return self._bound[kind](items)
@@ -68,8 +82,13 @@ class ModelSlot:
 class GpuDaemon:
     """Builds the engine when the worker starts and closes it after the drain."""
 
-    def __init__(self, model_factory: ModelFactory = load_model) -> None:
+    def __init__(
+        self,
+        model_factory: ModelFactory = load_model,
+        detector_factory: DetectorFactory = detector_beside,
+    ) -> None:
         self._model_factory = model_factory
+        self._detector_factory = detector_factory
         self._engine: Engine | None = None
 
     @property
@@ -80,8 +99,8 @@ class GpuDaemon:
 
     @contextlib.asynccontextmanager
     async def serving(self, resources: Resources) -> AsyncIterator[Mapping[str, JobHandler]]:
-        """The role's ``serve``: load the model (off the event loop), start the batcher, publish
-        the model's description and serve metrics, and yield the job handlers built on that
+        """The role's ``serve``: load the models (off the event loop), start the batcher, publish
+        the models' description and serve metrics, and yield the job handlers built on that
         engine; undo it all on exit."""
         settings = resources.settings
         log.info("model_loading", size=settings.model_size, device=settings.model_device)
@@ -95,9 +114,14 @@ class GpuDaemon:
             metrics=metrics,
             name="sam2",
         )
+
+        def build() -> tuple[Sam2Model, ConceptDetector | None]:
+            model = self._model_factory(settings)
+            return slot.bind(model, self._detector_factory(settings, model))
+
         try:
-            # Built on the model thread, where it will run (see Batcher.call).
-            model = await batcher.call(lambda: slot.bind(self._model_factory(settings)))
+            # Built on the model thread, where they will run (see Batcher.call).
+            model, detector = await batcher.call(build)
         except BaseException:
             await batcher.close()
             raise
@@ -107,17 +131,19 @@ class GpuDaemon:
             max_entries=settings.embedding_cache_max_entries,
         )
         embeddings = FrameEmbeddings(cache, local_entries=settings.embedding_local_entries)
-        engine = self._engine = Engine(resources, model, batcher, embeddings)
+        engine = self._engine = Engine(resources, model, batcher, embeddings, detector)
         server = start_metrics_server(settings, metrics)
-        await publish_model_info(resources.redis, model.info())
+        info = models_info(model, detector)
+        await publish_model_info(resources.redis, info)
         stop_publishing = asyncio.Event()
         publisher = asyncio.create_task(
-            keep_model_info(resources.redis, model.info(), stop_publishing), name="model-info"
+            keep_model_info(resources.redis, info, stop_publishing), name="model-info"
         )
         try:
             yield {
                 SEGMENT.name: SegmentJobs(engine).handler(),
                 PROPAGATE.name: PropagateJobs(engine).handler(),
+                DETECT.name: DetectJobs(engine).handler(),
             }
         finally:
             # An event, not a cancel: redis-py can swallow a CancelledError that lands inside a
@@ -138,9 +164,18 @@ def gpu_role(daemon: GpuDaemon | None = None) -> Role:
     return Role(
         name="gpu",
         queues=(SEGMENT.queue, PROPAGATE.queue),
-        job_types=(SEGMENT.name, PROPAGATE.name),
+        job_types=(SEGMENT.name, PROPAGATE.name, DETECT.name),
         serve=daemon.serving,
     )
+
+
+def models_info(model: Sam2Model, detector: ConceptDetector | None) -> dict[str, Any]:
+    """SAM2's description with the detector's beside it (None: this daemon has no detector)."""
+    return {**model.info(), "detector": detector.info() if detector is not None else None}
+
+
+def _no_detector(items: list[Any]) -> Sequence[Any]:
+    raise RuntimeError("this daemon has no concept detector")
 
 
 async def publish_model_info(redis: Any, info: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
-"""What the GPU daemon's jobs are given: the process's clients, the model, the batcher that owns
-the model's thread, and the frame embeddings kept between clicks."""
+"""What the GPU daemon's jobs are given: the process's clients, the model (and the concept
+detector, when the daemon has one), the batcher that owns the models' thread, and the frame
+embeddings kept between clicks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from roto.resources import Resources
 from roto_gpu.batcher import Batcher
 from roto_gpu.frame_embeddings import FrameEmbeddings
+from roto_gpu.model.detector import ConceptDetector
 from roto_gpu.model.sam2_model import Sam2Model
 
 
@@ -17,3 +19,4 @@ class Engine:
     model: Sam2Model
     batcher: Batcher
     embeddings: FrameEmbeddings
+    detector: ConceptDetector | None = None

@@ -22,6 +22,7 @@ from roto.auth.security import jwt_key
 from roto.billing import controller as billing
 from roto.bodies import StrictBody
 from roto.deps import provide_job_origin
+from roto.detections import controller as detections
 from roto.errors import exception_handlers
 from roto.exports import controller as exports
 from roto.health.controller import ROUTES as HEALTH_ROUTES
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             videos.resource,
             objects.router,
             prompts.router,
+            detections.router,
             masks.router,
             propagations.router,
             propagations.spans_router,

@@ -104,6 +104,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_max_wait_ms: float = 5.0
     batch_queue_limit: int = 256
 
+    # GPU daemon: the concept detector (SAM 3's image model) behind text and exemplar prompts.
+    # A directory as transformers saves it (weights, config, processor and tokenizer), a tar of
+    # one, or s3://bucket/key of such a tar; never fetched from the model hub.
+    detector_checkpoint: str = ""
+    detector_checkpoint_sha256: str = ""  # required with detector_checkpoint
+
     # GPU daemon: the segment job, its frame-embedding caches and its metrics endpoint.
     embedding_cache_ttl_s: int = 3600  # a frame's embedding stays in Redis this long after use
     embedding_cache_max_entries: int = 128  # at most this many in Redis (8 MiB each at 1024 px)

@@ -1,8 +1,10 @@
-"""Frames decoded from a real (generated) video, and SAM2 tiny with random weights at 256 px,
-built once per test module so the model tests stay quick on a CPU."""
+"""Frames decoded from a real (generated) video, SAM2 tiny with random weights at 256 px, built
+once per test module so the model tests stay quick on a CPU, and the concept detector (SAM 3's
+image model) with random weights at its reduced CPU size, built once per process."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,21 @@ def shared_model() -> Any:
     pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
     pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
     return build_model()
+
+
+@functools.cache
+def cpu_detector() -> Any:
+    """The concept detector as the daemon builds it without a checkpoint on a CPU: SAM 3
+    reduced, random weights (seed 0), the local tokenizer; one per process."""
+    import torch
+
+    from roto_gpu.model.detector import random_detector
+
+    torch.set_num_threads(2)
+    return random_detector(torch.device("cpu"), torch.float32, seed=0)
+
+
+@pytest.fixture(scope="session")
+def shared_detector() -> Any:
+    pytest.importorskip("transformers", reason="the gpu extra is not installed: no transformers")
+    return cpu_detector()

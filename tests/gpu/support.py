@@ -5,9 +5,10 @@ the outbox to the interactive queue."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import msgspec
@@ -18,11 +19,13 @@ from roto.jobs import repository as jobs_repo
 from roto.masks.schemas import FrameMask
 from roto.media.frames import encode_jpeg
 from roto.objects.prompts_repository import PromptRow, insert_prompt
-from roto.resources import Resources
+from roto.resources import Resources, open_resources
+from roto.settings import Settings
 from roto.videos.storage import frame_key, source_key
 from roto.worker.runtime import WorkerRuntime
 from roto_gpu.daemon import GpuDaemon, gpu_role
 from roto_gpu.jobs.frames import decode_frame
+from tests.gpu.conftest import cpu_detector
 from tests.worker.support import create_user, enqueue_job, running_worker, wait_for_status
 
 TERMINAL = {"succeeded", "failed", "canceled"}
@@ -116,9 +119,13 @@ async def enqueue_segment(
     )
 
 
-def daemon_with(model: Any) -> GpuDaemon:
-    """A daemon that serves the test session's model instead of loading one."""
-    return GpuDaemon(model_factory=lambda settings: model)
+def daemon_with(model: Any, detector: Any | None = None) -> GpuDaemon:
+    """A daemon that serves the test session's model (and detector: by default the process's
+    random-weight one) instead of loading them."""
+    chosen = detector if detector is not None else cpu_detector()
+    return GpuDaemon(
+        model_factory=lambda settings: model, detector_factory=lambda settings, _: chosen
+    )
 
 
 @asynccontextmanager
@@ -127,6 +134,40 @@ async def running_daemon(resources: Resources, daemon: GpuDaemon) -> AsyncIterat
     async with running_worker(resources, gpu_role(daemon)) as runtime:
         await wait_until_serving(daemon)
         yield runtime
+
+
+@contextmanager
+def daemon_thread(settings: Settings, daemon: GpuDaemon) -> Iterator[GpuDaemon]:
+    """The gpu role serving ``daemon`` on its own thread and event loop, with its own clients:
+    the litestar test client blocks the test's loop while a request is in flight, and a request
+    that waits (``?wait=``) needs the daemon to run meanwhile."""
+    started, stop = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    async def serve() -> None:
+        async with open_resources(settings) as resources, running_daemon(resources, daemon):
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:
+            failures.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, name="gpu-daemon", daemon=True)
+    thread.start()
+    try:
+        if not started.wait(120) or failures:
+            raise AssertionError(f"the daemon did not start: {failures}")
+        yield daemon
+    finally:
+        stop.set()
+        thread.join(120)
+    if failures:
+        raise failures[0]
 
 
 async def wait_until_serving(daemon: GpuDaemon, timeout_s: float = 60.0) -> None:

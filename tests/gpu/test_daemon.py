@@ -42,11 +42,11 @@ def test_the_gpu_role_polls_interactive_before_batch_and_runs_segment_jobs() -> 
     assert "gpu" in role_names()
     assert role.name == "gpu"
     assert role.queues == ("interactive", "batch")
-    assert set(role.job_types) == {"segment", "propagate"}
+    assert set(role.job_types) == {"segment", "propagate", "detect"}
 
 
 async def test_serving_publishes_the_model_info_that_readyz_shows(
-    resources: Resources, client: AsyncTestClient, shared_model: Any
+    resources: Resources, client: AsyncTestClient, shared_model: Any, shared_detector: Any
 ) -> None:
     await resources.redis.delete(MODEL_INFO_KEY)
     daemon = daemon_with(shared_model)
@@ -54,12 +54,15 @@ async def test_serving_publishes_the_model_info_that_readyz_shows(
         raw = await resources.redis.get(MODEL_INFO_KEY)
         ttl = await resources.redis.ttl(MODEL_INFO_KEY)
         ready = await client.get("/readyz")
-    assert raw is not None and msgspec.json.decode(raw) == shared_model.info()
+    expected = {**shared_model.info(), "detector": shared_detector.info()}
+    assert raw is not None and msgspec.json.decode(raw) == expected
     assert 0 < ttl <= MODEL_INFO_TTL_S
     assert ready.status_code == 200
     model = ready.json()["model"]
     assert model["weights"] == "random"
     assert model["model_id"] == shared_model.model_id
+    assert model["detector"]["weights"] == "random"
+    assert model["detector"]["model_id"] == "sam3-168-random0"
     with pytest.raises(RuntimeError):
         daemon.engine  # noqa: B018  (not serving any more)
 
@@ -79,8 +82,8 @@ async def test_the_batcher_metrics_are_served_over_http_while_serving(
         httpx.get(url, timeout=2)
 
 
-async def test_the_model_is_built_on_the_batcher_thread_that_runs_it(
-    resources: Resources, shared_model: Any
+async def test_the_models_are_built_on_the_batcher_thread_that_runs_them(
+    resources: Resources, shared_model: Any, shared_detector: Any
 ) -> None:
     built_on: list[threading.Thread] = []
 
@@ -88,11 +91,17 @@ async def test_the_model_is_built_on_the_batcher_thread_that_runs_it(
         built_on.append(threading.current_thread())
         return shared_model
 
-    daemon = GpuDaemon(model_factory=factory)
+    def detector_factory(settings: Settings, model: Any) -> Any:
+        assert model is shared_model
+        built_on.append(threading.current_thread())
+        return shared_detector
+
+    daemon = GpuDaemon(model_factory=factory, detector_factory=detector_factory)
     async with daemon.serving(resources):
         runs_on = await daemon.engine.batcher.call(threading.current_thread)
         assert daemon.engine.model is shared_model
-    assert built_on == [runs_on]
+        assert daemon.engine.detector is shared_detector
+    assert built_on == [runs_on, runs_on]
     assert runs_on is not threading.current_thread()
 
 
@@ -139,5 +148,7 @@ async def test_the_worker_process_with_the_gpu_role_segments_and_stops_on_sigter
     output = log_path.read_text(errors="replace")
     assert result_mask(done).rle.size == [clip.height, clip.width], output[-3000:]
     assert info is not None and msgspec.json.decode(info)["image_size"] == IMAGE_SIZE
+    assert msgspec.json.decode(info)["detector"]["weights"] == "random"
     assert code == 0, output[-3000:]
-    assert "RANDOM WEIGHTS" in output
+    assert "SAM2 RUNS WITH RANDOM WEIGHTS" in output
+    assert "THE CONCEPT DETECTOR RUNS WITH RANDOM WEIGHTS" in output

@@ -47,5 +47,13 @@ def test_the_banner_says_random_weights_and_the_reduced_size() -> None:
     line = gpu_banner(load_settings({}, model_device="cpu"))
     assert "RANDOM WEIGHTS" in line
     assert f"{CPU_IMAGE_SIZE} px" in line and "CPU" in line
+    assert "concept detector SAM 3 reduced for the CPU, RANDOM WEIGHTS" in line
     checkpoint = gpu_banner(load_settings({}, model_device="cuda", model_checkpoint="/m.pt"))
     assert "RANDOM" not in checkpoint and "1024 px" in checkpoint
+    assert "no concept detector" in checkpoint
+    both = gpu_banner(
+        load_settings(
+            {}, model_device="cuda", model_checkpoint="/m.pt", detector_checkpoint="/sam3.tar"
+        )
+    )
+    assert "RANDOM" not in both and "concept detector SAM 3, weights /sam3.tar" in both

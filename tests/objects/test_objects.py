@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from litestar.testing import AsyncTestClient
 
-from roto.objects.service import MAX_OBJECTS, PALETTE
+from roto.objects.rules import MAX_OBJECTS, PALETTE
 from roto.settings import Settings
 from tests.factories import signup
 from tests.objects.helpers import fetch_value, new_object, ready_video

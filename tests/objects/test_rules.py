@@ -17,14 +17,15 @@ from roto.objects.prompts_service import (
     job_mask,
     prompt_problems,
 )
-from roto.objects.schemas import Prompt
-from roto.objects.service import (
+from roto.objects.rules import (
+    MAX_NAME_LENGTH,
     PALETTE,
-    check_name,
-    decode_object_cursor,
     default_color,
-    encode_object_cursor,
+    detection_category,
+    numbered_name,
 )
+from roto.objects.schemas import Prompt
+from roto.objects.service import check_name, decode_object_cursor, encode_object_cursor
 
 
 def _prompt(**fields: Any) -> Prompt:
@@ -134,3 +135,15 @@ def test_names_are_trimmed_and_must_be_printable() -> None:
     for bad in ("   ", "a\tb", "x\x7f"):
         with pytest.raises(Unprocessable, match="name"):
             check_name(bad)
+
+
+def test_detected_objects_are_named_after_their_text_within_the_length_names_allow() -> None:
+    assert detection_category("  person ") == "person"
+    assert detection_category(None) == "object"
+    assert detection_category("   ") == "object"
+    assert numbered_name("person", 3) == "person 3"
+    long = "x" * 200
+    category = detection_category(long)
+    assert category == "x" * MAX_NAME_LENGTH
+    assert numbered_name(category, 12) == "x" * (MAX_NAME_LENGTH - 3) + " 12"
+    assert len(numbered_name(category, 100)) == MAX_NAME_LENGTH

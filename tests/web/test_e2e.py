@@ -1,7 +1,7 @@
 """The issue's browser flow against `make run`: headless Chromium (Debian's package) driven by
 playwright-core signs up, uploads a generated clip, clicks the object, propagates, refines a
-propagated frame, undoes and redoes that, updates the stale frames, reloads, exports and imports
-a matte.
+propagated frame, undoes and redoes that, updates the stale frames, reloads, exports, imports
+a matte, and finds all instances of a text and an exemplar box, then propagates them.
 Needs `make web e2e-deps` first (the built app, node_modules and /usr/bin/chromium)."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def stack() -> Iterator[StackRun]:
         yield run
 
 
-def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_imports(
+def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_finds_all(
     stack: StackRun, tmp_path: Path
 ) -> None:
     video = make_video(tmp_path / "clip.mp4", frames=24, width=192, height=108, fps=24)
@@ -177,6 +177,23 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_
     assert imported["alert"] == []
     versus = imported["versus_imported"]
     assert versus["mismatched"] <= 0.2 * versus["inside"], versus
+    # Find all: the text and the Shift+drag exemplar go out as one detection; its two new
+    # objects are listed with the text as their category, painted, and one click propagates
+    # both over the whole clip.
+    found = steps["found"]
+    assert found["exemplars_drawn"] == 1 and found["exemplars_after"] == 0
+    request = found["request"]
+    assert (request["text"], request["frame_index"], request["threshold"]) == ("disc", 20, 0)
+    assert request["max_objects"] == 2 and len(request["exemplar_boxes"]) == 1
+    x0, y0, x1, y1 = request["exemplar_boxes"][0]
+    assert 0 <= x0 < x1 <= 192 and 0 <= y0 < y1 <= 108, request
+    assert found["status"] == 200
+    assert found["answer_objects"] == [[2, "disc 1", "disc"], [3, "disc 2", "disc"]]
+    assert found["rows"] == ["disc 1disc", "disc 2disc"]  # each name, then its category
+    assert found["summary"] == "2 \u00d7 disc on frame 20"
+    assert found["painted"] > 0 and found["alert"] == []
+    assert found["propagation_request"] == {"object_ids": [2, 3], "direction": "both"}
+    assert found["tracked_frames"] == 24
     shots = sorted(p.name for p in out.glob("*.png"))
     assert shots == [
         "01-signed-up.png",
@@ -189,4 +206,5 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_
         "08-reloaded.png",
         "09-exported.png",
         "10-imported.png",
+        "11-found.png",
     ]

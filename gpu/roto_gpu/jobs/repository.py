@@ -1,5 +1,5 @@
-"""SQL of the GPU daemon's jobs: what a segment job reads about its video, and what the chunk
-sweep reads about the masks index and jobs."""
+"""SQL of the GPU daemon's jobs: what a segment job reads about its video, the object ids a
+detect job sets aside, and what the chunk sweep reads about the masks index and jobs."""
 
 from __future__ import annotations
 
@@ -38,6 +38,25 @@ SELECT frame_index,
 FROM masks
 WHERE video_id = $1 AND object_id = $2 AND frame_index = ANY($3::int[])
 """
+# The video row's lock serialises id allocation with the API's object creation.
+LOCK_READY_VIDEO = "SELECT 1 FROM videos WHERE id = $1 AND status = 'ready' FOR UPDATE"
+SELECT_RESERVED_IDS = """
+SELECT object_id FROM detection_object_ids WHERE job_id = $1 ORDER BY rank
+"""
+# Live objects and the ids other unfinished detections set aside: the room left in the video.
+COUNT_TAKEN = """
+SELECT (SELECT count(*) FROM objects WHERE video_id = $1)
+     + (SELECT count(*) FROM detection_object_ids WHERE video_id = $1 AND job_id <> $2)
+"""
+ALLOCATE_OBJECT_IDS = """
+UPDATE videos SET next_object_id = next_object_id + $2
+WHERE id = $1
+RETURNING next_object_id - $2 AS first_id
+"""
+INSERT_RESERVED_ID = """
+INSERT INTO detection_object_ids (job_id, rank, video_id, object_id) VALUES ($1, $2, $3, $4)
+"""
+DELETE_RESERVED_IDS = "DELETE FROM detection_object_ids WHERE job_id = $1"
 SELECT_FINISHED_JOBS = """
 SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')
 """
@@ -75,3 +94,30 @@ async def finished_jobs(conn: asyncpg.Connection, job_ids: set[uuid.UUID]) -> se
     """Those of ``job_ids`` that have finished; a job that no longer exists is not among them."""
     records = await conn.fetch(SELECT_FINISHED_JOBS, list(job_ids))
     return {record["id"] for record in records}
+
+
+async def reserve_object_ids(
+    conn: asyncpg.Connection, job_id: uuid.UUID, video_id: uuid.UUID, count: int, limit: int
+) -> list[int] | None:
+    """Up to ``count`` object ids for the job's instances, by rank: those it set aside already
+    (a redelivered job), then new ones while the video holds fewer than ``limit`` objects. None
+    when the video is gone or not ready. Call in a transaction."""
+    if await conn.fetchval(LOCK_READY_VIDEO, video_id) is None:
+        return None
+    ids: list[int] = [r["object_id"] for r in await conn.fetch(SELECT_RESERVED_IDS, job_id)]
+    taken: int = await conn.fetchval(COUNT_TAKEN, video_id, job_id)
+    more = min(count - len(ids), limit - taken - len(ids))
+    if more > 0:
+        first: int = await conn.fetchval(ALLOCATE_OBJECT_IDS, video_id, more)
+        new = list(range(first, first + more))
+        await conn.executemany(
+            INSERT_RESERVED_ID,
+            [(job_id, len(ids) + i, video_id, object_id) for i, object_id in enumerate(new)],
+        )
+        ids.extend(new)
+    return ids[:count]
+
+
+async def release_object_ids(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """Forget the ids a detect job set aside (its objects were made, or it ended without)."""
+    await conn.execute(DELETE_RESERVED_IDS, job_id)

@@ -4,7 +4,8 @@ predictor decodes them (``roto_gpu.jobs.keyframes``), stored as COCO RLE.
 What the job makes is stored in the transaction that finishes it, under a per-keyframe lock and
 only while the keyframe's prompts are still those it was made from: a slower job for an earlier
 click never overwrites the mask of a later one. The prompts' states and the keyframe's context
-(already in S3) are recorded there too; the mask goes to S3, the masks row and the Redis copy.
+(already in S3) are recorded there too; the mask goes to S3, the masks row and the Redis copy
+(``roto_gpu.jobs.keyframe_masks``).
 """
 
 from __future__ import annotations
@@ -15,20 +16,18 @@ from typing import Any
 
 import asyncpg
 import structlog
-from redis.exceptions import RedisError
 
 from roto.jobs.contracts import SEGMENT, SegmentResult
 from roto.jobs.repository import JobRow
-from roto.masks.repository import upsert_mask
-from roto.masks.rle import area as mask_area
 from roto.masks.rle import encode as encode_rle
 from roto.masks.schemas import FrameMask
-from roto.masks.storage import HOT_MASK_TTL_S, encode_mask, hot_mask_key, keyframe_mask_key
 from roto.objects import prompts_repository as prompts_repo
 from roto.worker.contract import JobContext, JobFailed, JobHandler
 from roto_gpu.batcher import DeadlineExceeded, Priority, QueueFull
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as repo
+from roto_gpu.jobs.frames import check_frame
+from roto_gpu.jobs.keyframe_masks import index_keyframe_mask, put_keyframe_mask
 from roto_gpu.jobs.keyframes import KeyframeComputer, KeyframeOutcome
 
 log = structlog.get_logger(__name__)
@@ -57,7 +56,7 @@ class SegmentJobs:
             keyframe = await prompts_repo.get_keyframe(
                 conn, job.video_id, job.object_id, job.frame_index
             )
-        orig_hw, frame_count = _check_frame(video, job.frame_index)
+        orig_hw, frame_count = check_frame(video, job.frame_index)
         computer = KeyframeComputer(
             self._engine,
             ctx.resources,
@@ -117,31 +116,8 @@ class SegmentJobs:
         for prompt_id, key in made.new_states:
             await prompts_repo.set_state_key(conn, prompt_id, key)
         resources = self._engine.resources
-        key = keyframe_mask_key(job.video_id, job.object_id, job.frame_index)
-        data = encode_mask(mask)
-        await resources.s3.put_object(
-            Bucket=resources.settings.s3_bucket,
-            Key=key,
-            Body=data,
-            ContentType="application/json",
-        )
-        await upsert_mask(
-            conn,
-            video_id=job.video_id,
-            object_id=job.object_id,
-            frame_index=job.frame_index,
-            source=mask.source,
-            score=mask.score,
-            area=mask_area(mask.rle),
-            storage_key=key,
-            job_id=row.id,
-        )
-        try:
-            await resources.redis.set(
-                hot_mask_key(job.video_id, job.object_id, job.frame_index), data, ex=HOT_MASK_TTL_S
-            )
-        except RedisError as exc:  # the hot copy is a shortcut; S3 and the row are the mask
-            log.warning("hot_mask_not_stored", error=repr(exc))
+        stored = await put_keyframe_mask(resources, job.video_id, mask)
+        await index_keyframe_mask(conn, resources, job.video_id, stored, row.id)
         log.info("segment_mask_stored", store_ms=round((time.monotonic() - started) * 1000, 1))
 
     async def on_failure(
@@ -154,17 +130,3 @@ class SegmentJobs:
 def _has_memory(outcome: KeyframeOutcome, keyframe: prompts_repo.KeyframeRow | None) -> bool:
     row = outcome.new_keyframe or keyframe
     return row is not None and row.context_key is not None
-
-
-def _check_frame(video: repo.FrameSource | None, frame_index: int) -> tuple[tuple[int, int], int]:
-    """The video's (height, width) and frame count, once it is known to hold the frame."""
-    if video is None:
-        raise JobFailed("video_not_found", "the video no longer exists")
-    if video.status != "ready" or not video.width or not video.height or not video.frame_count:
-        raise JobFailed("video_not_ready", f"the video is {video.status}, not ready")
-    if frame_index >= video.frame_count:
-        raise JobFailed(
-            "frame_out_of_range",
-            f"frame {frame_index} is past the video's last frame ({video.frame_count - 1})",
-        )
-    return (video.height, video.width), video.frame_count

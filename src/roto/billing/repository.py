@@ -34,17 +34,18 @@ FROM usage_records
 WHERE user_id = $1 AND recorded_at >= $2 AND counts_toward_quota
 """
 # What a quota check needs, in one round trip on the click's path: the plan, the frames used
-# since $2, and the frames that unfinished GPU jobs may still record (a click one, a propagation
-# up to its whole range: its usage is recorded only when it finishes).
+# since $2, and the frames that unfinished GPU jobs may still record (a click or a detection one,
+# a propagation up to its whole range: its usage is recorded only when it finishes).
 SELECT_QUOTA_STATE = """
 SELECT
     (SELECT plan FROM users WHERE id = $1) AS plan,
     (SELECT coalesce(sum(frames), 0)::bigint FROM usage_records
      WHERE user_id = $1 AND recorded_at >= $2 AND counts_toward_quota) AS frames_used,
-    (SELECT coalesce(sum(CASE WHEN type = 'segment' THEN 1 ELSE progress_total END), 0)::bigint
+    (SELECT coalesce(sum(CASE WHEN type IN ('segment', 'detect') THEN 1 ELSE progress_total END),
+                     0)::bigint
      FROM jobs
      WHERE user_id = $1 AND status IN ('queued', 'running')
-       AND type IN ('segment', 'propagate')) AS frames_reserved
+       AND type IN ('segment', 'detect', 'propagate')) AS frames_reserved
 """
 SELECT_PLAN = "SELECT plan FROM users WHERE id = $1"
 # Serialises one user's quota checks until the transaction ends, so two jobs submitted at once

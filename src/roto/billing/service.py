@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 FRAME_QUOTAS: dict[str, int] = {"free": 20_000, "pro": 500_000}
 DEFAULT_PLAN = "free"
 #: Job types that run on the GPU daemon and so count against the quota.
-GPU_JOB_TYPES = frozenset({"segment", "propagate"})
+GPU_JOB_TYPES = frozenset({"segment", "detect", "propagate"})
 #: Job types of the media worker: metered, but not against the frame quota.
 MEDIA_JOB_TYPES = frozenset({"ingest", "export"})
 
@@ -103,7 +103,7 @@ def job_usage(job: JobRow) -> JobUsage | None:
         return JobUsage(job.progress_done, worker_seconds=seconds, counts_toward_quota=False)
     if job.type not in GPU_JOB_TYPES:
         return None
-    if job.type == "segment":
+    if job.type in ("segment", "detect"):
         frames = 1 if job.status == "succeeded" else 0
     elif job.status == "succeeded" and job.result is not None:
         frames = int(job.result.get("frames_processed", job.progress_done))

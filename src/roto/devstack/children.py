@@ -95,11 +95,26 @@ def gpu_banner(settings: Settings) -> str:
         line += " (reduced for the CPU; ROTO_MODEL_IMAGE_SIZE sets it)"
     checkpoint = settings.model_checkpoint or gpu_env(settings).get(ENV_PREFIX + "MODEL_CHECKPOINT")
     if checkpoint:
-        return f"{line}, weights {checkpoint}"
-    return (
-        f"{line}, RANDOM WEIGHTS: its masks mean nothing (`make weights` fetches SAM2.1 "
-        f"{settings.model_size}, or set ROTO_MODEL_CHECKPOINT)"
-    )
+        line = f"{line}, weights {checkpoint}"
+    else:
+        line = (
+            f"{line}, RANDOM WEIGHTS: its masks mean nothing (`make weights` fetches SAM2.1 "
+            f"{settings.model_size}, or set ROTO_MODEL_CHECKPOINT)"
+        )
+    return f"{line}; {detector_banner(settings)}"
+
+
+def detector_banner(settings: Settings) -> str:
+    """The banner's words about the concept detector behind text and exemplar prompts."""
+    if settings.detector_checkpoint:
+        return f"concept detector SAM 3, weights {settings.detector_checkpoint}"
+    if settings.model_allow_random_weights or not settings.model_checkpoint:
+        reduced = " reduced for the CPU," if runs_on_cpu(settings) else ""
+        return (
+            f"concept detector SAM 3{reduced} RANDOM WEIGHTS: text finds noise "
+            "(set ROTO_DETECTOR_CHECKPOINT)"
+        )
+    return "no concept detector: text and exemplar prompts fail (set ROTO_DETECTOR_CHECKPOINT)"
 
 
 def use_local_aws_credentials() -> None:

@@ -110,6 +110,31 @@ class PropagateResult(msgspec.Struct, frozen=True):
     masks_written: int
 
 
+# --- detect (interactive queue): a concept found on one frame, each instance a new object ---
+
+
+class DetectPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A checked detection: ``text`` and/or exemplar ``boxes`` (source pixels) on one frame;
+    with ``propagate`` a propagation of the new objects over ``frame_start..frame_end``
+    follows."""
+
+    video_id: uuid.UUID
+    frame_index: int
+    text: str | None
+    boxes: list[tuple[float, float, float, float]]
+    threshold: float
+    max_objects: int
+    propagate: bool
+    frame_start: int
+    frame_end: int
+
+
+class DetectResult(msgspec.Struct, frozen=True):
+    """The new objects, highest detector score first (none when nothing matched)."""
+
+    object_ids: list[int]
+
+
 # --- export (media queue): stored masks written as mattes, movies or datasets ---
 
 
@@ -138,10 +163,11 @@ class ExportResult(msgspec.Struct, frozen=True):
 INGEST = JobKind("ingest", "media", IngestPayload, IngestResult)
 SEGMENT = JobKind("segment", "interactive", SegmentPayload, SegmentResult)
 PROPAGATE = JobKind("propagate", "batch", PropagatePayload, PropagateResult)
+DETECT = JobKind("detect", "interactive", DetectPayload, DetectResult)
 EXPORT = JobKind("export", "media", ExportPayload, ExportResult)
 
 JOB_KINDS: dict[str, JobKind[Any, Any]] = {
-    kind.name: kind for kind in (INGEST, SEGMENT, PROPAGATE, EXPORT)
+    kind.name: kind for kind in (INGEST, SEGMENT, PROPAGATE, DETECT, EXPORT)
 }
 #: The queue of each job type.
 JOB_QUEUES: dict[str, str] = {name: kind.queue for name, kind in JOB_KINDS.items()}

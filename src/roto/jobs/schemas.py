@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-JobType = Literal["ingest", "segment", "propagate", "export"]
+JobType = Literal["ingest", "segment", "propagate", "detect", "export"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 

@@ -127,9 +127,19 @@ async def insert_prompt(
     labels: list[int],
     box: list[float] | None,
     mask: dict[str, Any] | None = None,
+    prompt_id: uuid.UUID | None = None,
 ) -> PromptRow:
+    """A new prompt (a fresh id unless ``prompt_id`` names it)."""
     record = await conn.fetchrow(
-        INSERT_PROMPT, uuid.uuid4(), video_id, object_id, frame_index, points, labels, box, mask
+        INSERT_PROMPT,
+        prompt_id or uuid.uuid4(),
+        video_id,
+        object_id,
+        frame_index,
+        points,
+        labels,
+        box,
+        mask,
     )
     row = _prompt(record)
     assert row is not None

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from roto.objects.rules import DEFAULT_CATEGORY
 from roto.objects.schemas import VideoObject
 from roto.timefmt import rfc3339
 
@@ -30,7 +31,6 @@ class ObjectRow(msgspec.Struct, frozen=True):
         )
 
 
-DEFAULT_CATEGORY = "object"
 # The UPDATE locks the video row until the transaction ends, so two creations never share an id,
 # and the counter only grows, so a deleted object's id is never handed out again.
 ALLOCATE_OBJECT_ID = """
@@ -50,6 +50,12 @@ FROM objects
 WHERE video_id = $1 AND object_id > $2
 ORDER BY object_id
 LIMIT $3
+"""
+SELECT_OBJECTS = """
+SELECT video_id, object_id, name, color, category, created_at
+FROM objects
+WHERE video_id = $1 AND object_id = ANY($2::int[])
+ORDER BY object_id
 """
 # FOR KEY SHARE: a prompt being written keeps the object from being deleted under it.
 SELECT_OBJECT_FOR_PROMPT = """
@@ -114,6 +120,14 @@ async def get_object(
     conn: asyncpg.Connection | asyncpg.Pool, video_id: uuid.UUID, object_id: int
 ) -> ObjectRow | None:
     return _object(await conn.fetchrow(SELECT_OBJECT, video_id, object_id))
+
+
+async def get_objects(
+    conn: asyncpg.Connection | asyncpg.Pool, video_id: uuid.UUID, object_ids: list[int]
+) -> list[ObjectRow]:
+    """Those of ``object_ids`` that are objects of the video, in id order."""
+    records = await conn.fetch(SELECT_OBJECTS, video_id, object_ids)
+    return [msgspec.convert(dict(r), ObjectRow) for r in records]
 
 
 async def lock_object_for_prompt(

@@ -16,6 +16,7 @@ from roto.masks import repository as masks_repo
 from roto.masks import storage as mask_storage
 from roto.objects import prompts_repository as prompts_repo
 from roto.objects import repository as repo
+from roto.objects.rules import MAX_OBJECT_ID, MAX_OBJECTS, default_color, name_problem
 from roto.objects.schemas import ObjectCreate, ObjectUpdate, VideoObject
 from roto.pagination import Page
 from roto.resources import Resources
@@ -23,36 +24,17 @@ from roto.videos.service import get_video, ready_video
 
 log = structlog.get_logger(__name__)
 
-#: Live objects one video may hold; it bounds the masks of a frame (and so a masks answer).
-MAX_OBJECTS = 100
-#: Object ids are PostgreSQL integers; anything above cannot name an object.
-MAX_OBJECT_ID = 2**31 - 1
-#: Default colours by object id, distinct on dark and light footage (Trubetskoy's 20 colours).
-PALETTE = (
-    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0",
-    "#f032e6", "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8",
-    "#800000", "#aaffc3", "#808000", "#ffd8b1", "#000075", "#808080",
-)  # fmt: skip
 #: Keys per Redis DEL, so a long video's hot copies do not make one huge command.
 HOT_DELETE_BATCH = 500
 _S3_ERRORS = (ClientError, BotoCoreError, storage.StorageError, OSError)
 
 
-def default_color(object_id: int) -> str:
-    return PALETTE[(object_id - 1) % len(PALETTE)]
-
-
 def check_name(name: str, field: str = "name") -> str:
     """The text without surrounding blanks; 422 naming ``field`` if nothing or controls remain."""
-    stripped = name.strip()
-    if not stripped:
-        raise Unprocessable(
-            f"{field}: must not be blank", errors=[{"key": field, "message": "blank"}]
-        )
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in stripped):
-        message = "must not contain control characters"
-        raise Unprocessable(f"{field}: {message}", errors=[{"key": field, "message": message}])
-    return stripped
+    problem = name_problem(name)
+    if problem is not None:
+        raise Unprocessable(f"{field}: {problem}", errors=[{"key": field, "message": problem}])
+    return name.strip()
 
 
 def check_category(category: str) -> str:

@@ -95,6 +95,18 @@ describe("ApiClient", () => {
     expect(keys[1]).not.toBe(keys[0]);
   });
 
+  it("posts a detection with its wait and an Idempotency-Key", async () => {
+    const fetch = vi.fn(async () => json(202, { job: { id: "j1" } }));
+    vi.stubGlobal("fetch", fetch);
+    const api = new ApiClient(memoryStore(tokens("a1", "r1")));
+    const body = { text: "person", exemplar_boxes: null, frame_index: 3, threshold: 0.5, max_objects: 20, propagate: false };
+    expect(await api.detect("v1", body)).toEqual({ job: { id: "j1" } });
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect([url, init.method]).toEqual(["/v1/videos/v1/detections?wait=30", "POST"]);
+    expect(JSON.parse(init.body as string)).toEqual(body);
+    expect((init.headers as Record<string, string>)["Idempotency-Key"]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it("follows the prompt history's pages with the filters kept", async () => {
     const record = (id: string) => ({ id, object_id: 1, frame_index: 4, points: [], labels: [], box: null, mask: false, created_at: "t" });
     const fetch = vi.fn(async (url: string) =>

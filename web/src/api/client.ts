@@ -2,6 +2,8 @@
 import { ApiError } from "./errors";
 import { readEventStream, type ServerEvent } from "./sse";
 import type {
+  Detection,
+  DetectionDone,
   ExportCreate,
   FrameMasks,
   Job,
@@ -203,6 +205,9 @@ export class ApiClient {
     return frames;
   }
 
+  /** Text and exemplar prompts: every instance on the frame becomes a new object. */
+  detect = (videoId: string, body: Detection, waitS = 30) =>
+    this.call<DetectionDone | JobEnvelope>("POST", `/v1/videos/${videoId}/detections?wait=${waitS}`, body, idempotent());
   propagate = (videoId: string, body: PropagationCreate) =>
     this.call<JobEnvelope>("POST", `/v1/videos/${videoId}/propagations`, body, idempotent());
   exportVideo = (videoId: string, body: ExportCreate) =>

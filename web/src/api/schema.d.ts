@@ -306,6 +306,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/videos/{video_id}/detections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Find every instance of a concept on a frame; each becomes a new object
+         * @description A `detect` job runs the concept detector (SAM 3's image model) on the frame with the text (a short noun phrase), the exemplar boxes ("more like this one"), or both. Every instance scoring above `threshold`, best first and at most `max_objects`, becomes a new object named "<text> 1", "<text> 2", ... whose `category` is the text ("object" for exemplar boxes alone) and whose keyframe on that frame holds the instance's mask as an imported matte. With `propagate` a `propagate` job of the new objects over the whole video follows. No match is a success with no objects. The answer is 200 with the objects and their keyframe masks when the job succeeds within `wait` seconds, else 202 with the job as it stands (its `result`, once it succeeded, is `{"object_ids": [...]}`; a failed job shows its error there). A detection counts one frame against the quota (with `propagate`, the propagation's frames too). A repeated Idempotency-Key answers the first job, again waiting up to `wait` seconds for it.
+         */
+        post: operations["V1VideosVideoIdDetectionsCreateDetection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/videos/{video_id}/exports": {
         parameters: {
             query?: never;
@@ -600,6 +620,40 @@ export interface components {
                 [key: string]: number;
             } | null;
         };
+        /** Detection */
+        Detection: {
+            /** @description boxes [x0, y0, x1, y1] in source pixels around instances to find more of */
+            exemplar_boxes?: [
+                number,
+                number,
+                number,
+                number
+            ][] | null;
+            frame_index: number;
+            /**
+             * @description at most this many, best first
+             * @default 20
+             */
+            max_objects: number;
+            /** @default false */
+            propagate: boolean;
+            /**
+             * @description a short noun phrase naming the concept; it becomes the new objects' category and names
+             * @example person
+             */
+            text?: string | null;
+            /**
+             * @description the detector's score an instance needs
+             * @default 0.5
+             */
+            threshold: number;
+        };
+        /** DetectionDone */
+        DetectionDone: {
+            job: components["schemas"]["Job"];
+            masks: components["schemas"]["FrameMask"][];
+            objects: components["schemas"]["VideoObject"][];
+        };
         /** ErrorInfo */
         ErrorInfo: {
             code: string;
@@ -652,7 +706,7 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "succeeded" | "failed" | "canceled";
             /** @enum {string} */
-            type: "ingest" | "segment" | "propagate" | "export";
+            type: "ingest" | "segment" | "propagate" | "detect" | "export";
             video_id: string | null;
         };
         /** JobEnvelope */
@@ -1720,6 +1774,92 @@ export interface operations {
             };
             /** @description storage failed midway; the video was kept, retry the DELETE */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    V1VideosVideoIdDetectionsCreateDetection: {
+        parameters: {
+            query?: {
+                /** @description seconds to wait for the objects, 0..30; 0 answers 202 at once */
+                wait?: number;
+            };
+            header?: {
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                video_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Detection"];
+            };
+        };
+        responses: {
+            /** @description the detection succeeded within `wait` seconds: the job, the new objects (best first) and their masks on the frame */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DetectionDone"];
+                };
+            };
+            /** @description the detection was not done within `wait` seconds, or it failed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobEnvelope"];
+                };
+            };
+            /** @description wait outside 0..30, a malformed body or Idempotency-Key, an unknown field, a field of the wrong type, a text of 0 or more than 200 characters, an empty list of exemplar_boxes or more than 20, a threshold outside 0..1, or max_objects outside 1..100 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the detection (and the propagation it asks for) would pass the month's frame quota */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such video for this caller (also for another user's video or a non-UUID id) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the video is not ready, or already holds the most objects allowed (100) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description neither text nor exemplar_boxes, a blank text or one with control characters, a frame_index outside 0..frame_count-1, an exemplar box without x0 < x1 and y0 < y1 or outside the frame, or an Idempotency-Key reused for another video or job type */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

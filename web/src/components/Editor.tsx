@@ -2,10 +2,12 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import type { ApiClient } from "../api/client";
 import type { FrameMask, ObjectUpdate, VideoObject } from "../api/types";
+import { exemplarsOn } from "../state/detection";
 import { editorReducer, framePrompts, frameScore, initialEditor, keyframes, shortcut } from "../state/editor";
 import { propagationRequest, staleFrameCount, staleRanges, staleSpans } from "../state/timeline";
 import { ErrorBanner } from "./ErrorBanner";
 import { ExportDialog } from "./ExportDialog";
+import { FindAllBar, FoundPanel } from "./FindAll";
 import { FrameView, type Click } from "./FrameView";
 import { KeyframesPanel } from "./KeyframesPanel";
 import { ObjectsPanel } from "./ObjectsPanel";
@@ -13,6 +15,7 @@ import { PropagationPanel } from "./PropagationPanel";
 import { Timeline } from "./Timeline";
 import { Toolbar } from "./Toolbar";
 import { Transport } from "./Transport";
+import { useDetection } from "./useDetection";
 import { useFrames } from "./useFrames";
 import { usePropagation } from "./usePropagation";
 import { usePrompts } from "./usePrompts";
@@ -31,6 +34,20 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
   }, [api, videoId]);
   const propagation = usePropagation(api, videoId, dispatch, { onError: setError, onChanged: refreshSpans });
   const prompts = usePrompts(api, videoId, state, dispatch, { onError: setError, onNotice: setNotice, onChanged: refreshSpans });
+  const detection = useDetection(api, videoId, dispatch, {
+    onError: setError,
+    onChanged: refreshSpans,
+    // A detection with `propagate` queued the propagation of its objects: follow it.
+    onPropagationQueued: () => void followRunningPropagation(),
+  });
+
+  /** Follows the video's queued or running propagation, if there is one. */
+  async function followRunningPropagation() {
+    const running = (await api.listJobs(videoId)).items.find(
+      (j) => j.type === "propagate" && (j.status === "queued" || j.status === "running"),
+    );
+    if (running) await propagation.stream(running);
+  }
 
   const load = useCallback(async () => {
     try {
@@ -40,14 +57,11 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
       dispatch({ type: "loaded", video: loadedVideo, objects: objects.items, masks: masks.flatMap((f) => f.masks), prompts: stored });
       if (!ready) return;
       refreshSpans();
-      const running = (await api.listJobs(videoId)).items.find(
-        (j) => j.type === "propagate" && (j.status === "queued" || j.status === "running"),
-      );
-      if (running) void propagation.stream(running);
+      void followRunningPropagation().catch(setError);
     } catch (err) {
       setError(err);
     }
-    // Loads once per video: propagation.stream is a fresh function each render on purpose.
+    // Loads once per video: followRunningPropagation is a fresh function each render on purpose.
   }, [api, videoId, refreshSpans]);
 
   useEffect(() => {
@@ -154,6 +168,8 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
         <div className="viewer">
           <Toolbar filename={video.filename} tool={state.tool} busy={prompts.busy} canImport={selected !== null}
             onTool={(tool) => dispatch({ type: "tool", tool })} onImport={(file) => void prompts.importMatte(file)} />
+          <FindAllBar frame={frame} exemplars={state.exemplars} busy={detection.busy}
+            onFind={(body) => void detection.find(body)} onClearExemplars={() => dispatch({ type: "exemplarsCleared" })} />
           <FrameView
             frameUrl={frames.url}
             width={video.width ?? 1}
@@ -164,9 +180,11 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
             tool={state.tool}
             prompts={framePrompts(state, selected, frame)}
             pending={pending?.key === viewKey ? pending : null}
-            busy={prompts.busy !== null}
+            busy={prompts.busy !== null || detection.busy}
+            exemplars={exemplarsOn(state.exemplars, frame)}
             onClick={(click) => void onClick(click)}
             onBox={onBox}
+            onExemplar={(box) => dispatch({ type: "exemplarAdded", frame, box })}
           />
           <Timeline frame={frame} frameCount={frameCount} keyframes={marks} stale={stale} range={state.range}
             scores={scores} lowScore={state.lowScore} onSeek={(f) => dispatch({ type: "seek", frame: f })} />
@@ -174,6 +192,9 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
           {notice && <p className="hint" role="status">{notice}</p>}
         </div>
         <aside>
+          <FoundPanel found={state.found} objects={state.objects} selected={selected} propagation={job}
+            onSelect={(id) => dispatch({ type: "select", objectId: id })}
+            onPropagate={(body) => void propagation.propagate(body)} onDismiss={() => dispatch({ type: "foundCleared" })} />
           <ObjectsPanel objects={state.objects} selected={selected} onSelect={(id) => dispatch({ type: "select", objectId: id })} onAdd={addObject} onUpdate={updateObject} onDelete={(o) => void deleteObject(o)} />
           <KeyframesPanel objectName={selectedObject?.name ?? null} prompts={objectPrompts} frame={frame} busy={prompts.busy !== null}
             onSeek={(f) => dispatch({ type: "seek", frame: f })} onDeleteKeyframe={deleteKeyframe} onRemovePrompt={(p) => void prompts.removePrompt(p)} />
@@ -210,6 +231,8 @@ function Help() {
   return (
     <div className="hint help">
       <p>Keys: space plays, ←/→ step a frame, shift+←/→ ten frames. Right-click or alt-click for a negative click.</p>
+      <p>Find all: type what to look for (“person”), or Shift+drag boxes around examples on the frame, or both; every
+        instance found on the frame becomes a new object with its mask as a keyframe.</p>
       <p>Ctrl+Z (⌘Z) undoes the last prompt made in this session, whichever object or frame it was on, and shows that
         frame; Ctrl+Shift+Z (or Ctrl+Y) redoes it. Prompts from before a reload are removed from the keyframe list.</p>
       <p>I and O set the in and out points for Propagate, Alt+X clears them. Striped spans on the timeline are stale:

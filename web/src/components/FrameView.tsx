@@ -1,8 +1,10 @@
 /** The current frame with its masks overlaid, the stored clicks and boxes of the selected
- * object drawn over it, and the click and box tools on top. */
+ * object drawn over it, and the click and box tools on top. Shift+drag draws an exemplar box
+ * for "find all" whatever the tool, with or without a selected object. */
 import { useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
 import type { FrameMask, PromptRecord, VideoObject } from "../api/types";
 import { decodeMask } from "../rle/rle";
+import type { Box } from "../state/detection";
 import type { Tool } from "../state/editor";
 
 export interface Click {
@@ -24,8 +26,11 @@ interface Props {
   /** A click sent but not stored yet, drawn at once. */
   pending: Click | null;
   busy: boolean;
+  /** Exemplar boxes drawn on this frame for "find all". */
+  exemplars: Box[];
   onClick: (click: Click) => void;
   onBox: (box: [number, number, number, number]) => void;
+  onExemplar: (box: Box) => void;
 }
 
 function rgb(color: string): [number, number, number] {
@@ -62,6 +67,7 @@ export function FrameView(props: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const [dragFrom, setDragFrom] = useState<[number, number] | null>(null);
   const [dragTo, setDragTo] = useState<[number, number] | null>(null);
+  const [exemplar, setExemplar] = useState(false);
 
   useEffect(() => {
     if (canvas.current) paint(canvas.current, props.masks, props.objects, props.selected);
@@ -76,8 +82,11 @@ export function FrameView(props: Props) {
   }
 
   function down(event: MouseEvent) {
-    if (props.selected === null || props.busy) return;
-    if (props.tool === "box") {
+    if (props.busy) return;
+    const isExemplar = event.shiftKey && event.button === 0;
+    if (props.selected === null && !isExemplar) return;
+    if (props.tool === "box" || isExemplar) {
+      setExemplar(isExemplar);
       setDragFrom(toSource(event));
       setDragTo(toSource(event));
       return;
@@ -93,7 +102,7 @@ export function FrameView(props: Props) {
         Math.min(dragFrom[0], dragTo[0]), Math.min(dragFrom[1], dragTo[1]),
         Math.max(dragFrom[0], dragTo[0]), Math.max(dragFrom[1], dragTo[1]),
       ];
-      if (box[2] - box[0] >= 2 && box[3] - box[1] >= 2) props.onBox(box);
+      if (box[2] - box[0] >= 2 && box[3] - box[1] >= 2) (exemplar ? props.onExemplar : props.onBox)(box);
     }
     setDragFrom(null);
     setDragTo(null);
@@ -118,7 +127,10 @@ export function FrameView(props: Props) {
         onContextMenu={(e) => e.preventDefault()}
       >
         <PromptMarks prompts={props.prompts} pending={props.pending} radius={Math.max(2, width / 160)} />
-        {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className="box" />}
+        {props.exemplars.map(([x0, y0, x1, y1], i) => (
+          <rect key={i} x={x0} y={y0} width={x1 - x0} height={y1 - y0} className="exemplar" data-testid="exemplar" />
+        ))}
+        {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className={exemplar ? "exemplar" : "box"} />}
       </svg>
     </div>
   );

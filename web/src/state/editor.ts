@@ -2,6 +2,7 @@
  * prompts with their undo history, stale spans, the in/out range and the tools.
  * A pure reducer, so every transition is unit-tested without a browser. */
 import type { Direction, FrameMask, Job, Progress, Prompt, PromptRecord, Span, Video, VideoObject } from "../api/types";
+import { withExemplar, type Box, type Exemplars, type Found } from "./detection";
 import { emptyHistory, forgetObject, forgetPrompts, recorded, undone, type History } from "./history";
 import { noRange, withIn, withOut, type FrameRange } from "./timeline";
 
@@ -27,6 +28,9 @@ export interface EditorState {
   direction: Direction;
   propagation: Job | null;
   lowScore: number;
+  /** Exemplar boxes drawn for "find all" (Shift+drag), and what the last detection made. */
+  exemplars: Exemplars | null;
+  found: Found | null;
 }
 
 export type EditorAction =
@@ -55,7 +59,12 @@ export type EditorAction =
   | { type: "direction"; direction: Direction }
   | { type: "propagation"; job: Job | null }
   | { type: "propagationProgress"; progress: Progress }
-  | { type: "lowScore"; value: number };
+  | { type: "lowScore"; value: number }
+  | { type: "exemplarAdded"; frame: number; box: Box }
+  | { type: "exemplarsCleared" }
+  /** A detection succeeded: its new objects (best first) with their keyframe masks. */
+  | { type: "detected"; frame: number; text: string | null; objects: VideoObject[]; masks: FrameMask[] }
+  | { type: "foundCleared" };
 
 export const initialEditor: EditorState = {
   video: null,
@@ -73,6 +82,8 @@ export const initialEditor: EditorState = {
   direction: "both",
   propagation: null,
   lowScore: 0.5,
+  exemplars: null,
+  found: null,
 };
 
 function clampFrame(state: EditorState, frame: number): number {
@@ -153,6 +164,7 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
         prompts: state.prompts.filter((p) => p.object_id !== action.objectId),
         history: forgetObject(state.history, action.objectId),
         spans: state.spans.filter((s) => s.object_id !== action.objectId),
+        found: state.found && { ...state.found, objectIds: state.found.objectIds.filter((id) => id !== action.objectId) },
       };
     }
     case "select":
@@ -209,6 +221,24 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
       return { ...state, propagation: { ...state.propagation, status: "running", progress: action.progress } };
     case "lowScore":
       return { ...state, lowScore: Math.max(0, Math.min(1, action.value)) };
+    case "exemplarAdded":
+      return { ...state, exemplars: withExemplar(state.exemplars, action.frame, action.box) };
+    case "exemplarsCleared":
+      return { ...state, exemplars: null };
+    case "detected": {
+      const known = new Set(state.objects.map((o) => o.id));
+      const added = action.objects.filter((o) => !known.has(o.id));
+      return {
+        ...state,
+        objects: [...state.objects, ...added],
+        selected: action.objects[0]?.id ?? state.selected,
+        masks: mergeMasks(state.masks, action.masks),
+        exemplars: null,
+        found: { frame: action.frame, text: action.text, objectIds: action.objects.map((o) => o.id) },
+      };
+    }
+    case "foundCleared":
+      return { ...state, found: null };
   }
 }
 
