@@ -183,7 +183,7 @@ class Ours:
     def __init__(self, model: Sam2Model) -> None:
         self.slot = ModelSlot()
         self.batcher = Batcher(self.slot.functions(), max_batch_size=8, max_wait_ms=5.0)
-        self.model = asyncio.run(self.batcher.call(lambda: self.slot.bind(model)))
+        self.model, _ = asyncio.run(self.batcher.call(lambda: self.slot.bind(model, None)))
 
     def close(self) -> None:
         asyncio.run(self.batcher.close())

@@ -161,7 +161,7 @@ class Ours:
     def __init__(self, args: argparse.Namespace) -> None:
         slot = ModelSlot()
         self.batcher = Batcher(slot.functions(), max_batch_size=8, max_wait_ms=args.max_wait_ms)
-        model = asyncio.run(self.batcher.call(lambda: slot.bind(build_model(args))))
+        model, _ = asyncio.run(self.batcher.call(lambda: slot.bind(build_model(args), None)))
         self.tracker = VideoTracker(model)
         self.tracker_model = model
 

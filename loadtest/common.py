@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import User, events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from session import ACCEPT, FAIL, REFRESHED_AFTER_401, WAIT, Credentials, Session, next_step
@@ -49,6 +50,36 @@ def _write_final_csv(exit_code: int, **_: Any) -> None:
 @events.init.add_listener
 def _remember_environment(environment: Any, **_: Any) -> None:
     _ENVIRONMENT["env"] = environment
+
+
+@events.init_command_line_parser.add_listener
+def _quit_option(parser: Any) -> None:
+    parser.add_argument(
+        "--quit-after-flows",
+        default="",
+        help="comma-separated FLOW names: end the run once each has completed once",
+    )
+
+
+_COMPLETED: set[str] = set()
+
+
+@events.request.add_listener
+def _maybe_quit(request_type: str, name: str, exception: Any, **_: Any) -> None:
+    """With --quit-after-flows, stop the run as soon as every named flow has completed: a smoke
+    run then lasts as long as its flows take on the machine, not a guessed duration."""
+    env = _ENVIRONMENT.get("env")
+    options = getattr(env, "parsed_options", None)
+    wanted = {n for n in getattr(options, "quit_after_flows", "").split(",") if n}
+    if request_type != FLOW_EVENT or exception is not None or not wanted or env is None:
+        return
+    _COMPLETED.add(name)
+    if wanted <= _COMPLETED and env.runner is not None:
+        log.info("every flow of --quit-after-flows completed: stopping the run")
+        # Quit from a fresh greenlet: quitting here would kill this user's greenlet before the
+        # stats listener (fired after this one) records the flow that just completed.
+        if "quit" not in _ENVIRONMENT:
+            _ENVIRONMENT["quit"] = gevent.spawn(env.runner.quit)
 
 
 _ENVIRONMENT: dict[str, Any] = {}

@@ -66,6 +66,8 @@ def locust_command(args: argparse.Namespace, results: Path, extra: list[str]) ->
         command += ["--tags", *args.tags]
     if args.bare_host:
         command += ["--bare-host", args.bare_host]
+    if args.until_flow:
+        command += ["--quit-after-flows", ",".join(args.until_flow)]
     return command + extra
 
 
@@ -157,6 +159,14 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="fail unless this FLOW (artist, batch) completed at least once; repeatable",
+    )
+    p.add_argument(
+        "--until-flow",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="end the run early once this FLOW has completed (--duration is then a ceiling); "
+        "repeatable",
     )
     return p
 

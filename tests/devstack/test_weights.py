@@ -148,8 +148,10 @@ def test_the_dev_stack_gives_the_fetched_checkpoint_to_its_gpu_daemon(
     env = gpu_env(settings)
     assert env["ROTO_MODEL_CHECKPOINT"] == str(tmp_path / "models" / "sam2.1_hiera_tiny.pt")
     assert env["ROTO_MODEL_CHECKPOINT_SHA256"] == SHA256
-    assert "ROTO_MODEL_ALLOW_RANDOM_WEIGHTS" not in env
-    assert "RANDOM" not in gpu_banner(settings)
+    # Random weights stay allowed only for the concept detector (its weights are gated).
+    sam2_line, detector_line = gpu_banner(settings).split("; concept detector")
+    assert "RANDOM" not in sam2_line and "sam2.1_hiera_tiny.pt" in sam2_line
+    assert "RANDOM" in detector_line
     # Another size has no file: random weights again; a truncated file is not used.
     assert "ROTO_MODEL_CHECKPOINT" not in gpu_env(
         load_settings({}, data_dir=str(tmp_path), model_size="large")

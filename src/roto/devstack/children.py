@@ -69,14 +69,17 @@ def local_checkpoint(settings: Settings) -> tuple[Path, str] | None:
 
 def gpu_env(settings: Settings) -> dict[str, str]:
     """What the dev stack adds for its GPU daemon: the checkpoint `make weights` fetched, else
-    random weights, when no checkpoint is set; a smaller input on a CPU so a click stays
-    interactive."""
+    random weights, when no checkpoint is set (and beside a fetched one, random weights for the
+    concept detector, whose gated weights `make weights` cannot fetch); a
+    smaller input on a CPU so a click stays interactive."""
     env: dict[str, str] = {}
     fetched = None if settings.model_checkpoint else local_checkpoint(settings)
     if fetched is not None:
         env[ENV_PREFIX + "MODEL_CHECKPOINT"] = str(fetched[0])
         env[ENV_PREFIX + "MODEL_CHECKPOINT_SHA256"] = fetched[1]
-    elif not settings.model_checkpoint:
+    if not settings.model_checkpoint and (fetched is None or not settings.detector_checkpoint):
+        # Beside a fetched SAM2 checkpoint this only lets the detector run without one. A
+        # checkpoint set by hand is left alone, as in production.
         env[ENV_PREFIX + "MODEL_ALLOW_RANDOM_WEIGHTS"] = "true"
     if settings.model_image_size == 0 and runs_on_cpu(settings):
         env[ENV_PREFIX + "MODEL_IMAGE_SIZE"] = str(CPU_IMAGE_SIZE)
@@ -108,7 +111,8 @@ def detector_banner(settings: Settings) -> str:
     """The banner's words about the concept detector behind text and exemplar prompts."""
     if settings.detector_checkpoint:
         return f"concept detector SAM 3, weights {settings.detector_checkpoint}"
-    if settings.model_allow_random_weights or not settings.model_checkpoint:
+    allowed = ENV_PREFIX + "MODEL_ALLOW_RANDOM_WEIGHTS" in gpu_env(settings)
+    if settings.model_allow_random_weights or allowed:
         reduced = " reduced for the CPU," if runs_on_cpu(settings) else ""
         return (
             f"concept detector SAM 3{reduced} RANDOM WEIGHTS: text finds noise "
