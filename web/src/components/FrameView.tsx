@@ -1,9 +1,12 @@
-/** The current frame with its masks overlaid, the stored clicks and boxes of the selected
- * object drawn over it, and the click and box tools on top. */
-import { useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
+/** The current frame with its masks overlaid (or the matte preview, or with the plate key held
+ * the plate alone), the stored clicks and boxes of the selected object drawn over it, and the
+ * click and box tools on top. */
+import { useMemo, useState, type MouseEvent } from "react";
 import type { FrameMask, PromptRecord, VideoObject } from "../api/types";
-import { decodeMask } from "../rle/rle";
 import type { Tool } from "../state/editor";
+import type { OverlayMode } from "../viewer/overlay";
+import { OverlayCanvas, PlateCanvas } from "./FrameLayers";
+import type { Plate } from "./usePlates";
 
 export interface Click {
   x: number;
@@ -12,7 +15,7 @@ export interface Click {
 }
 
 interface Props {
-  frameUrl: string | null;
+  plate: Plate | null;
   width: number;
   height: number;
   masks: Record<number, FrameMask>;
@@ -26,46 +29,25 @@ interface Props {
   busy: boolean;
   onClick: (click: Click) => void;
   onBox: (box: [number, number, number, number]) => void;
-}
-
-function rgb(color: string): [number, number, number] {
-  const n = Number.parseInt(color.slice(1), 16);
-  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-}
-
-/** Paints each object's mask in its colour; the selected object a little stronger. */
-function paint(canvas: HTMLCanvasElement, masks: Record<number, FrameMask>, objects: VideoObject[], selected: number | null) {
-  const context = canvas.getContext("2d");
-  if (!context) return;
-  const image = context.createImageData(canvas.width, canvas.height);
-  for (const object of objects) {
-    const mask = masks[object.id];
-    if (!mask) continue;
-    const [height, width] = mask.rle.size as [number, number];
-    if (width !== canvas.width || height !== canvas.height) continue;
-    const bits = decodeMask(mask.rle);
-    const [r, g, b] = rgb(object.color);
-    const alpha = object.id === selected ? 150 : 100;
-    for (let i = 0; i < bits.length; i += 1) {
-      if (!bits[i]) continue;
-      image.data[i * 4] = r;
-      image.data[i * 4 + 1] = g;
-      image.data[i * 4 + 2] = b;
-      image.data[i * 4 + 3] = alpha;
-    }
-  }
-  context.putImageData(image, 0, 0);
+  /** How the masks are drawn; "off" while the plate key is held or the matte preview shows. */
+  mode: OverlayMode;
+  opacity: number;
+  isShown: (objectId: number) => boolean;
+  /** The plate alone: no overlay, no marks. */
+  plateHeld: boolean;
+  /** The matte endpoint's PNG of this frame, shown instead of the overlay. */
+  mattePreview: string | null;
+  /** 1 fits the view; more magnifies, scrolled in its box. */
+  zoom: number;
+  /** Whether this frame's masks have been read (the mask window). */
+  masksReady: boolean;
 }
 
 export function FrameView(props: Props) {
   const { width, height } = props;
-  const canvas = useRef<HTMLCanvasElement>(null);
   const [dragFrom, setDragFrom] = useState<[number, number] | null>(null);
   const [dragTo, setDragTo] = useState<[number, number] | null>(null);
-
-  useEffect(() => {
-    if (canvas.current) paint(canvas.current, props.masks, props.objects, props.selected);
-  }, [props.masks, props.objects, props.selected, width, height]);
+  const preview = props.plateHeld ? null : props.mattePreview;
 
   /** Source-resolution pixel under the pointer. */
   function toSource(event: MouseEvent): [number, number] {
@@ -105,21 +87,26 @@ export function FrameView(props: Props) {
   }, [dragFrom, dragTo]);
 
   return (
-    <div className={`frame-view tool-${props.tool}${props.busy ? " busy" : ""}`} style={{ aspectRatio: `${width} / ${height}` }}>
-      {props.frameUrl ? <img src={props.frameUrl} alt="current frame" draggable={false} data-testid="frame-image" /> : <div className="frame-placeholder">Loading frame…</div>}
-      <canvas ref={canvas} width={width} height={height} data-testid="overlay" />
-      <svg
-        viewBox={`0 0 ${width} ${height}`}
-        data-testid="click-layer"
-        onMouseDown={down}
-        onMouseMove={(e) => dragFrom && setDragTo(toSource(e))}
-        onMouseUp={up}
-        onMouseLeave={up}
-        onContextMenu={(e) => e.preventDefault()}
-      >
-        <PromptMarks prompts={props.prompts} pending={props.pending} radius={Math.max(2, width / 160)} />
-        {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className="box" />}
-      </svg>
+    <div className="frame-scroll" data-zoom={props.zoom}>
+      <div className={`frame-view tool-${props.tool}${props.busy ? " busy" : ""}${props.zoom > 1 ? " zoomed" : ""}`}
+        style={{ aspectRatio: `${width} / ${height}`, width: `${100 * props.zoom}%` }} data-testid="frame-view" data-masks-ready={props.masksReady}>
+        <PlateCanvas plate={props.plate} />
+        <OverlayCanvas width={width} height={height} masks={props.masks} objects={props.objects} selected={props.selected}
+          mode={props.plateHeld || preview ? "off" : props.mode} opacity={props.opacity} isShown={props.isShown} />
+        {preview && <img src={preview} alt="matte preview" className="matte-preview" data-testid="matte-preview" draggable={false} />}
+        <svg
+          viewBox={`0 0 ${width} ${height}`}
+          data-testid="click-layer"
+          onMouseDown={down}
+          onMouseMove={(e) => dragFrom && setDragTo(toSource(e))}
+          onMouseUp={up}
+          onMouseLeave={up}
+          onContextMenu={(e) => e.preventDefault()}
+        >
+          {!props.plateHeld && <PromptMarks prompts={props.prompts} pending={props.pending} radius={Math.max(2, width / 160)} />}
+          {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className="box" />}
+        </svg>
+      </div>
     </div>
   );
 }
