@@ -1,6 +1,6 @@
 /** The frame view's picture layers: the plate (a decoded proxy or full frame) and the overlay
  * painted from the masks at the source resolution. */
-import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import { useLayoutEffect, useRef, useState } from "react";
 import type { FrameMask, VideoObject } from "../api/types";
 import { hexColor, paintOverlay, type OverlayMode } from "../viewer/overlay";
 import type { Plate } from "./usePlates";
@@ -48,7 +48,8 @@ export function OverlayCanvas({ width, height, masks, objects, selected, mode, o
   const image = useRef<ImageData | null>(null);
   const shown = objects.filter((o) => isShown(o.id)).map((o) => o.id).join();
 
-  useEffect(() => {
+  // Painted before the browser paints, like the plate, so the two never disagree on screen.
+  useLayoutEffect(() => {
     const context = canvas.current?.getContext("2d");
     if (!context) return;
     if (image.current?.width !== width || image.current.height !== height) image.current = context.createImageData(width, height);
@@ -59,6 +60,7 @@ export function OverlayCanvas({ width, height, masks, objects, selected, mode, o
     });
     paintOverlay(new Uint32Array(image.current.data.buffer), width, height, layers, mode, opacity);
     context.putImageData(image.current, 0, 0);
+    canvas.current!.dataset.painted = mode; // what the pixels show now, for tests
     // `shown` stands for isShown, a new function every render.
   }, [masks, objects, selected, mode, opacity, shown, width, height]);
 

@@ -127,10 +127,11 @@ export function usePlates(api: ApiClient, videoId: string, video: Video | null, 
     [caches, playSize],
   );
 
-  const full = caches.full.get(frameKey("full", frame));
-  const proxy = full ? undefined : caches.proxy.get(frameKey("proxy", frame));
-  const bitmap = full ?? proxy ?? null;
-  const size: FrameSize = full ? "full" : "proxy";
+  // Playing, the playback size first, so the picture does not sharpen and soften frame to
+  // frame; paused, the full frame when it is there.
+  const order: FrameSize[] = options.playing && playSize === "proxy" ? ["proxy", "full"] : ["full", "proxy"];
+  const size = order.find((s) => caches[s].has(frameKey(s, frame))) ?? "proxy";
+  const bitmap = caches[size].get(frameKey(size, frame)) ?? null;
   const plate = useMemo<Plate | null>(() => (bitmap ? { bitmap, index: frame, size } : null), [bitmap, frame, size]);
   return { plate, isReady, error };
 }

@@ -3,6 +3,7 @@
  * (counting as dropped) frames that were not ready in time. It waits for the first frames to be
  * decoded before starting the clock, as players pre-roll. */
 import { useEffect, useRef, useState } from "react";
+import { flushSync } from "react-dom";
 import { startFrame, step, upcoming, type Clock, type PlayRange } from "../viewer/playback";
 
 /** Frames that must be ready before the clock starts, and the longest wait for them. */
@@ -74,7 +75,9 @@ export function usePlayback(options: Options): PlaybackStats {
           shown = next.frame;
           counters.current.shown += 1;
           counters.current.dropped += next.dropped;
-          o.onFrame(shown);
+          // Rendered now, inside this animation frame: the plate and its overlay are drawn
+          // before the browser paints, so a frame counted as shown is seen.
+          flushSync(() => o.onFrame(shown));
         }
       }
       if (now - published > STATS_MS) publish(now);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeMask } from "../rle/rle";
-import { erode, outlineWidth, paintOverlay, rgbaWord, type OverlayLayer } from "./overlay";
+import { erode, maskBox, outlineWidth, paintOverlay, rgbaWord, type OverlayLayer } from "./overlay";
 
 const W = 40;
 const H = 30;
@@ -72,6 +72,20 @@ describe("overlay", () => {
     expect(eroded.reduce((n, v) => n + v, 0)).toBe(W * H - 25);
     expect(eroded[12 * W + 12]).toBe(0);
     expect(eroded[13 * W + 13]).toBe(1);
+  });
+
+  it("erodes a box the same as the whole frame does there", () => {
+    const mask = new Uint8Array(W * H);
+    for (let y = 8; y < 22; y += 1) for (let x = 9; x < 33; x += 1) mask[y * W + x] = (x * 7 + y * 3) % 11 < 8 ? 1 : 0;
+    const whole = erode(mask, W, H, 2);
+    const box = { x0: 7, y0: 6, x1: 34, y1: 23 };
+    const part = erode(mask, W, H, 2, undefined, undefined, box);
+    for (let y = box.y0; y <= box.y1; y += 1) for (let x = box.x0; x <= box.x1; x += 1) expect(part[y * W + x]).toBe(whole[y * W + x]);
+  });
+
+  it("finds the mask's bounding box from its runs", () => {
+    expect(maskBox(rect(5, 5, 25, 20), H)).toEqual({ x0: 5, y0: 5, x1: 24, y1: 19 });
+    expect(maskBox(encodeMask(new Uint8Array(W * H), H, W), H)).toBeNull();
   });
 
   it("outlines are wider on larger frames", () => {

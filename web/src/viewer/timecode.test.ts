@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatTimecode, framesToTimecode, frameTimecode, isDropFrameRate, parseTimecode, timecodeToFrames } from "./timecode";
+import { formatRate, formatTimecode, framesToTimecode, frameTimecode, isDropFrameRate, parseTimecode, timecodeToFrames } from "./timecode";
 
 const NTSC = 30000 / 1001;
 const NTSC60 = 60000 / 1001;
@@ -54,6 +54,10 @@ describe("timecode", () => {
       expect(timecodeToFrames(code, NTSC)).toBe(n);
       if (code.seconds === 0 && code.minutes % 10 !== 0) expect(code.frames).toBeGreaterThanOrEqual(2);
     }
+  });
+
+  it("writes frame rates as people do", () => {
+    expect([24, 25, 24000 / 1001, NTSC, NTSC60].map(formatRate)).toEqual(["24", "25", "23.976", "29.97", "59.94"]);
   });
 
   it("wraps at 24 hours", () => {

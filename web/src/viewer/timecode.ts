@@ -18,6 +18,11 @@ export function nominalRate(fps: number): number {
   return Math.max(1, Math.round(fps));
 }
 
+/** A frame rate as people write it: 24, 25, 23.976, 29.97, 59.94. */
+export function formatRate(fps: number): string {
+  return String(Number(fps.toFixed(3)));
+}
+
 /** Whether the rate is an NTSC rate that drop-frame counting is made for (29.97, 59.94). */
 export function isDropFrameRate(fps: number): boolean {
   return nominalRate(fps) % 30 === 0 && Math.abs(fps - nominalRate(fps)) > 0.001;
