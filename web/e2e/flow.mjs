@@ -1,14 +1,16 @@
 // The issue's end-to-end flow in headless Chromium (Debian's package, driven by playwright-core):
 // sign up, upload a clip, click the object, propagate, refine a propagated frame with a negative
 // click, undo and redo it, update the stale frames, reload (the stored keyframes and clicks come
-// back), export a PNG sequence and download it, import a matte. Then review: the overlay modes,
-// opacity, hide, the plate key, a feathered matte previewed and exported, and loop playback of a
-// 1080p clip on proxy frames with its dropped frames counted.
+// back), export a PNG sequence and download it.
 //
 //   node web/e2e/flow.mjs --url http://127.0.0.1:8000 --video clip.mp4 --hd hd.mov --out DIR
 //
 // Prints one JSON line per step; screenshots and the download go to DIR. Exits non-zero on the
 // first step that does not do what it should.
+//
+// Then review (reviewFlow, screenshots in DIR/review): the overlay modes, opacity, solo and hide,
+// the plate key, a feathered matte previewed and exported, and loop playback of the 1080p clip
+// (--hd) on proxy frames with its dropped frames counted.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -29,7 +31,7 @@ if (!args.url || !args.video || !args.hd || !args.out) {
   process.exit(2);
 }
 const out = resolve(args.out);
-mkdirSync(out, { recursive: true });
+mkdirSync(join(out, "review"), { recursive: true });
 const longWait = Number(args["timeout-s"]) * 1000;
 // The propagated (not prompted) frame that the flow refines with a negative click.
 const REFINE_FRAME = 15;
@@ -547,17 +549,59 @@ async function run(page) {
     alert: await page.locator('[role="alert"]').allTextContents(),
     screenshot: await screenshot(page, "imported"),
   });
+}
 
+/** PNG bytes: the API's matte of a frame of object 1, or with null a 2×2 white square. */
+async function pngOf(page, frame) {
+  const base64 = await page.evaluate(async (frameIndex) => {
+    let blob;
+    if (frameIndex === null) {
+      const canvas = new OffscreenCanvas(2, 2);
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, 2, 2);
+      blob = await canvas.convertToBlob({ type: "image/png" });
+    } else {
+      const videoId = window.location.pathname.split("/").pop();
+      const token = JSON.parse(localStorage.getItem("roto.tokens")).access_token;
+      const response = await fetch(`/v1/videos/${videoId}/masks/${frameIndex}.png?object_id=1`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      blob = await response.blob();
+    }
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    return btoa(String.fromCharCode(...bytes));
+  }, frame);
+  return Buffer.from(base64, "base64");
+}
+
+/** The review tools, after the editing flow: on the first clip, then on a 1080p one. */
+async function reviewFlow(page) {
   await review(page);
   await matteExport(page);
   await playback(page);
 }
 
-/** The overlay modes, opacity and hide on a propagated frame, and the plate key held. */
+let reviewShots = 0;
+/** Review screenshots go to DIR/review, numbered apart from the editing flow's. */
+async function reviewScreenshot(page, name) {
+  reviewShots += 1;
+  const path = join(out, "review", `${reviewShots}-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** The overlay modes, opacity, solo and hide on a propagated frame, and the plate key held.
+ * The ball is selected and soloed first, so other objects (if any) do not count. */
 async function review(page) {
   await keys(page, "Home", "Shift+ArrowRight");
   await frameShown(page);
+  const ball = page.getByTestId("object-row").filter({ hasText: "ball" });
+  await ball.getByRole("button", { name: "ball", exact: true }).click();
+  await ball.getByRole("button", { name: "Solo ball" }).click();
+  const soloed = await ball.getByRole("button", { name: "Solo ball" }).getAttribute("aria-pressed");
   const fill = await waitForOverlay(page, (s) => s.painted > 0, "frame 10");
+  const soloMatte = await matteMismatch(page, 10, 1);
   await saveMask(page, "fill", null, 1);
   const painted = {};
   let outline = null;
@@ -573,36 +617,56 @@ async function review(page) {
   const alphaFull = await waitFor(() => overlayMaxAlpha(page), (alpha) => alpha === 255, "opacity 1");
   await page.getByLabel("Overlay opacity").fill("0.6");
   await waitFor(() => overlayMaxAlpha(page), (alpha) => alpha === alphaBefore, "opacity 0.6");
-  await page.getByRole("button", { name: "Hide ball" }).click();
-  const hidden = (await waitForOverlay(page, (s) => s.painted === 0, "hidden")).painted;
-  await page.getByRole("button", { name: "Hide ball" }).click();
-  const shownAgain = (await waitForOverlay(page, (s) => s.painted === fill.painted, "shown again")).painted;
+  // Out of solo, hidden: none of the ball's green is painted; shown again, it is back.
+  await ball.getByRole("button", { name: "Solo ball" }).click();
+  await ball.getByRole("button", { name: "Hide ball" }).click();
+  const green = (s) => s.colors.filter((c) => c === "0,255,0").length;
+  const hidden = await waitForOverlay(page, (s) => green(s) === 0, "ball hidden");
+  await ball.getByRole("button", { name: "Hide ball" }).click();
+  const shownAgain = await waitForOverlay(page, (s) => green(s) === 1, "ball shown again");
   step("overlay_modes", {
     frame: await frameNumber(page),
+    soloed,
     painted,
     outline,
-    matte: await matteMismatch(page, 10, 1),
+    matte: soloMatte,
     alpha: { default: alphaBefore, opacity_1: alphaFull },
-    hidden,
-    shown_again: shownAgain,
+    hidden_colors: hidden.colors,
+    shown_again_colors: shownAgain.colors,
     size: [fill.width, fill.height],
-    screenshot: await screenshot(page, "overlay"),
+    screenshot: await reviewScreenshot(page, "overlay"),
   });
 
-  // Backslash held: the plate alone (no overlay, no marks); let go, the overlay is back.
-  await keys(page);
+  // Backslash held on keyframe 15: the plate alone (no overlay, no click marks); let go, the
+  // overlay and the marks are back.
+  await keys(page, "ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight");
+  await atFrame(page, REFINE_FRAME);
+  await frameShown(page);
+  const before = await waitForOverlay(page, (s) => s.painted > 0, `frame ${REFINE_FRAME}`);
+  const mark = page.getByTestId("prompt-marks").locator("circle").first();
+  const markedBefore = await mark.isVisible();
   await page.keyboard.down("\\");
   const held = await overlayIn(page, "off");
-  const marksHeld = await page.getByTestId("prompt-marks").count();
-  const heldShot = await screenshot(page, "plate-held");
+  const marksHeld = await mark.isVisible();
+  const heldShot = await reviewScreenshot(page, "plate-held");
   await page.keyboard.up("\\");
   const released = await overlayIn(page, "fill");
-  step("plate_held", { painted_held: held.painted, marks_held: marksHeld, painted_released: released.painted, screenshot: heldShot });
+  step("plate_held", {
+    frame: await frameNumber(page),
+    painted_before: before.painted,
+    painted_held: held.painted,
+    marks_visible: [markedBefore, marksHeld, await mark.isVisible()],
+    painted_released: released.painted,
+    screenshot: heldShot,
+  });
 }
 
 /** A feathered matte previewed on frame 10 (the endpoint with the panel's settings), then
  * exported with the same settings from the dialog, which starts from the panel's. */
 async function matteExport(page) {
+  await keys(page, "Home", "Shift+ArrowRight");
+  await atFrame(page, 10);
+  await frameShown(page);
   const panel = page.getByRole("region", { name: "Matte" });
   const previewRequest = page.waitForRequest((r) => /\/masks\/10\.png\?.*feather_px=4/.test(r.url()), { timeout: longWait });
   await panel.getByLabel("Feather (px)").fill("4");
@@ -620,9 +684,9 @@ async function matteExport(page) {
     for (const b of bytes) binary += String.fromCharCode(b);
     return { base64: btoa(binary), fractional, width: bitmap.width, height: bitmap.height };
   });
-  const previewFile = join(out, "preview-frame10.png");
+  const previewFile = join(out, "review", "preview-frame10.png");
   writeFileSync(previewFile, Buffer.from(preview.base64, "base64"));
-  const previewShot = await screenshot(page, "matte-preview");
+  const previewShot = await reviewScreenshot(page, "matte-preview");
   const overlayWhilePreview = (await overlayIn(page, "off")).painted;
 
   await page.getByRole("button", { name: "Export…" }).click();
@@ -742,7 +806,7 @@ async function playback(page) {
   step("paused", {
     ...paused,
     painted: (await waitForOverlay(page, (s) => s.painted > 0, "paused in the loop")).painted,
-    screenshot: await screenshot(page, "played"),
+    screenshot: await reviewScreenshot(page, "played"),
   });
 }
 
@@ -785,30 +849,6 @@ function loopFigures(samples, first, last, fps) {
   };
 }
 
-/** PNG bytes: the API's matte of a frame of object 1, or with null a 2×2 white square. */
-async function pngOf(page, frame) {
-  const base64 = await page.evaluate(async (frameIndex) => {
-    let blob;
-    if (frameIndex === null) {
-      const canvas = new OffscreenCanvas(2, 2);
-      const context = canvas.getContext("2d");
-      context.fillStyle = "#fff";
-      context.fillRect(0, 0, 2, 2);
-      blob = await canvas.convertToBlob({ type: "image/png" });
-    } else {
-      const videoId = window.location.pathname.split("/").pop();
-      const token = JSON.parse(localStorage.getItem("roto.tokens")).access_token;
-      const response = await fetch(`/v1/videos/${videoId}/masks/${frameIndex}.png?object_id=1`, {
-        headers: { Authorization: `Bearer ${token}` },
-      });
-      blob = await response.blob();
-    }
-    const bytes = new Uint8Array(await blob.arrayBuffer());
-    return btoa(String.fromCharCode(...bytes));
-  }, frame);
-  return Buffer.from(base64, "base64");
-}
-
 const browser = await chromium.launch({ executablePath: args.chromium, headless: true, args: CHROMIUM_FLAGS });
 const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
@@ -819,6 +859,7 @@ page.on("pageerror", (error) => consoleErrors.push(String(error)));
 let code = 0;
 try {
   await run(page);
+  await reviewFlow(page);
   step("done", { console_errors: consoleErrors });
 } catch (error) {
   code = 1;

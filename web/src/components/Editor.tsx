@@ -163,6 +163,13 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
             onTool={(tool) => dispatch({ type: "tool", tool })} onImport={(file) => void prompts.importMatte(file)} />
           <FrameView
             plate={review.plates.plate}
+            mode={viewer.mode}
+            opacity={viewer.opacity}
+            isShown={shown}
+            plateHeld={viewer.plateHeld}
+            mattePreview={review.previewUrl}
+            zoom={viewer.zoom}
+            masksReady={review.masks.isLoaded(frame)}
             width={video.width ?? 1}
             height={video.height ?? 1}
             masks={currentMasks}
@@ -174,13 +181,6 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
             busy={prompts.busy !== null}
             onClick={(click) => void onClick(click)}
             onBox={onBox}
-            mode={viewer.mode}
-            opacity={viewer.opacity}
-            isShown={shown}
-            plateHeld={viewer.plateHeld}
-            mattePreview={review.previewUrl}
-            zoom={viewer.zoom}
-            masksReady={review.masks.isLoaded(frame)}
           />
           <Timeline frame={frame} frameCount={frameCount} keyframes={marks} stale={stale} range={state.range}
             scores={scores} lowScore={state.lowScore} onSeek={(f) => dispatch({ type: "seek", frame: f })} />
@@ -228,13 +228,13 @@ function Help() {
   return (
     <div className="hint help">
       <p>Keys: space plays, ←/→ step a frame, shift+←/→ ten frames. Right-click or alt-click for a negative click.</p>
-      <p>Hold \ (backslash) to see the plate alone. Overlay fill, outline, matte (the alpha in grey) or off, with its opacity;
-        S shows one object alone, hide leaves it out. Playback runs at 0.25x–2x on proxy frames and loops over the in/out
-        points with “loop in/out”; the full frame comes in when it rests or is zoomed.</p>
       <p>Ctrl+Z (⌘Z) undoes the last prompt made in this session, whichever object or frame it was on, and shows that
         frame; Ctrl+Shift+Z (or Ctrl+Y) redoes it. Prompts from before a reload are removed from the keyframe list.</p>
       <p>I and O set the in and out points for Propagate, Alt+X clears them. Striped spans on the timeline are stale:
         a correction changed a keyframe next to them; “Update stale frames” recomputes just those.</p>
+      <p>Hold \ (backslash) to see the plate alone. Overlay fill, outline, matte (the alpha in grey) or off, with its opacity;
+        S shows one object alone, hide leaves it out. Playback runs at 0.25x–2x on proxy frames and loops over the in/out
+        points with “loop in/out”; the full frame comes in when it rests or is zoomed.</p>
     </div>
   );
 }

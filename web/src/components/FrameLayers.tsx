@@ -4,6 +4,7 @@ import { useLayoutEffect, useRef, useState } from "react";
 import type { FrameMask, VideoObject } from "../api/types";
 import { hexColor, paintOverlay, type OverlayMode } from "../viewer/overlay";
 import type { Plate } from "./usePlates";
+import "./viewer.css";
 
 /** Draws the plate; the last one stays up until the next is decoded, so scrubbing never flashes
  * black. `data-frame` and `data-size` name what is drawn, set with the pixels. */

@@ -1,7 +1,7 @@
 /** The current frame with its masks overlaid (or the matte preview, or with the plate key held
  * the plate alone), the stored clicks and boxes of the selected object drawn over it, and the
  * click and box tools on top. */
-import { useMemo, useState, type MouseEvent } from "react";
+import { useMemo, useState, type CSSProperties, type MouseEvent } from "react";
 import type { FrameMask, PromptRecord, VideoObject } from "../api/types";
 import type { Tool } from "../state/editor";
 import type { OverlayMode } from "../viewer/overlay";
@@ -16,6 +16,18 @@ export interface Click {
 
 interface Props {
   plate: Plate | null;
+  /** How the masks are drawn; "off" while the plate key is held or the matte preview shows. */
+  mode: OverlayMode;
+  opacity: number;
+  isShown: (objectId: number) => boolean;
+  /** The plate alone: no overlay, no marks. */
+  plateHeld: boolean;
+  /** The matte endpoint's PNG of this frame, shown instead of the overlay. */
+  mattePreview: string | null;
+  /** 1 fits the view; more magnifies it, scrolled inside the view. */
+  zoom: number;
+  /** Whether this frame's masks have been read (the mask window). */
+  masksReady: boolean;
   width: number;
   height: number;
   masks: Record<number, FrameMask>;
@@ -29,25 +41,12 @@ interface Props {
   busy: boolean;
   onClick: (click: Click) => void;
   onBox: (box: [number, number, number, number]) => void;
-  /** How the masks are drawn; "off" while the plate key is held or the matte preview shows. */
-  mode: OverlayMode;
-  opacity: number;
-  isShown: (objectId: number) => boolean;
-  /** The plate alone: no overlay, no marks. */
-  plateHeld: boolean;
-  /** The matte endpoint's PNG of this frame, shown instead of the overlay. */
-  mattePreview: string | null;
-  /** 1 fits the view; more magnifies, scrolled in its box. */
-  zoom: number;
-  /** Whether this frame's masks have been read (the mask window). */
-  masksReady: boolean;
 }
 
 export function FrameView(props: Props) {
   const { width, height } = props;
   const [dragFrom, setDragFrom] = useState<[number, number] | null>(null);
   const [dragTo, setDragTo] = useState<[number, number] | null>(null);
-  const preview = props.plateHeld ? null : props.mattePreview;
 
   /** Source-resolution pixel under the pointer. */
   function toSource(event: MouseEvent): [number, number] {
@@ -86,27 +85,27 @@ export function FrameView(props: Props) {
     return { x: Math.min(dragFrom[0], dragTo[0]), y: Math.min(dragFrom[1], dragTo[1]), w: Math.abs(dragTo[0] - dragFrom[0]), h: Math.abs(dragTo[1] - dragFrom[1]) };
   }, [dragFrom, dragTo]);
 
+  const preview = props.plateHeld ? null : props.mattePreview;
+  const view = `${props.zoom > 1 ? " zoomed" : ""}${props.plateHeld ? " plate-held" : ""}`;
   return (
-    <div className="frame-scroll" data-zoom={props.zoom}>
-      <div className={`frame-view tool-${props.tool}${props.busy ? " busy" : ""}${props.zoom > 1 ? " zoomed" : ""}`}
-        style={{ aspectRatio: `${width} / ${height}`, width: `${100 * props.zoom}%` }} data-testid="frame-view" data-masks-ready={props.masksReady}>
-        <PlateCanvas plate={props.plate} />
-        <OverlayCanvas width={width} height={height} masks={props.masks} objects={props.objects} selected={props.selected}
-          mode={props.plateHeld || preview ? "off" : props.mode} opacity={props.opacity} isShown={props.isShown} />
-        {preview && <img src={preview} alt="matte preview" className="matte-preview" data-testid="matte-preview" draggable={false} />}
-        <svg
-          viewBox={`0 0 ${width} ${height}`}
-          data-testid="click-layer"
-          onMouseDown={down}
-          onMouseMove={(e) => dragFrom && setDragTo(toSource(e))}
-          onMouseUp={up}
-          onMouseLeave={up}
-          onContextMenu={(e) => e.preventDefault()}
-        >
-          {!props.plateHeld && <PromptMarks prompts={props.prompts} pending={props.pending} radius={Math.max(2, width / 160)} />}
-          {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className="box" />}
-        </svg>
-      </div>
+    <div className={`frame-view tool-${props.tool}${props.busy ? " busy" : ""}${view}`} data-testid="frame-view" data-masks-ready={props.masksReady}
+      style={{ aspectRatio: `${width} / ${height}`, "--zoom": props.zoom } as CSSProperties}>
+      <PlateCanvas plate={props.plate} />
+      <OverlayCanvas width={width} height={height} masks={props.masks} objects={props.objects} selected={props.selected}
+        mode={props.plateHeld || preview ? "off" : props.mode} opacity={props.opacity} isShown={props.isShown} />
+      {preview && <img src={preview} alt="matte preview" className="matte-preview" data-testid="matte-preview" draggable={false} />}
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        data-testid="click-layer"
+        onMouseDown={down}
+        onMouseMove={(e) => dragFrom && setDragTo(toSource(e))}
+        onMouseUp={up}
+        onMouseLeave={up}
+        onContextMenu={(e) => e.preventDefault()}
+      >
+        <PromptMarks prompts={props.prompts} pending={props.pending} radius={Math.max(2, width / 160)} />
+        {rect && <rect x={rect.x} y={rect.y} width={rect.w} height={rect.h} className="box" />}
+      </svg>
     </div>
   );
 }
