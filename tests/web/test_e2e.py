@@ -278,7 +278,16 @@ def check_review(steps: dict[str, dict], out: Path) -> None:
     paused = steps["paused"]
     assert (paused["width"], paused["height"]) == (1920, 1080) and 12 <= paused["frame"] <= 35
     assert paused["painted"] > 0
-    shots = sorted(p.name for p in (out / "review").glob("*-*.png"))
+    # Zoomed 2x: the view scrolls over twice its width, and playback draws full frames only.
+    zoomed = steps["zoomed"]
+    assert zoomed["view"]["scroll"] >= 1.9 * zoomed["view"]["client"], zoomed
+    assert zoomed["plate_sizes"] == ["full 1920"] and zoomed["outside"] == 0, zoomed
+    assert zoomed["requests"]["proxy"] == 0, zoomed
+    print(
+        f"1080p zoomed playback (full frames): {zoomed['shown']} shown, {zoomed['dropped']} "
+        f"dropped over {zoomed['seconds']:.2f} s"
+    )
+    shots = sorted(p.name for p in (out / "review").glob("[0-9]-*.png"))
     assert shots == ["1-overlay.png", "2-plate-held.png", "3-matte-preview.png", "4-played.png"]
 
 

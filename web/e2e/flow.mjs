@@ -762,32 +762,8 @@ async function playback(page) {
 
   await page.getByLabel("loop in/out").check();
   await page.getByLabel("Playback speed").selectOption("1");
-  const requests = { proxy: 0, full: 0 };
-  const count = (request) => {
-    if (!/\/frames\/\d+/.test(request.url())) return;
-    requests[request.url().includes("size=proxy") ? "proxy" : "full"] += 1;
-  };
-  page.on("request", count);
-  // Sample the plate on every animation frame from the moment play is pressed.
-  await page.evaluate(() => {
-    const plate = document.querySelector('[data-testid="frame-image"]');
-    window.__samples = [];
-    window.__sampling = true;
-    const sample = (t) => {
-      window.__samples.push([t, Number(plate.dataset.frame), plate.dataset.size, plate.width]);
-      if (window.__sampling) requestAnimationFrame(sample);
-    };
-    requestAnimationFrame(sample);
-  });
-  await keys(page, " ");
-  // Pre-roll ends when the first frame after the in point is drawn; then it plays PLAY_MS.
-  await page.waitForFunction((first) => window.__samples.some(([, f]) => f !== first), HD_IN, { timeout: longWait, polling: 50 });
-  await page.waitForTimeout(PLAY_MS);
-  await keys(page, " ");
-  const samples = await page.evaluate(() => ((window.__sampling = false), window.__samples));
-  page.off("request", count);
-  const stats = await page.getByTestId("playback-stats").evaluate((el) => ({ shown: Number(el.dataset.shown), dropped: Number(el.dataset.dropped), text: el.textContent }));
   const fps = 30000 / 1001;
+  const { samples, requests, stats } = await playFor(page, PLAY_MS);
   step("played", {
     ...loopFigures(samples, HD_IN, HD_OUT, fps),
     app: stats,
@@ -808,6 +784,44 @@ async function playback(page) {
     painted: (await waitForOverlay(page, (s) => s.painted > 0, "paused in the loop")).painted,
     screenshot: await reviewScreenshot(page, "played"),
   });
+
+  // Zoomed 2x, the view scrolls over a frame twice its size, and playback uses full frames
+  // (fewer ahead: the cache holds six 1080p frames).
+  await page.getByLabel("Zoom").selectOption("2");
+  const view = await page.getByTestId("frame-view").evaluate((v) => ({ scroll: v.scrollWidth, client: v.clientWidth }));
+  const zoomed = await playFor(page, PLAY_MS / 2);
+  step("zoomed", { view, ...loopFigures(zoomed.samples, HD_IN, HD_OUT, fps), app: zoomed.stats, requests: zoomed.requests });
+  await page.getByLabel("Zoom").selectOption("1");
+}
+
+/** Plays for `ms` from the first new frame drawn (after pre-roll), sampling the plate on every
+ * animation frame; the frame requests made meanwhile, by size, and the app's own figures. */
+async function playFor(page, ms) {
+  const requests = { proxy: 0, full: 0 };
+  const count = (request) => {
+    if (!/\/v1\/videos\/[^/]+\/frames\/\d+/.test(request.url())) return; // the API's, not storage's
+    requests[request.url().includes("size=proxy") ? "proxy" : "full"] += 1;
+  };
+  page.on("request", count);
+  await page.evaluate(() => {
+    const plate = document.querySelector('[data-testid="frame-image"]');
+    window.__samples = [];
+    window.__sampling = true;
+    const sample = (t) => {
+      window.__samples.push([t, Number(plate.dataset.frame), plate.dataset.size, plate.width]);
+      if (window.__sampling) requestAnimationFrame(sample);
+    };
+    requestAnimationFrame(sample);
+  });
+  const first = await page.getByTestId("frame-image").evaluate((c) => Number(c.dataset.frame));
+  await keys(page, " ");
+  await page.waitForFunction((start) => window.__samples.some(([, f]) => f !== start), first, { timeout: longWait, polling: 50 });
+  await page.waitForTimeout(ms);
+  await keys(page, " ");
+  const samples = await page.evaluate(() => ((window.__sampling = false), window.__samples));
+  page.off("request", count);
+  const stats = await page.getByTestId("playback-stats").evaluate((el) => ({ shown: Number(el.dataset.shown), dropped: Number(el.dataset.dropped), text: el.textContent }));
+  return { samples, requests, stats };
 }
 
 /** What the sampled plates say about loop playback: frames shown, skipped between them (in

@@ -74,18 +74,23 @@ export function usePlates(api: ApiClient, videoId: string, video: Video | null, 
   }, [frame, options.playing]);
 
   const playSize: FrameSize = hasProxy && !options.zoomed ? "proxy" : "full";
+  /** Frames fetched ahead in playback: never more than the cache holds, or they would push
+   * out the frames due first. */
+  const aheadOf = useCallback(
+    (size: FrameSize, speed: number) => Math.max(2, Math.min(caches[size].capacity - 2, Math.ceil(fps * speed * AHEAD_S))),
+    [caches, fps],
+  );
 
   /** The keys wanted now, most urgent first. */
   const wanted = useCallback((): string[] => {
     const { frame: at, settled: rested, playing, speed, range, loop, zoomed } = latest.current;
     const size: FrameSize = hasProxy && !zoomed ? "proxy" : "full";
-    if (playing) {
-      const ahead = Math.max(8, Math.min(caches[size].capacity - 2, Math.ceil(fps * speed * AHEAD_S)));
-      return upcoming(at, ahead, range, loop).map((i) => frameKey(size, i));
-    }
+    if (playing) return upcoming(at, aheadOf(size, speed), range, loop).map((i) => frameKey(size, i));
     const keys = rested === at || zoomed ? [frameKey("full", at)] : [];
-    return [...keys, ...around(at, frameCount, NEIGHBOURS).map((i) => frameKey(size, i))];
-  }, [caches, hasProxy, fps, frameCount]);
+    // As many neighbours as the cache holds beside the frame, or fetching them would go round.
+    const radius = Math.min(NEIGHBOURS, Math.floor((caches[size].capacity - 2) / 2));
+    return [...keys, ...around(at, frameCount, radius).map((i) => frameKey(size, i))];
+  }, [caches, hasProxy, frameCount, aheadOf]);
 
   const pump = useCallback(() => {
     if (frameCount === 0) return;
@@ -133,5 +138,5 @@ export function usePlates(api: ApiClient, videoId: string, video: Video | null, 
   const size = order.find((s) => caches[s].has(frameKey(s, frame))) ?? "proxy";
   const bitmap = caches[size].get(frameKey(size, frame)) ?? null;
   const plate = useMemo<Plate | null>(() => (bitmap ? { bitmap, index: frame, size } : null), [bitmap, frame, size]);
-  return { plate, isReady, error };
+  return { plate, isReady, error, ahead: aheadOf(playSize, options.speed) };
 }

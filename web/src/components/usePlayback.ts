@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from "react";
 import { flushSync } from "react-dom";
 import { startFrame, step, upcoming, type Clock, type PlayRange } from "../viewer/playback";
 
-/** Frames that must be ready before the clock starts, and the longest wait for them. */
+/** Frames that must be ready before the clock starts (at most), and the longest wait for them. */
 const PREROLL_FRAMES = 12;
 const PREROLL_MS = 3000;
 /** How often the figures shown to the user are refreshed. */
@@ -27,6 +27,8 @@ interface Options {
   speed: number;
   range: PlayRange;
   loop: boolean;
+  /** Frames the cache fetches ahead: pre-roll waits for no more than these. */
+  ahead: number;
   isReady: (frame: number) => boolean;
   onFrame: (frame: number) => void;
   onStop: () => void;
@@ -62,7 +64,7 @@ export function usePlayback(options: Options): PlaybackStats {
     const tick = (now: number) => {
       const o = latest.current;
       if (!clock) {
-        const preroll = upcoming(shown, PREROLL_FRAMES, range, loop);
+        const preroll = upcoming(shown, Math.min(PREROLL_FRAMES, o.ahead), range, loop);
         if (preroll.every(o.isReady) || now - began > PREROLL_MS) clock = { startMs: now, startFrame: shown, fps, speed };
       } else {
         const next = step(clock, now, shown, range, loop, o.isReady);

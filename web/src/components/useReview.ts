@@ -48,7 +48,7 @@ export function useReview(api: ApiClient, videoId: string, state: EditorState, d
   });
   const onFrame = useCallback((f: number) => dispatch({ type: "playhead", frame: f }), [dispatch]);
   const onStop = useCallback(() => dispatch({ type: "togglePlay" }), [dispatch]);
-  const playback = usePlayback({ playing, frame, fps, speed: viewer.speed, range, loop: viewer.loop, isReady: plates.isReady, onFrame, onStop });
+  const playback = usePlayback({ playing, frame, fps, speed: viewer.speed, range, loop: viewer.loop, ahead: plates.ahead, isReady: plates.isReady, onFrame, onStop });
   const masks = useMaskWindow(api, videoId, { ready, frame, frameCount, loop: viewer.loop ? range : null, masks: state.masks }, dispatch, onError);
   const preview = useMattePreview(api, videoId, {
     on: viewer.mattePreview, playing, frame, objectId: selected, matte: viewer.matte,
