@@ -47,7 +47,7 @@ export function useMattePreview(api: ApiClient, videoId: string, options: Option
       setPreview((p) => ({ ...p, status: "loading" }));
       const began = performance.now();
       api.matte(videoId, frame, matteQuery(objectId, matte), abort.signal).then(
-        (blob) => setPreview({ url: URL.createObjectURL(blob), key, status: "ready", ms: performance.now() - began }),
+        (blob) => abort.signal.aborted || setPreview({ url: URL.createObjectURL(blob), key, status: "ready", ms: performance.now() - began }),
         (err: unknown) => {
           if (abort.signal.aborted) return;
           // 404: the object has no mask on this frame yet.

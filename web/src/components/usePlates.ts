@@ -93,7 +93,8 @@ export function usePlates(api: ApiClient, videoId: string, video: Video | null, 
   }, [caches, hasProxy, frameCount, aheadOf]);
 
   const pump = useCallback(() => {
-    if (frameCount === 0) return;
+    // A pump of another video's caches (still called as its fetches end) stops.
+    if (frameCount === 0 || live.current !== caches) return;
     const now = performance.now();
     const has = (key: string) => caches[key.startsWith("proxy") ? "proxy" : "full"].has(key) || now - (failed.current.get(key) ?? -RETRY_MS) < RETRY_MS;
     for (const key of nextFetches(wanted(), has, inFlight.current, SLOTS - inFlight.current.size)) {

@@ -12,16 +12,18 @@ import { previewKey, useMattePreview } from "./useMattePreview";
 import { usePlates } from "./usePlates";
 import { usePlayback } from "./usePlayback";
 
-/** Holding the plate key shows the plate alone; letting go (or leaving the window) brings the overlay back. */
+/** Holding the plate key (backslash, or the key in its place on other layouts) shows the plate
+ * alone; letting go, or leaving the window, brings the overlay back. */
 function usePlateKey(dispatch: Dispatch<ViewerAction>) {
   useEffect(() => {
     const typing = (event: KeyboardEvent) => ["INPUT", "SELECT", "TEXTAREA"].includes((event.target as HTMLElement).tagName);
+    const isPlateKey = (event: KeyboardEvent) => event.key === PLATE_KEY || event.code === "Backslash";
     const down = (event: KeyboardEvent) => {
-      if (event.key !== PLATE_KEY || typing(event)) return;
+      if (!isPlateKey(event) || typing(event)) return;
       event.preventDefault();
       dispatch({ type: "holdPlate", held: true });
     };
-    const up = (event: KeyboardEvent) => event.key === PLATE_KEY && dispatch({ type: "holdPlate", held: false });
+    const up = (event: KeyboardEvent) => isPlateKey(event) && dispatch({ type: "holdPlate", held: false });
     const release = () => dispatch({ type: "holdPlate", held: false });
     window.addEventListener("keydown", down);
     window.addEventListener("keyup", up);
