@@ -6,13 +6,18 @@ Needs `make web e2e-deps` first (the built app, node_modules and /usr/bin/chromi
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.devstack.harness import StackRun, ready_stack
 from tests.media import make_video
@@ -54,9 +59,19 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_
     stack: StackRun, tmp_path: Path
 ) -> None:
     video = make_video(tmp_path / "clip.mp4", frames=24, width=192, height=108, fps=24)
+    # 1080p at 29.97 with a drop-frame timecode, short so that ingest stays quick.
+    hd = make_video(
+        tmp_path / "hd.mov",
+        frames=48,
+        width=1920,
+        height=1080,
+        fps=Fraction(30000, 1001),
+        timecode="00:00:59;20",
+    )
     out = tmp_path / "e2e"
+    files = ["--video", str(video), "--hd", str(hd), "--out", str(out)]
     result = subprocess.run(
-        ["node", str(SCRIPT), "--url", stack.api, "--video", str(video), "--out", str(out)],
+        ["node", str(SCRIPT), "--url", stack.api, *files],
         capture_output=True,
         text=True,
         timeout=600,
@@ -208,3 +223,103 @@ def test_browser_flow_signs_up_uploads_clicks_propagates_refines_undoes_exports_
         "10-imported.png",
         "11-found.png",
     ]
+    check_review(steps, out)
+
+
+def check_review(steps: dict[str, dict], out: Path) -> None:
+    """The review tools that follow the editing flow: overlay modes, opacity, solo and hide, the
+    plate key, a feathered matte previewed and exported, and loop playback of a 1080p clip
+    (29.97 fps, drop-frame timecode) on proxy frames with its dropped frames counted."""
+    # Frame 10 of the 192x108 clip, the ball soloed: fill paints its mask (exactly the API's
+    # matte), outline exactly its edge (1 px at this size; the random-weights model makes a
+    # speckled mask, so the edge is long), matte every pixel (white inside, black outside),
+    # off none. Hidden, none of its green is painted; shown again, it is.
+    modes = steps["overlay_modes"]
+    painted = modes["painted"]
+    assert modes["soloed"] == "true"
+    assert painted["fill"] == modes["matte"]["inside"] > 0 and modes["matte"]["mismatched"] == 0
+    assert modes["outline"] == {"mismatched": 0, "inside": painted["outline"]}, modes
+    assert 0 < painted["outline"] < painted["fill"] * 0.6, painted
+    assert painted["matte"] == 192 * 108 and painted["off"] == 0, painted
+    assert modes["alpha"] == {"default": 153, "opacity_1": 255}
+    assert "0,255,0" not in modes["hidden_colors"] and "0,255,0" in modes["shown_again_colors"]
+    # Backslash held on keyframe 15: the plate alone, then the overlay and the marks are back.
+    held = steps["plate_held"]
+    assert held["frame"] == 15 and held["painted_held"] == 0, held
+    assert held["painted_released"] == held["painted_before"] > 0, held
+    assert held["marks_visible"] == [True, False, True], held
+
+    # The preview asked the matte endpoint for the panel's settings; the dialog started from
+    # them; the 8-bit export's frame 10 is the previewed PNG byte for byte, and its mattes hold
+    # fractional alpha.
+    matte = steps["matte_exported"]
+    assert matte["preview_query"] == {
+        "object_id": "1",
+        "grow_px": "0",
+        "feather_px": "4",
+        "fill_holes_px": "0",
+        "remove_islands_px": "0",
+        "soft_edges": "none",
+    }
+    assert matte["preview_size"] == [192, 108] and matte["preview_fractional"] > 0
+    assert matte["overlay_while_preview"] == 0
+    assert matte["dialog_feather"] == "4"
+    assert matte["body"]["format"] == "png_sequence" and matte["body"]["matte"]["feather_px"] == 4
+    fractional, depths = feathered_alpha(Path(matte["file"]))
+    print(f"feathered export: {fractional} fractional alpha values over 24 frames, {depths}")
+    assert fractional > 0 and depths == {"L"}
+    with zipfile.ZipFile(matte["file"]) as archive:
+        assert archive.read("clip_ball.0010.png") == Path(matte["preview_file"]).read_bytes()
+
+    # Loop playback of the 1080p clip at 1x: every plate drawn a 960x540 proxy, inside the
+    # in/out range, round it at least once, and the clock kept time (frames shown plus frames
+    # skipped are the frames due).
+    played = steps["played"]
+    assert played["details"] == "1920\u00d71080, 48 frames at 29.97 fps, h264", played["details"]
+    assert played["range"] == "frames 12\u201335"
+    assert played["timecodes"] == {
+        "0": "00:00:59;20",
+        "10": "00:01:00;02",
+        "12": "00:01:00;04",
+        "35": "00:01:00;27",
+    }
+    assert played["plate_sizes"] == ["proxy 960"], played
+    assert played["outside"] == 0 and played["wraps"] >= 1, played
+    assert played["requests"]["full"] == 0 and played["requests"]["proxy"] > 0, played
+    assert abs(played["advanced"] - played["due"]) <= 2 + 0.05 * played["due"], played
+    assert played["app"]["shown"] >= played["shown"] and played["app"]["dropped"] >= 0
+    print(
+        f"1080p loop playback: {played['shown']} frames shown, {played['dropped']} dropped "
+        f"over {played['seconds']:.2f} s ({played['due']} due); app counted "
+        f"{played['app']['shown']} shown, {played['app']['dropped']} dropped"
+    )
+    paused = steps["paused"]
+    assert (paused["width"], paused["height"]) == (1920, 1080) and 12 <= paused["frame"] <= 35
+    assert paused["painted"] > 0
+    # Zoomed 2x: the view scrolls over twice its width, and playback draws full frames only.
+    zoomed = steps["zoomed"]
+    assert zoomed["view"]["scroll"] >= 1.9 * zoomed["view"]["client"], zoomed
+    assert zoomed["plate_sizes"] == ["full 1920"] and zoomed["outside"] == 0, zoomed
+    assert zoomed["requests"]["proxy"] == 0, zoomed
+    print(
+        f"1080p zoomed playback (full frames): {zoomed['shown']} shown, {zoomed['dropped']} "
+        f"dropped over {zoomed['seconds']:.2f} s"
+    )
+    shots = sorted(p.name for p in (out / "review").glob("[0-9]-*.png"))
+    assert shots == ["1-overlay.png", "2-plate-held.png", "3-matte-preview.png", "4-played.png"]
+
+
+def feathered_alpha(archive_path: Path) -> tuple[int, set[str]]:
+    """Alpha values strictly between empty and full over every PNG of the archive, and the
+    PNGs' modes."""
+    fractional = 0
+    modes: set[str] = set()
+    with zipfile.ZipFile(archive_path) as archive:
+        for name in archive.namelist():
+            if not name.endswith(".png"):
+                continue
+            image = Image.open(io.BytesIO(archive.read(name)))
+            modes.add(image.mode)
+            pixels = np.asarray(image)
+            fractional += int(((pixels > 0) & (pixels < 255)).sum())
+    return fractional, modes

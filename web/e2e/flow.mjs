@@ -4,11 +4,15 @@
 // back), export a PNG sequence and download it, import a matte, and find all instances of a
 // text and an exemplar box (each a new object) and propagate them.
 //
-//   node web/e2e/flow.mjs --url http://127.0.0.1:8000 --video clip.mp4 --out DIR
+//   node web/e2e/flow.mjs --url http://127.0.0.1:8000 --video clip.mp4 --hd hd.mov --out DIR
 //
 // Prints one JSON line per step; screenshots and the download go to DIR. Exits non-zero on the
 // first step that does not do what it should.
-import { mkdirSync, readFileSync } from "node:fs";
+//
+// Then review (reviewFlow, screenshots in DIR/review): the overlay modes, opacity, solo and hide,
+// the plate key, a feathered matte previewed and exported, and loop playback of the 1080p clip
+// (--hd) on proxy frames with its dropped frames counted.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
@@ -17,22 +21,27 @@ const { values: args } = parseArgs({
   options: {
     url: { type: "string" },
     video: { type: "string" },
+    hd: { type: "string" },
     out: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
     "timeout-s": { type: "string", default: "240" },
   },
 });
-if (!args.url || !args.video || !args.out) {
-  console.error("usage: node flow.mjs --url URL --video FILE --out DIR");
+if (!args.url || !args.video || !args.hd || !args.out) {
+  console.error("usage: node flow.mjs --url URL --video FILE --hd FILE --out DIR");
   process.exit(2);
 }
 const out = resolve(args.out);
-mkdirSync(out, { recursive: true });
+mkdirSync(join(out, "review"), { recursive: true });
 const longWait = Number(args["timeout-s"]) * 1000;
 // The propagated (not prompted) frame that the flow refines with a negative click.
 const REFINE_FRAME = 15;
 // The frame that the flow imports frame 10's matte onto.
 const IMPORT_FRAME = 20;
+// The 1080p clip's in and out points for loop playback, and how long it plays.
+const HD_IN = 12;
+const HD_OUT = 35;
+const PLAY_MS = 4000;
 
 // The flags that keep Chromium off the network in this sandbox (see the machine notes).
 const CHROMIUM_FLAGS = [
@@ -190,12 +199,75 @@ async function waitForStale(page, predicate, what) {
   }
 }
 
-/** Waits until the frame image in view has loaded. */
+/** Waits until the plate drawn is the current frame's and the frame's masks have been read. */
 async function frameShown(page) {
   await page.waitForFunction(() => {
-    const img = document.querySelector('[data-testid="frame-image"]');
-    return img && img.complete && img.naturalWidth > 0;
+    const plate = document.querySelector('[data-testid="frame-image"]');
+    const view = document.querySelector('[data-testid="frame-view"]');
+    const frame = /frame (\d+)/.exec(document.querySelector('[data-testid="frame-number"]')?.textContent ?? "")?.[1];
+    return plate && frame !== undefined && plate.dataset.frame === frame && view?.dataset.masksReady === "true";
   }, null, { timeout: longWait });
+}
+
+/** Waits until the overlay is painted in `mode`, then counts its pixels. */
+async function overlayIn(page, mode) {
+  await page.locator(`[data-testid="overlay"][data-painted="${mode}"]`).waitFor({ timeout: longWait });
+  return overlay(page);
+}
+
+/** Pixels where the overlay differs from the edge of a saved fill: the fill's pixels with a
+ * pixel outside it in their 3x3 neighbourhood (outside the frame counts as inside), the
+ * outline a 192x108 frame gets. */
+async function outlineVersusFill(page, name) {
+  return page.evaluate((key) => {
+    const { width, height, inside } = window.__e2e.saved[key];
+    const edge = new Uint8Array(inside.length);
+    for (let y = 0; y < height; y += 1) {
+      for (let x = 0; x < width; x += 1) {
+        if (!inside[y * width + x]) continue;
+        let outside = false;
+        for (let dy = -1; dy <= 1; dy += 1) {
+          for (let dx = -1; dx <= 1; dx += 1) {
+            const [nx, ny] = [x + dx, y + dy];
+            if (nx >= 0 && ny >= 0 && nx < width && ny < height && !inside[ny * width + nx]) outside = true;
+          }
+        }
+        edge[y * width + x] = outside ? 1 : 0;
+      }
+    }
+    return window.__e2e.compare({ width, height, inside: edge }, window.__e2e.overlay());
+  }, name);
+}
+
+/** The largest alpha on the overlay. */
+async function overlayMaxAlpha(page) {
+  return page.$eval('[data-testid="overlay"]', (canvas) => {
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+    let max = 0;
+    for (let i = 3; i < data.length; i += 4) max = Math.max(max, data[i]);
+    return max;
+  });
+}
+
+/** Polls `read` until `accept` takes its value. */
+async function waitFor(read, accept, what) {
+  const began = Date.now();
+  for (;;) {
+    const value = await read();
+    if (accept(value)) return value;
+    if (Date.now() - began > longWait) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function atFrame(page, frame) {
+  await page.getByTestId("frame-number").filter({ hasText: `frame ${frame} /` }).waitFor({ timeout: longWait });
+}
+
+/** Presses keys with the focus off any input, so the editor gets them. */
+async function keys(page, ...presses) {
+  await page.evaluate(() => document.activeElement?.blur());
+  for (const press of presses) await page.keyboard.press(press);
 }
 
 async function frameNumber(page) {
@@ -555,6 +627,294 @@ async function pngOf(page, frame) {
   return Buffer.from(base64, "base64");
 }
 
+/** The review tools, after the editing flow: on the first clip, then on a 1080p one. */
+async function reviewFlow(page) {
+  await review(page);
+  await matteExport(page);
+  await playback(page);
+}
+
+let reviewShots = 0;
+/** Review screenshots go to DIR/review, numbered apart from the editing flow's. */
+async function reviewScreenshot(page, name) {
+  reviewShots += 1;
+  const path = join(out, "review", `${reviewShots}-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** The overlay modes, opacity, solo and hide on a propagated frame, and the plate key held.
+ * The ball is selected and soloed first, so other objects (if any) do not count. */
+async function review(page) {
+  await keys(page, "Home", "Shift+ArrowRight");
+  await frameShown(page);
+  const ball = page.getByTestId("object-row").filter({ hasText: "ball" });
+  await ball.getByRole("button", { name: "ball", exact: true }).click();
+  await ball.getByRole("button", { name: "Solo ball" }).click();
+  const soloed = await ball.getByRole("button", { name: "Solo ball" }).getAttribute("aria-pressed");
+  const fill = await waitForOverlay(page, (s) => s.painted > 0, "frame 10");
+  const soloMatte = await matteMismatch(page, 10, 1);
+  await saveMask(page, "fill", null, 1);
+  const painted = {};
+  let outline = null;
+  for (const mode of ["fill", "outline", "matte", "off"]) {
+    await page.getByRole("radio", { name: mode, exact: true }).check();
+    painted[mode] = (await overlayIn(page, mode)).painted;
+    if (mode === "outline") outline = await outlineVersusFill(page, "fill");
+  }
+  await page.getByRole("radio", { name: "fill", exact: true }).check();
+  await overlayIn(page, "fill");
+  const alphaBefore = await overlayMaxAlpha(page);
+  await page.getByLabel("Overlay opacity").fill("1");
+  const alphaFull = await waitFor(() => overlayMaxAlpha(page), (alpha) => alpha === 255, "opacity 1");
+  await page.getByLabel("Overlay opacity").fill("0.6");
+  await waitFor(() => overlayMaxAlpha(page), (alpha) => alpha === alphaBefore, "opacity 0.6");
+  // Out of solo, hidden: none of the ball's green is painted; shown again, it is back.
+  await ball.getByRole("button", { name: "Solo ball" }).click();
+  await ball.getByRole("button", { name: "Hide ball" }).click();
+  const green = (s) => s.colors.filter((c) => c === "0,255,0").length;
+  const hidden = await waitForOverlay(page, (s) => green(s) === 0, "ball hidden");
+  await ball.getByRole("button", { name: "Hide ball" }).click();
+  const shownAgain = await waitForOverlay(page, (s) => green(s) === 1, "ball shown again");
+  step("overlay_modes", {
+    frame: await frameNumber(page),
+    soloed,
+    painted,
+    outline,
+    matte: soloMatte,
+    alpha: { default: alphaBefore, opacity_1: alphaFull },
+    hidden_colors: hidden.colors,
+    shown_again_colors: shownAgain.colors,
+    size: [fill.width, fill.height],
+    screenshot: await reviewScreenshot(page, "overlay"),
+  });
+
+  // Backslash held on keyframe 15: the plate alone (no overlay, no click marks); let go, the
+  // overlay and the marks are back.
+  await keys(page, "ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight");
+  await atFrame(page, REFINE_FRAME);
+  await frameShown(page);
+  const before = await waitForOverlay(page, (s) => s.painted > 0, `frame ${REFINE_FRAME}`);
+  const mark = page.getByTestId("prompt-marks").locator("circle").first();
+  const markedBefore = await mark.isVisible();
+  await page.keyboard.down("\\");
+  const held = await overlayIn(page, "off");
+  const marksHeld = await mark.isVisible();
+  const heldShot = await reviewScreenshot(page, "plate-held");
+  await page.keyboard.up("\\");
+  const released = await overlayIn(page, "fill");
+  step("plate_held", {
+    frame: await frameNumber(page),
+    painted_before: before.painted,
+    painted_held: held.painted,
+    marks_visible: [markedBefore, marksHeld, await mark.isVisible()],
+    painted_released: released.painted,
+    screenshot: heldShot,
+  });
+}
+
+/** A feathered matte previewed on frame 10 (the endpoint with the panel's settings), then
+ * exported with the same settings from the dialog, which starts from the panel's. */
+async function matteExport(page) {
+  await keys(page, "Home", "Shift+ArrowRight");
+  await atFrame(page, 10);
+  await frameShown(page);
+  const panel = page.getByRole("region", { name: "Matte" });
+  const previewRequest = page.waitForRequest((r) => /\/masks\/10\.png\?.*feather_px=4/.test(r.url()), { timeout: longWait });
+  await panel.getByLabel("Feather (px)").fill("4");
+  const requested = new URL((await previewRequest).url());
+  await page.locator('[data-testid="matte-preview-status"][data-status="ready"]').waitFor({ timeout: longWait });
+  const preview = await page.getByTestId("matte-preview").evaluate(async (img) => {
+    const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext("2d");
+    context.drawImage(bitmap, 0, 0);
+    const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+    let fractional = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] !== 0 && data[i] !== 255) fractional += 1;
+    let binary = "";
+    for (const b of bytes) binary += String.fromCharCode(b);
+    return { base64: btoa(binary), fractional, width: bitmap.width, height: bitmap.height };
+  });
+  const previewFile = join(out, "review", "preview-frame10.png");
+  writeFileSync(previewFile, Buffer.from(preview.base64, "base64"));
+  const previewShot = await reviewScreenshot(page, "matte-preview");
+  const overlayWhilePreview = (await overlayIn(page, "off")).painted;
+
+  await page.getByRole("button", { name: "Export…" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByTestId("export-format").selectOption("png_sequence");
+  const dialogFeather = await dialog.getByLabel("Feather (px)").inputValue();
+  const posted = (r) => r.request().method() === "POST" && r.url().includes("/exports") && r.ok();
+  const [started] = await Promise.all([page.waitForResponse(posted, { timeout: longWait }), dialog.getByRole("button", { name: "Export" }).click()]);
+  const link = page.getByTestId("export-download");
+  await link.waitFor({ timeout: longWait });
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: longWait }), link.click()]);
+  const saved = join(out, `feathered-${download.suggestedFilename()}`);
+  await download.saveAs(saved);
+  step("matte_exported", {
+    preview_query: Object.fromEntries(requested.searchParams),
+    preview_file: previewFile,
+    preview_fractional: preview.fractional,
+    preview_size: [preview.width, preview.height],
+    overlay_while_preview: overlayWhilePreview,
+    dialog_feather: dialogFeather,
+    body: started.request().postDataJSON(),
+    file: saved,
+    screenshot: previewShot,
+  });
+  await dialog.getByRole("button", { name: "Close" }).click();
+  await panel.getByLabel("preview on the frame").uncheck();
+}
+
+/** A 1080p clip uploaded, a disc clicked and propagated over its in/out range, then played at
+ * 1x looping over that range on proxy frames; the plate drawn is sampled on every animation
+ * frame to count the frames shown and skipped. */
+async function playback(page) {
+  await page.goto(args.url);
+  const began = Date.now();
+  await page.getByTestId("upload-input").setInputFiles(args.hd);
+  const row = page.getByTestId("video-row").filter({ hasText: "hd.mov" });
+  await row.and(page.locator('[data-status="ready"]')).waitFor({ timeout: longWait });
+  const ingestSeconds = (Date.now() - began) / 1000;
+  const details = await row.locator("td").nth(2).textContent();
+  await row.getByRole("link").click();
+  await frameShown(page);
+  const timecodes = { 0: await page.getByTestId("timecode").textContent() };
+  await keys(page, "Shift+ArrowRight");
+  await atFrame(page, 10);
+  timecodes[10] = await page.getByTestId("timecode").textContent();
+  await keys(page, "ArrowRight", "ArrowRight", "i");
+  await atFrame(page, HD_IN);
+  timecodes[HD_IN] = await page.getByTestId("timecode").textContent();
+  await keys(page, "Shift+ArrowRight", "Shift+ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight", "o");
+  await atFrame(page, HD_OUT);
+  timecodes[HD_OUT] = await page.getByTestId("timecode").textContent();
+  const range = await page.getByTestId("range").locator("span").first().textContent();
+  await keys(page, "Shift+ArrowLeft", "Shift+ArrowLeft", "ArrowLeft", "ArrowLeft", "ArrowLeft");
+  await atFrame(page, HD_IN);
+  await frameShown(page);
+
+  await page.getByLabel("New object name").fill("disc");
+  await page.getByRole("button", { name: "Add object" }).click();
+  await page.getByTestId("object-row").filter({ hasText: "disc" }).waitFor();
+  const layer = page.getByTestId("click-layer");
+  const box = await layer.boundingBox();
+  const discX = 0.2 + (0.6 * HD_IN) / 50; // where tests/media.py draws the disc on that frame
+  await layer.click({ position: { x: box.width * discX, y: box.height / 2 } });
+  await waitForOverlay(page, (s) => s.painted > 0, "click on the 1080p clip");
+  const propagatedAt = Date.now();
+  const [started] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST" && r.url().includes("/propagations") && r.ok(), { timeout: longWait }),
+    page.getByRole("button", { name: "Propagate" }).click(),
+  ]);
+  const jobId = (await started.json()).job.id;
+  await page.locator(`[data-testid="propagation-status"][data-job-id="${jobId}"][data-status="succeeded"]`).waitFor({ timeout: longWait });
+  const propagateSeconds = (Date.now() - propagatedAt) / 1000;
+
+  await page.getByLabel("loop in/out").check();
+  await page.getByLabel("Playback speed").selectOption("1");
+  const fps = 30000 / 1001;
+  const { samples, requests, stats } = await playFor(page, PLAY_MS);
+  step("played", {
+    ...loopFigures(samples, HD_IN, HD_OUT, fps),
+    app: stats,
+    requests,
+    ingest_seconds: ingestSeconds,
+    propagate_seconds: propagateSeconds,
+    details,
+    timecodes,
+    range,
+  });
+
+  // Paused, the full frame replaces the proxy; the masks of the loop are there.
+  await page.waitForFunction(() => document.querySelector('[data-testid="frame-image"]').dataset.size === "full", null, { timeout: longWait });
+  await frameShown(page);
+  const paused = await page.getByTestId("frame-image").evaluate((c) => ({ frame: Number(c.dataset.frame), width: c.width, height: c.height }));
+  step("paused", {
+    ...paused,
+    painted: (await waitForOverlay(page, (s) => s.painted > 0, "paused in the loop")).painted,
+    screenshot: await reviewScreenshot(page, "played"),
+  });
+
+  // Zoomed 2x, the view scrolls over a frame twice its size, and playback uses full frames
+  // (fewer ahead: the cache holds six 1080p frames).
+  await page.getByLabel("Zoom").selectOption("2");
+  const view = await page.getByTestId("frame-view").evaluate((v) => ({ scroll: v.scrollWidth, client: v.clientWidth }));
+  const zoomed = await playFor(page, PLAY_MS / 2);
+  step("zoomed", { view, ...loopFigures(zoomed.samples, HD_IN, HD_OUT, fps), app: zoomed.stats, requests: zoomed.requests });
+  await page.getByLabel("Zoom").selectOption("1");
+}
+
+/** Plays for `ms` from the first new frame drawn (after pre-roll), sampling the plate on every
+ * animation frame; the frame requests made meanwhile, by size, and the app's own figures. */
+async function playFor(page, ms) {
+  const requests = { proxy: 0, full: 0 };
+  const count = (request) => {
+    if (!/\/v1\/videos\/[^/]+\/frames\/\d+/.test(request.url())) return; // the API's, not storage's
+    requests[request.url().includes("size=proxy") ? "proxy" : "full"] += 1;
+  };
+  page.on("request", count);
+  await page.evaluate(() => {
+    const plate = document.querySelector('[data-testid="frame-image"]');
+    window.__samples = [];
+    window.__sampling = true;
+    const sample = (t) => {
+      window.__samples.push([t, Number(plate.dataset.frame), plate.dataset.size, plate.width]);
+      if (window.__sampling) requestAnimationFrame(sample);
+    };
+    requestAnimationFrame(sample);
+  });
+  const first = await page.getByTestId("frame-image").evaluate((c) => Number(c.dataset.frame));
+  await keys(page, " ");
+  await page.waitForFunction((start) => window.__samples.some(([, f]) => f !== start), first, { timeout: longWait, polling: 50 });
+  await page.waitForTimeout(ms);
+  await keys(page, " ");
+  const samples = await page.evaluate(() => ((window.__sampling = false), window.__samples));
+  page.off("request", count);
+  const stats = await page.getByTestId("playback-stats").evaluate((el) => ({ shown: Number(el.dataset.shown), dropped: Number(el.dataset.dropped), text: el.textContent }));
+  return { samples, requests, stats };
+}
+
+/** What the sampled plates say about loop playback: frames shown, skipped between them (in
+ * loop order), frames outside the loop, wraps, and how many frames the clock made due. */
+function loopFigures(samples, first, last, fps) {
+  const length = last - first + 1;
+  const start = samples.findIndex(([, f]) => f !== samples[0][1]);
+  const played = samples.slice(start - 1);
+  let shown = 0;
+  let skipped = 0;
+  let wraps = 0;
+  let outside = 0;
+  const changes = []; // times a new frame was drawn
+  const sizes = new Set();
+  for (let i = 1; i < played.length; i += 1) {
+    const [time, frame, size, width] = played[i];
+    const previous = played[i - 1][1];
+    sizes.add(`${size} ${width}`);
+    if (frame < first || frame > last) outside += 1;
+    if (frame === previous) continue;
+    shown += 1;
+    changes.push(time);
+    const distance = (frame - previous + length) % length;
+    skipped += distance - 1;
+    if (frame < previous) wraps += 1;
+  }
+  // From the first new frame to the last, the clock made this many frames due after the first.
+  const seconds = (changes.at(-1) - changes[0]) / 1000;
+  return {
+    seconds,
+    shown,
+    dropped: skipped,
+    advanced: shown + skipped,
+    due: 1 + Math.round(seconds * fps),
+    wraps,
+    outside,
+    plate_sizes: [...sizes],
+    animation_frames: played.length,
+  };
+}
+
 const browser = await chromium.launch({ executablePath: args.chromium, headless: true, args: CHROMIUM_FLAGS });
 const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
@@ -565,6 +925,7 @@ page.on("pageerror", (error) => consoleErrors.push(String(error)));
 let code = 0;
 try {
   await run(page);
+  await reviewFlow(page);
   step("done", { console_errors: consoleErrors });
 } catch (error) {
   code = 1;

@@ -146,9 +146,16 @@ export class ApiClient {
   completeUpload = (id: string, parts?: CompletedPart[]) =>
     this.call<VideoIngest>("POST", `/v1/videos/${id}/upload-complete`, parts ? { parts } : {});
 
-  /** A frame as a blob; the API redirects to storage, which fetch follows. */
-  async frame(videoId: string, index: number): Promise<Blob> {
-    return (await this.fetch(`/v1/videos/${videoId}/frames/${index}`)).blob();
+  /** A frame as a blob; the API redirects to storage, which fetch follows. `proxy` is the
+   * frame at most 960 px on its long side, for scrubbing and playback. */
+  async frame(videoId: string, index: number, size: "full" | "proxy" = "full", signal?: AbortSignal): Promise<Blob> {
+    const query = size === "proxy" ? "?size=proxy" : "";
+    return (await this.fetch(`/v1/videos/${videoId}/frames/${index}${query}`, { signal })).blob();
+  }
+
+  /** A frame's 8-bit matte PNG, shaped by `query` (object_id and the Matte fields). */
+  async matte(videoId: string, index: number, query: string, signal?: AbortSignal): Promise<Blob> {
+    return (await this.fetch(`/v1/videos/${videoId}/masks/${index}.png?${query}`, { signal })).blob();
   }
 
   listObjects = (videoId: string) =>

@@ -33,6 +33,8 @@ export type Progress = Schemas["Progress"];
 export type Problem = Schemas["Problem"];
 export type ExportCreate = Schemas["ExportCreate"];
 export type ExportFormat = ExportCreate["format"];
+export type Matte = Schemas["Matte"];
+export type Dataset = Schemas["Dataset"];
 
 export interface Page<T> {
   items: T[];

@@ -5,20 +5,25 @@ import type { FrameMask, ObjectUpdate, VideoObject } from "../api/types";
 import { exemplarsOn } from "../state/detection";
 import { editorReducer, framePrompts, frameScore, initialEditor, keyframes, shortcut } from "../state/editor";
 import { propagationRequest, staleFrameCount, staleRanges, staleSpans } from "../state/timeline";
+import { isShown } from "../viewer/viewerState";
 import { ErrorBanner } from "./ErrorBanner";
 import { ExportDialog } from "./ExportDialog";
 import { FindAllBar, FoundPanel } from "./FindAll";
 import { FrameView, type Click } from "./FrameView";
 import { KeyframesPanel } from "./KeyframesPanel";
+import { MattePanel } from "./MattePanel";
 import { ObjectsPanel } from "./ObjectsPanel";
 import { PropagationPanel } from "./PropagationPanel";
 import { Timeline } from "./Timeline";
 import { Toolbar } from "./Toolbar";
 import { Transport } from "./Transport";
 import { useDetection } from "./useDetection";
-import { useFrames } from "./useFrames";
 import { usePropagation } from "./usePropagation";
 import { usePrompts } from "./usePrompts";
+import { useReview } from "./useReview";
+import { ViewerControls } from "./ViewerControls";
+
+const NO_MASKS: Record<number, FrameMask> = {};
 
 export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
   const [state, dispatch] = useReducer(editorReducer, initialEditor);
@@ -27,12 +32,19 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
   const [pending, setPending] = useState<(Click & { key: string }) | null>(null);
   const [exporting, setExporting] = useState(false);
   const { video, frame, frameCount, selected } = state;
-  const frames = useFrames(api, videoId, frame, frameCount);
+  const review = useReview(api, videoId, state, dispatch, setError);
+  const { viewer, viewerDispatch } = review;
 
   const refreshSpans = useCallback(() => {
     api.spans(videoId).then((spans) => dispatch({ type: "spans", spans }), setError);
   }, [api, videoId]);
-  const propagation = usePropagation(api, videoId, dispatch, { onError: setError, onChanged: refreshSpans });
+  const propagation = usePropagation(api, videoId, dispatch, {
+    onError: setError,
+    onChanged: () => {
+      refreshSpans();
+      review.masks.reload();
+    },
+  });
   const prompts = usePrompts(api, videoId, state, dispatch, { onError: setError, onNotice: setNotice, onChanged: refreshSpans });
   const detection = useDetection(api, videoId, dispatch, {
     onError: setError,
@@ -53,8 +65,9 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
     try {
       const [loadedVideo, objects] = await Promise.all([api.getVideo(videoId), api.listObjects(videoId)]);
       const ready = loadedVideo.status === "ready";
-      const [masks, stored] = ready ? await Promise.all([api.masks(videoId), api.listPrompts(videoId)]) : [[], []];
-      dispatch({ type: "loaded", video: loadedVideo, objects: objects.items, masks: masks.flatMap((f) => f.masks), prompts: stored });
+      // Masks come with the mask window, for the frames around the playhead only.
+      const stored = ready ? await api.listPrompts(videoId) : [];
+      dispatch({ type: "loaded", video: loadedVideo, objects: objects.items, masks: [], prompts: stored });
       if (!ready) return;
       refreshSpans();
       void followRunningPropagation().catch(setError);
@@ -67,13 +80,6 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
   useEffect(() => {
     void load();
   }, [load]);
-
-  // Playback at the video's frame rate.
-  useEffect(() => {
-    if (!state.playing) return;
-    const timer = window.setInterval(() => dispatch({ type: "tick" }), 1000 / (video?.fps ?? 25));
-    return () => window.clearInterval(timer);
-  }, [state.playing, video?.fps]);
 
   // The key handler is registered once and calls the latest undo and redo.
   const history = useRef(prompts);
@@ -147,13 +153,14 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
   const scores = useMemo(
     () => Array.from({ length: frameCount }, (_, i) => frameScore(state, i, selected)),
     // Scores change with the masks, the selection, the length and the threshold only.
-    [state.masks, selected, frameCount],
+    [state.scores, selected, frameCount],
   );
   const selectedObject = state.objects.find((o) => o.id === selected) ?? null;
   const objectPrompts = useMemo(() => state.prompts.filter((p) => p.object_id === selected), [state.prompts, selected]);
   const marks = useMemo(() => keyframes(state, selected), [state.prompts, selected]);
   const stale = useMemo(() => staleSpans(state.spans, selected), [state.spans, selected]);
-  const currentMasks: Record<number, FrameMask> = state.masks[frame] ?? {};
+  const currentMasks = state.masks[frame] ?? NO_MASKS;
+  const shown = (objectId: number) => isShown(viewer, objectId);
   const job = state.propagation;
 
   if (!video) return <main className="editor"><ErrorBanner error={error} />{!error && <p>Loading…</p>}</main>;
@@ -163,7 +170,7 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
 
   return (
     <main className="editor">
-      <ErrorBanner error={error ?? frames.error} onClose={() => setError(null)} />
+      <ErrorBanner error={error ?? review.plates.error} onClose={() => setError(null)} />
       <div className="editor-body">
         <div className="viewer">
           <Toolbar filename={video.filename} tool={state.tool} busy={prompts.busy} canImport={selected !== null}
@@ -171,7 +178,14 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
           <FindAllBar frame={frame} exemplars={state.exemplars} busy={detection.busy}
             onFind={(body) => void detection.find(body)} onClearExemplars={() => dispatch({ type: "exemplarsCleared" })} />
           <FrameView
-            frameUrl={frames.url}
+            plate={review.plates.plate}
+            mode={viewer.mode}
+            opacity={viewer.opacity}
+            isShown={shown}
+            plateHeld={viewer.plateHeld}
+            mattePreview={review.previewUrl}
+            zoom={viewer.zoom}
+            masksReady={review.masks.isLoaded(frame)}
             width={video.width ?? 1}
             height={video.height ?? 1}
             masks={currentMasks}
@@ -188,14 +202,16 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
           />
           <Timeline frame={frame} frameCount={frameCount} keyframes={marks} stale={stale} range={state.range}
             scores={scores} lowScore={state.lowScore} onSeek={(f) => dispatch({ type: "seek", frame: f })} />
-          <Transport state={state} dispatch={dispatch} />
+          <Transport state={state} dispatch={dispatch} timecode={review.timecode} playback={review.playback} />
+          <ViewerControls viewer={viewer} dispatch={viewerDispatch} />
           {notice && <p className="hint" role="status">{notice}</p>}
         </div>
         <aside>
           <FoundPanel found={state.found} objects={state.objects} selected={selected} propagation={job}
             onSelect={(id) => dispatch({ type: "select", objectId: id })}
             onPropagate={(body) => void propagation.propagate(body)} onDismiss={() => dispatch({ type: "foundCleared" })} />
-          <ObjectsPanel objects={state.objects} selected={selected} onSelect={(id) => dispatch({ type: "select", objectId: id })} onAdd={addObject} onUpdate={updateObject} onDelete={(o) => void deleteObject(o)} />
+          <ObjectsPanel objects={state.objects} selected={selected} onSelect={(id) => dispatch({ type: "select", objectId: id })} onAdd={addObject} onUpdate={updateObject} onDelete={(o) => void deleteObject(o)}
+            view={{ isShown: shown, solo: viewer.solo, onSolo: (id) => viewerDispatch({ type: "toggleSolo", objectId: id }), onHide: (id) => viewerDispatch({ type: "toggleHidden", objectId: id }) }} />
           <KeyframesPanel objectName={selectedObject?.name ?? null} prompts={objectPrompts} frame={frame} busy={prompts.busy !== null}
             onSeek={(f) => dispatch({ type: "seek", frame: f })} onDeleteKeyframe={deleteKeyframe} onRemovePrompt={(p) => void prompts.removePrompt(p)} />
           <PropagationPanel
@@ -215,6 +231,8 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
             onUpdateStale={updateStale}
             onCancel={(id) => void propagation.cancel(id)}
           />
+          <MattePanel matte={viewer.matte} objectName={selectedObject?.name ?? null} preview={viewer.mattePreview} state={review.preview}
+            onMatte={(matte) => viewerDispatch({ type: "matte", matte })} onPreview={(on) => viewerDispatch({ type: "mattePreview", on })} />
           <section className="panel">
             <h3>Export</h3>
             <button onClick={() => setExporting(true)} disabled={state.objects.length === 0}>Export…</button>
@@ -222,7 +240,7 @@ export function Editor({ api, videoId }: { api: ApiClient; videoId: string }) {
           <Help />
         </aside>
       </div>
-      {exporting && <ExportDialog api={api} videoId={videoId} frameCount={frameCount} objects={state.objects} onClose={() => setExporting(false)} />}
+      {exporting && <ExportDialog api={api} videoId={videoId} frameCount={frameCount} objects={state.objects} matte={viewer.matte} onClose={() => setExporting(false)} />}
     </main>
   );
 }
@@ -237,6 +255,9 @@ function Help() {
         frame; Ctrl+Shift+Z (or Ctrl+Y) redoes it. Prompts from before a reload are removed from the keyframe list.</p>
       <p>I and O set the in and out points for Propagate, Alt+X clears them. Striped spans on the timeline are stale:
         a correction changed a keyframe next to them; “Update stale frames” recomputes just those.</p>
+      <p>Hold \ (backslash) to see the plate alone. Overlay fill, outline, matte (the alpha in grey) or off, with its opacity;
+        S shows one object alone, hide leaves it out. Playback runs at 0.25x–2x on proxy frames and loops over the in/out
+        points with “loop in/out”; the full frame comes in when it rests or is zoomed.</p>
     </div>
   );
 }

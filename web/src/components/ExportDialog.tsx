@@ -1,18 +1,24 @@
-/** The export dialog: every format of api.md, which objects and frames, progress, download. */
+/** The export dialog: every format of api.md, which objects and frames, the matte settings
+ * (from the matte panel) or the dataset settings, progress, download. */
 import { useState, type FormEvent } from "react";
 import type { ApiClient } from "../api/client";
 import { followJob } from "../api/jobs";
-import type { ExportFormat, ExportResult, Job, VideoObject } from "../api/types";
+import type { Dataset, ExportFormat, ExportResult, Job, Matte, VideoObject } from "../api/types";
+import { defaultDataset, splitsOf, splitsProblem } from "../viewer/matte";
+import { DatasetFields, type SplitPercent } from "./DatasetFields";
 import { ErrorBanner } from "./ErrorBanner";
+import { MatteFields } from "./MatteFields";
 
-export const FORMATS: { value: ExportFormat; label: string; bitDepth: boolean }[] = [
-  { value: "png_sequence", label: "PNG matte sequence (one per object per frame)", bitDepth: true },
-  { value: "rgba_png_sequence", label: "RGBA PNG sequence (source pixels, straight alpha)", bitDepth: true },
-  { value: "exr_sequence", label: "EXR sequence (half float, one channel per object)", bitDepth: false },
-  { value: "prores_4444", label: "ProRes 4444 .mov with alpha", bitDepth: false },
-  { value: "overlay_mp4", label: "Overlay preview MP4", bitDepth: false },
-  { value: "coco_json", label: "COCO JSON (RLE annotations)", bitDepth: false },
-  { value: "yolo_seg", label: "YOLO segmentation (polygons per frame)", bitDepth: false },
+type Kind = "matte" | "dataset" | "preview";
+
+export const FORMATS: { value: ExportFormat; label: string; bitDepth: boolean; kind: Kind }[] = [
+  { value: "png_sequence", label: "PNG matte sequence (one per object per frame)", bitDepth: true, kind: "matte" },
+  { value: "rgba_png_sequence", label: "RGBA PNG sequence (source pixels, straight alpha)", bitDepth: true, kind: "matte" },
+  { value: "exr_sequence", label: "EXR sequence (half float, one layer per object)", bitDepth: false, kind: "matte" },
+  { value: "prores_4444", label: "ProRes 4444 .mov with alpha", bitDepth: false, kind: "matte" },
+  { value: "overlay_mp4", label: "Overlay preview MP4", bitDepth: false, kind: "preview" },
+  { value: "coco_json", label: "COCO JSON (RLE annotations)", bitDepth: false, kind: "dataset" },
+  { value: "yolo_seg", label: "YOLO segmentation (polygons per frame)", bitDepth: false, kind: "dataset" },
 ];
 
 interface Props {
@@ -20,6 +26,8 @@ interface Props {
   videoId: string;
   frameCount: number;
   objects: VideoObject[];
+  /** The matte panel's settings, which the dialog starts from. */
+  matte: Matte;
   onClose: () => void;
 }
 
@@ -27,13 +35,18 @@ function megabytes(bytes: number): string {
   return bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export function ExportDialog({ api, videoId, frameCount, objects, onClose }: Props) {
+export function ExportDialog({ api, videoId, frameCount, objects, matte: initialMatte, onClose }: Props) {
   const [format, setFormat] = useState<ExportFormat>("png_sequence");
   const [chosen, setChosen] = useState<Set<number>>(() => new Set(objects.map((o) => o.id)));
   const [frameStart, setFrameStart] = useState(0);
   const [frameEnd, setFrameEnd] = useState(frameCount - 1);
   const [startNumber, setStartNumber] = useState(0);
   const [bitDepth, setBitDepth] = useState<8 | 16>(8);
+  const [matte, setMatte] = useState<Matte>(initialMatte);
+  const [dataset, setDataset] = useState<Dataset>(defaultDataset);
+  const [splits, setSplits] = useState<SplitPercent | null>(null);
+  const chosenFormat = FORMATS.find((f) => f.value === format)!;
+  const problem = chosenFormat.kind === "dataset" ? splitsProblem(splits) : null;
   const [job, setJob] = useState<Job | null>(null);
   const [error, setError] = useState<unknown>(null);
   const running = job !== null && (job.status === "queued" || job.status === "running");
@@ -51,7 +64,9 @@ export function ExportDialog({ api, videoId, frameCount, objects, onClose }: Pro
         frame_start: frameStart,
         frame_end: frameEnd,
         start_number: startNumber,
-        bit_depth: FORMATS.find((f) => f.value === format)!.bitDepth ? bitDepth : 8,
+        bit_depth: chosenFormat.bitDepth ? bitDepth : 8,
+        ...(chosenFormat.kind === "matte" ? { matte } : {}),
+        ...(chosenFormat.kind === "dataset" ? { dataset: { ...dataset, splits: splitsOf(splits) } } : {}),
       });
       setJob(started);
       const final = await followJob(api, started.id, {
@@ -94,7 +109,7 @@ export function ExportDialog({ api, videoId, frameCount, objects, onClose }: Pro
           <label>First frame <input type="number" min={0} max={frameCount - 1} value={frameStart} onChange={(e) => setFrameStart(Number(e.target.value))} /></label>
           <label>Last frame <input type="number" min={0} max={frameCount - 1} value={frameEnd} onChange={(e) => setFrameEnd(Number(e.target.value))} /></label>
           <label>Numbering starts at <input type="number" min={0} value={startNumber} onChange={(e) => setStartNumber(Number(e.target.value))} /></label>
-          {FORMATS.find((f) => f.value === format)!.bitDepth && (
+          {chosenFormat.bitDepth && (
             <label>Bit depth
               <select value={bitDepth} onChange={(e) => setBitDepth(Number(e.target.value) as 8 | 16)}>
                 <option value={8}>8-bit</option>
@@ -103,6 +118,15 @@ export function ExportDialog({ api, videoId, frameCount, objects, onClose }: Pro
             </label>
           )}
         </div>
+        {chosenFormat.kind === "matte" && (
+          <fieldset className="matte">
+            <legend>Matte</legend>
+            <MatteFields matte={matte} onChange={setMatte} smoothing />
+          </fieldset>
+        )}
+        {chosenFormat.kind === "dataset" && (
+          <DatasetFields dataset={dataset} splits={splits} problem={problem} onChange={setDataset} onSplits={setSplits} />
+        )}
         <ErrorBanner error={error} />
         {job && (
           <div className="job" data-testid="export-status" data-status={job.status}>
@@ -122,7 +146,7 @@ export function ExportDialog({ api, videoId, frameCount, objects, onClose }: Pro
         <div className="row">
           <span className="spacer" />
           <button type="button" onClick={onClose}>Close</button>
-          <button type="submit" className="primary" disabled={running || chosen.size === 0}>Export</button>
+          <button type="submit" className="primary" disabled={running || chosen.size === 0 || problem !== null}>Export</button>
         </div>
       </form>
     </div>

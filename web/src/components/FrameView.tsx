@@ -1,11 +1,14 @@
-/** The current frame with its masks overlaid, the stored clicks and boxes of the selected
- * object drawn over it, and the click and box tools on top. Shift+drag draws an exemplar box
- * for "find all" whatever the tool, with or without a selected object. */
-import { useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
+/** The current frame with its masks overlaid (or the matte preview, or with the plate key held
+ * the plate alone), the stored clicks and boxes of the selected object drawn over it, and the
+ * click and box tools on top. Shift+drag draws an exemplar box for "find all" whatever the tool,
+ * with or without a selected object. */
+import { useMemo, useState, type CSSProperties, type MouseEvent } from "react";
 import type { FrameMask, PromptRecord, VideoObject } from "../api/types";
-import { decodeMask } from "../rle/rle";
 import type { Box } from "../state/detection";
 import type { Tool } from "../state/editor";
+import type { OverlayMode } from "../viewer/overlay";
+import { OverlayCanvas, PlateCanvas } from "./FrameLayers";
+import type { Plate } from "./usePlates";
 
 export interface Click {
   x: number;
@@ -14,7 +17,19 @@ export interface Click {
 }
 
 interface Props {
-  frameUrl: string | null;
+  plate: Plate | null;
+  /** How the masks are drawn; "off" while the plate key is held or the matte preview shows. */
+  mode: OverlayMode;
+  opacity: number;
+  isShown: (objectId: number) => boolean;
+  /** The plate alone: no overlay, no marks. */
+  plateHeld: boolean;
+  /** The matte endpoint's PNG of this frame, shown instead of the overlay. */
+  mattePreview: string | null;
+  /** 1 fits the view; more magnifies it, scrolled inside the view. */
+  zoom: number;
+  /** Whether this frame's masks have been read (the mask window). */
+  masksReady: boolean;
   width: number;
   height: number;
   masks: Record<number, FrameMask>;
@@ -33,45 +48,11 @@ interface Props {
   onExemplar: (box: Box) => void;
 }
 
-function rgb(color: string): [number, number, number] {
-  const n = Number.parseInt(color.slice(1), 16);
-  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-}
-
-/** Paints each object's mask in its colour; the selected object a little stronger. */
-function paint(canvas: HTMLCanvasElement, masks: Record<number, FrameMask>, objects: VideoObject[], selected: number | null) {
-  const context = canvas.getContext("2d");
-  if (!context) return;
-  const image = context.createImageData(canvas.width, canvas.height);
-  for (const object of objects) {
-    const mask = masks[object.id];
-    if (!mask) continue;
-    const [height, width] = mask.rle.size as [number, number];
-    if (width !== canvas.width || height !== canvas.height) continue;
-    const bits = decodeMask(mask.rle);
-    const [r, g, b] = rgb(object.color);
-    const alpha = object.id === selected ? 150 : 100;
-    for (let i = 0; i < bits.length; i += 1) {
-      if (!bits[i]) continue;
-      image.data[i * 4] = r;
-      image.data[i * 4 + 1] = g;
-      image.data[i * 4 + 2] = b;
-      image.data[i * 4 + 3] = alpha;
-    }
-  }
-  context.putImageData(image, 0, 0);
-}
-
 export function FrameView(props: Props) {
   const { width, height } = props;
-  const canvas = useRef<HTMLCanvasElement>(null);
   const [dragFrom, setDragFrom] = useState<[number, number] | null>(null);
   const [dragTo, setDragTo] = useState<[number, number] | null>(null);
   const [exemplar, setExemplar] = useState(false);
-
-  useEffect(() => {
-    if (canvas.current) paint(canvas.current, props.masks, props.objects, props.selected);
-  }, [props.masks, props.objects, props.selected, width, height]);
 
   /** Source-resolution pixel under the pointer. */
   function toSource(event: MouseEvent): [number, number] {
@@ -113,10 +94,15 @@ export function FrameView(props: Props) {
     return { x: Math.min(dragFrom[0], dragTo[0]), y: Math.min(dragFrom[1], dragTo[1]), w: Math.abs(dragTo[0] - dragFrom[0]), h: Math.abs(dragTo[1] - dragFrom[1]) };
   }, [dragFrom, dragTo]);
 
+  const preview = props.plateHeld ? null : props.mattePreview;
+  const view = `${props.zoom > 1 ? " zoomed" : ""}${props.plateHeld ? " plate-held" : ""}`;
   return (
-    <div className={`frame-view tool-${props.tool}${props.busy ? " busy" : ""}`} style={{ aspectRatio: `${width} / ${height}` }}>
-      {props.frameUrl ? <img src={props.frameUrl} alt="current frame" draggable={false} data-testid="frame-image" /> : <div className="frame-placeholder">Loading frame…</div>}
-      <canvas ref={canvas} width={width} height={height} data-testid="overlay" />
+    <div className={`frame-view tool-${props.tool}${props.busy ? " busy" : ""}${view}`} data-testid="frame-view" data-masks-ready={props.masksReady}
+      style={{ aspectRatio: `${width} / ${height}`, "--zoom": props.zoom } as CSSProperties}>
+      <PlateCanvas plate={props.plate} />
+      <OverlayCanvas width={width} height={height} masks={props.masks} objects={props.objects} selected={props.selected}
+        mode={props.plateHeld || preview ? "off" : props.mode} opacity={props.opacity} isShown={props.isShown} />
+      {preview && <img src={preview} alt="matte preview" className="matte-preview" data-testid="matte-preview" draggable={false} />}
       <svg
         viewBox={`0 0 ${width} ${height}`}
         data-testid="click-layer"

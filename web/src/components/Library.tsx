@@ -5,6 +5,7 @@ import type { Video } from "../api/types";
 import { uploadMultipart, uploadSingle } from "../api/upload";
 import { navigate } from "../router";
 import { ErrorBanner } from "./ErrorBanner";
+import { formatRate } from "../viewer/timecode";
 
 interface UploadState {
   filename: string;
@@ -17,7 +18,7 @@ const POLL_MS = 1000;
 
 function describe(video: Video): string {
   if (video.status !== "ready") return "";
-  return `${video.width}×${video.height}, ${video.frame_count} frames at ${video.fps} fps, ${video.codec}`;
+  return `${video.width}×${video.height}, ${video.frame_count} frames at ${formatRate(video.fps ?? 0)} fps, ${video.codec}`;
 }
 
 function isBusy(video: Video): boolean {

@@ -1,4 +1,5 @@
-/** The video's objects: add, select, rename, recolour, set the category and delete. */
+/** The video's objects: add, select, rename, recolour, set the category and delete; show one
+ * alone (solo) or hide some in the viewer. */
 import { useState, type FormEvent } from "react";
 import type { ObjectUpdate, VideoObject } from "../api/types";
 
@@ -12,14 +13,24 @@ interface Props {
   onAdd: (name: string, color: string) => Promise<void>;
   onUpdate: (object: VideoObject, change: ObjectUpdate) => Promise<void>;
   onDelete: (object: VideoObject) => void;
+  /** Solo and hide in the viewer (no change to the object). */
+  view?: ObjectView;
 }
 
-function ObjectRow({ object, selected, onSelect, onUpdate, onDelete }: {
+export interface ObjectView {
+  isShown: (objectId: number) => boolean;
+  solo: number | null;
+  onSolo: (objectId: number) => void;
+  onHide: (objectId: number) => void;
+}
+
+function ObjectRow({ object, selected, onSelect, onUpdate, onDelete, view }: {
   object: VideoObject;
   selected: boolean;
   onSelect: () => void;
   onUpdate: (change: ObjectUpdate) => Promise<void>;
   onDelete: () => void;
+  view?: ObjectView;
 }) {
   const [renaming, setRenaming] = useState<string | null>(null);
 
@@ -53,8 +64,23 @@ function ObjectRow({ object, selected, onSelect, onUpdate, onDelete }: {
       )}
       <button className="link" aria-label={`Rename ${object.name}`} onClick={() => setRenaming(object.name)}>Rename</button>
       <button className="link" aria-label={`Delete ${object.name}`} onClick={onDelete}>Delete</button>
+      {view && <ViewToggles object={object} view={view} />}
       <CategoryInput object={object} onUpdate={onUpdate} />
     </li>
+  );
+}
+
+/** Solo (this object alone) and hide, as toggles. */
+function ViewToggles({ object, view }: { object: VideoObject; view: ObjectView }) {
+  const soloed = view.solo === object.id;
+  const hidden = !view.isShown(object.id);
+  return (
+    <span className="view-toggles">
+      <button className={`link toggle${soloed ? " on" : ""}`} aria-label={`Solo ${object.name}`} aria-pressed={soloed}
+        title="show this object alone" onClick={() => view.onSolo(object.id)}>S</button>
+      <button className={`link toggle${hidden ? " on" : ""}`} aria-label={`Hide ${object.name}`} aria-pressed={hidden}
+        title={hidden ? "hidden in the viewer" : "hide in the viewer"} onClick={() => view.onHide(object.id)}>{hidden ? "hidden" : "hide"}</button>
+    </span>
   );
 }
 
@@ -87,7 +113,7 @@ function CategoryInput({ object, onUpdate }: { object: VideoObject; onUpdate: (c
   );
 }
 
-export function ObjectsPanel({ objects, selected, onSelect, onAdd, onUpdate, onDelete }: Props) {
+export function ObjectsPanel({ objects, selected, onSelect, onAdd, onUpdate, onDelete, view }: Props) {
   const [name, setName] = useState("");
   const [color, setColor] = useState<string | null>(null);
   const suggested = PALETTE[objects.length % PALETTE.length]!;
@@ -105,7 +131,7 @@ export function ObjectsPanel({ objects, selected, onSelect, onAdd, onUpdate, onD
       <ul>
         {objects.map((o) => (
           <ObjectRow key={o.id} object={o} selected={o.id === selected} onSelect={() => onSelect(o.id)}
-            onUpdate={(change) => onUpdate(o, change)} onDelete={() => onDelete(o)} />
+            onUpdate={(change) => onUpdate(o, change)} onDelete={() => onDelete(o)} view={view} />
         ))}
       </ul>
       <datalist id="object-categories">

@@ -8,7 +8,7 @@ import type { EditorAction } from "../state/editor";
 
 interface Handlers {
   onError: (error: unknown) => void;
-  /** Spans change with every propagation: the caller reloads them. */
+  /** Spans and masks change with every propagation: the caller reloads them. */
   onChanged: () => void;
 }
 
@@ -30,8 +30,8 @@ export function usePropagation(api: ApiClient, videoId: string, dispatch: Dispat
       });
       dispatch({ type: "propagation", job: final });
       if (final.status === "failed") handlers.onError(new Error(`Propagation failed: ${final.error?.message ?? "unknown error"}`));
-      // One full read at the end, in case an event was missed while the stream reconnected.
-      dispatch({ type: "masks", masks: (await api.masks(videoId)).flatMap((f) => f.masks) });
+      // The caller reads the masks around the playhead again (onChanged), in case an event was
+      // missed while the stream reconnected.
       return final.status === "succeeded";
     } catch (err) {
       handlers.onError(err);

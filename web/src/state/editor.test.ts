@@ -70,22 +70,19 @@ describe("frame navigation", () => {
     expect(state).toMatchObject({ frame: 8, playing: false });
   });
 
-  it("plays frame by frame and stops on the last one", () => {
-    let state = editorReducer(editorReducer(loaded(), { type: "seek", frame: 28 }), { type: "togglePlay" });
-    state = editorReducer(state, { type: "tick" });
-    expect(state).toMatchObject({ frame: 29, playing: true });
-    state = editorReducer(state, { type: "tick" });
-    expect(state).toMatchObject({ frame: 29, playing: false });
+  it("playback moves the playhead without stopping, and only while playing", () => {
+    let state = editorReducer(editorReducer(loaded(), { type: "seek", frame: 3 }), { type: "togglePlay" });
+    state = editorReducer(state, { type: "playhead", frame: 6 });
+    expect(state).toMatchObject({ frame: 6, playing: true });
+    state = editorReducer(state, { type: "playhead", frame: 99 });
+    expect(state.frame).toBe(29);
+    const paused = editorReducer(state, { type: "togglePlay" });
+    expect(editorReducer(paused, { type: "playhead", frame: 2 })).toBe(paused);
   });
 
   it("play at the end starts again from the first frame", () => {
     const state = editorReducer(editorReducer(loaded(), { type: "seek", frame: 29 }), { type: "togglePlay" });
     expect(state).toMatchObject({ frame: 0, playing: true });
-  });
-
-  it("ticks do nothing while paused", () => {
-    const state = loaded();
-    expect(editorReducer(state, { type: "tick" })).toBe(state);
   });
 });
 
@@ -227,6 +224,34 @@ describe("masks", () => {
     expect(Object.keys(state.masks[4]!)).toEqual(["2"]);
     state = editorReducer(state, { type: "mask", frame: 4, objectId: 2, mask: null });
     expect(state.masks[4]).toBeUndefined();
+  });
+});
+
+describe("mask window", () => {
+  it("lets go of the masks outside the kept spans and keeps their scores", () => {
+    let state = loaded([mask(2, 1, 0.9), mask(5, 1, 0.2), mask(20, 1, 0.45)]);
+    state = editorReducer(state, { type: "keepMasks", spans: [{ first: 0, last: 6 }] });
+    expect(Object.keys(state.masks)).toEqual(["2", "5"]);
+    expect(frameScore(state, 20, 1)).toBe(0.45);
+    expect(nextLowScoreFrame(state, 6, 1)).toBe(20);
+    // Nothing outside: the same state, so no render.
+    expect(editorReducer(state, { type: "keepMasks", spans: [{ first: 0, last: 6 }] })).toBe(state);
+  });
+
+  it("scores follow masks set, replaced and removed, and go with their object", () => {
+    let state = loaded([mask(4, 1, 0.9, "prompt"), mask(4, 2, 0.8)]);
+    state = editorReducer(state, { type: "mask", frame: 4, objectId: 1, mask: mask(4, 1, 0.6) });
+    expect(frameScore(state, 4, 1)).toBe(0.6);
+    state = editorReducer(state, { type: "mask", frame: 4, objectId: 1, mask: null });
+    expect(frameScore(state, 4, 1)).toBeNull();
+    expect(frameScore(state, 4, 2)).toBe(0.8);
+    // A streamed propagated mask does not replace a keyframe's, nor its score.
+    state = editorReducer(state, { type: "mask", frame: 4, objectId: 1, mask: mask(4, 1, 0.95, "prompt") });
+    state = editorReducer(state, { type: "masks", masks: [mask(4, 1, 0.1)] });
+    expect(frameScore(state, 4, 1)).toBe(0.95);
+    state = editorReducer(state, { type: "objectRemoved", objectId: 2 });
+    expect(frameScore(state, 4, 2)).toBeNull();
+    expect(frameScore(state, 4, null)).toBe(0.95);
   });
 });
 

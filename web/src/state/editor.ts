@@ -10,6 +10,8 @@ export type Tool = "positive" | "negative" | "box";
 
 /** Masks by frame index, then by object id. */
 export type MaskTable = Record<number, Record<number, FrameMask>>;
+/** Scores by frame index, then by object id: kept for every frame seen, after its mask is let go. */
+export type ScoreTable = Record<number, Record<number, number>>;
 
 export interface EditorState {
   video: Video | null;
@@ -19,7 +21,9 @@ export interface EditorState {
   objects: VideoObject[];
   selected: number | null;
   tool: Tool;
+  /** The masks of the frames around the playhead (the mask window), not the whole video's. */
   masks: MaskTable;
+  scores: ScoreTable;
   /** Every stored prompt of the video, oldest first: the keyframes and the drawn clicks. */
   prompts: PromptRecord[];
   history: History;
@@ -38,7 +42,8 @@ export type EditorAction =
   | { type: "seek"; frame: number }
   | { type: "step"; delta: number }
   | { type: "togglePlay" }
-  | { type: "tick" }
+  /** Playback shows this frame (it may skip late ones); nothing while paused. */
+  | { type: "playhead"; frame: number }
   | { type: "objectAdded"; object: VideoObject }
   | { type: "objectUpdated"; object: VideoObject }
   | { type: "objectRemoved"; objectId: number }
@@ -47,6 +52,8 @@ export type EditorAction =
   | { type: "masks"; masks: FrameMask[] }
   /** The API's mask of one object on one frame, exactly (null: it has none). */
   | { type: "mask"; frame: number; objectId: number; mask: FrameMask | null }
+  /** Lets go of the masks of frames outside the spans (their scores stay). */
+  | { type: "keepMasks"; spans: { first: number; last: number }[] }
   | { type: "promptAdded"; body: Prompt; record: PromptRecord; isRedo: boolean }
   | { type: "promptUndone"; record: PromptRecord }
   | { type: "promptsRemoved"; ids: string[] }
@@ -75,6 +82,7 @@ export const initialEditor: EditorState = {
   selected: null,
   tool: "positive",
   masks: {},
+  scores: {},
   prompts: [],
   history: emptyHistory,
   spans: [],
@@ -114,8 +122,8 @@ export function setMask(table: MaskTable, frame: number, objectId: number, mask:
   return next;
 }
 
-function withoutObject(table: MaskTable, objectId: number): MaskTable {
-  const next: MaskTable = {};
+function withoutObject<T>(table: Record<number, Record<number, T>>, objectId: number): Record<number, Record<number, T>> {
+  const next: Record<number, Record<number, T>> = {};
   for (const [frame, masks] of Object.entries(table)) {
     const { [objectId]: _dropped, ...rest } = masks;
     if (Object.keys(rest).length) next[Number(frame)] = rest;
@@ -123,9 +131,27 @@ function withoutObject(table: MaskTable, objectId: number): MaskTable {
   return next;
 }
 
+/** The scores of the masks the table now holds, over the old ones. */
+export function withScores(scores: ScoreTable, table: MaskTable, frames: Iterable<number>): ScoreTable {
+  const next = { ...scores };
+  for (const frame of new Set(frames)) {
+    const masks = table[frame];
+    if (!masks) delete next[frame];
+    else next[frame] = Object.fromEntries(Object.values(masks).map((m) => [m.object_id, m.score]));
+  }
+  return next;
+}
+
+function keepMasks(table: MaskTable, spans: { first: number; last: number }[]): MaskTable {
+  const frames = Object.keys(table).map(Number);
+  if (frames.every((f) => spans.some((s) => s.first <= f && f <= s.last))) return table;
+  return Object.fromEntries(frames.filter((f) => spans.some((s) => s.first <= f && f <= s.last)).map((f) => [f, table[f]!]));
+}
+
 export function editorReducer(state: EditorState, action: EditorAction): EditorState {
   switch (action.type) {
-    case "loaded":
+    case "loaded": {
+      const masks = mergeMasks({}, action.masks);
       return {
         ...initialEditor,
         lowScore: state.lowScore,
@@ -133,9 +159,11 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
         frameCount: action.video.frame_count ?? 0,
         objects: action.objects,
         selected: action.objects[0]?.id ?? null,
-        masks: mergeMasks({}, action.masks),
+        masks,
+        scores: withScores({}, masks, action.masks.map((m) => m.frame_index)),
         prompts: action.prompts,
       };
+    }
     case "seek":
       return { ...state, frame: clampFrame(state, action.frame), playing: false };
     case "step":
@@ -144,11 +172,8 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
       const atEnd = state.frame >= state.frameCount - 1;
       return { ...state, playing: !state.playing, frame: !state.playing && atEnd ? 0 : state.frame };
     }
-    case "tick": {
-      if (!state.playing) return state;
-      const last = state.frame >= state.frameCount - 1;
-      return last ? { ...state, playing: false } : { ...state, frame: state.frame + 1 };
-    }
+    case "playhead":
+      return state.playing ? { ...state, frame: clampFrame(state, action.frame) } : state;
     case "objectAdded":
       return { ...state, objects: [...state.objects, action.object], selected: action.object.id };
     case "objectUpdated":
@@ -161,6 +186,7 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
         objects,
         selected,
         masks: withoutObject(state.masks, action.objectId),
+        scores: withoutObject(state.scores, action.objectId),
         prompts: state.prompts.filter((p) => p.object_id !== action.objectId),
         history: forgetObject(state.history, action.objectId),
         spans: state.spans.filter((s) => s.object_id !== action.objectId),
@@ -171,10 +197,18 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
       return { ...state, selected: action.objectId };
     case "tool":
       return { ...state, tool: action.tool };
-    case "masks":
-      return { ...state, masks: mergeMasks(state.masks, action.masks) };
-    case "mask":
-      return { ...state, masks: setMask(state.masks, action.frame, action.objectId, action.mask) };
+    case "masks": {
+      const masks = mergeMasks(state.masks, action.masks);
+      return { ...state, masks, scores: withScores(state.scores, masks, action.masks.map((m) => m.frame_index)) };
+    }
+    case "mask": {
+      const masks = setMask(state.masks, action.frame, action.objectId, action.mask);
+      return { ...state, masks, scores: withScores(state.scores, masks, [action.frame]) };
+    }
+    case "keepMasks": {
+      const masks = keepMasks(state.masks, action.spans);
+      return masks === state.masks ? state : { ...state, masks };
+    }
     case "promptAdded":
       return {
         ...state,
@@ -228,11 +262,13 @@ export function editorReducer(state: EditorState, action: EditorAction): EditorS
     case "detected": {
       const known = new Set(state.objects.map((o) => o.id));
       const added = action.objects.filter((o) => !known.has(o.id));
+      const masks = mergeMasks(state.masks, action.masks);
       return {
         ...state,
         objects: [...state.objects, ...added],
         selected: action.objects[0]?.id ?? state.selected,
-        masks: mergeMasks(state.masks, action.masks),
+        masks,
+        scores: withScores(state.scores, masks, action.masks.map((m) => m.frame_index)),
         exemplars: null,
         found: { frame: action.frame, text: action.text, objectIds: action.objects.map((o) => o.id) },
       };
@@ -258,13 +294,13 @@ export function framePrompts(state: EditorState, objectId: number | null, frame:
 }
 
 /** The confidence of a frame: the object's score, or with no object the lowest of all; null
- * where the frame has no mask yet. */
+ * where the frame has no mask yet, or its masks have not been read yet (the mask window). */
 export function frameScore(state: EditorState, frame: number, objectId: number | null): number | null {
-  const masks = state.masks[frame];
-  if (!masks) return null;
-  if (objectId !== null) return masks[objectId]?.score ?? null;
-  const scores = Object.values(masks).map((m) => m.score);
-  return scores.length ? Math.min(...scores) : null;
+  const scores = state.scores[frame];
+  if (!scores) return null;
+  if (objectId !== null) return scores[objectId] ?? null;
+  const all = Object.values(scores);
+  return all.length ? Math.min(...all) : null;
 }
 
 /** The next frame after `from` (wrapping round) whose score is under the threshold, or null. */
