@@ -42,11 +42,21 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 300.0
 # The daemon's own timings (its segment_done and segment_mask_stored log lines).
+# The log lines, one per stage boundary, that ``stages`` reads (all processes, by job id).
+STAGE_EVENTS = (
+    "job_queued",  # the API committed the job and its outbox row
+    "outbox_sent",  # the relay's SendMessageBatch returned
+    "job_received",  # the daemon's receive returned it
+    "job_started",  # claimed (running) and announced
+    "segment_done",  # the mask is made
+    "job_succeeded",  # finished, stored and announced
+)
 DAEMON_STEPS = {
     "states_ms": "prompt rows and stored states",
     "embedding_ms": "embedding (cache or S3+encoder)",
     "context_ms": "memory context (rebuilt on a tracked frame)",
     "decode_ms": "mask decoder via batcher",
+    "decode_model_ms": "of which the model function",
     "state_store_ms": "prompt's state to S3",
     "store_ms": "then stored: S3, masks row, Redis",
 }
@@ -172,9 +182,11 @@ def click(
     """One click; its wall time and the job's own timestamps."""
     body = {"object_id": object_id, "frame_index": frame, "points": [list(point)]}
     body |= {"labels": [label], "box": None, "mode": mode}
+    sent_at = time.time()
     began = time.perf_counter()
     answer = http.post(f"/v1/videos/{video_id}/prompts", params={"wait": 30}, json=body)
     took = time.perf_counter() - began
+    answered_at = time.time()
     job = answer.json().get("job", {})
     if answer.status_code != 200:
         print(f"  click on frame {frame}: {answer.status_code} {answer.text[:300]}")
@@ -185,23 +197,69 @@ def click(
     return {
         "job_id": job.get("id"),
         "total": took,
+        "sent_at": sent_at,
+        "answered_at": answered_at,
         "pickup": (started - created).total_seconds() if created and started else None,
         "run": (finished - started).total_seconds() if started and finished else None,
     }
 
 
-def daemon_steps(data_dir: Path) -> dict[str, dict[str, float]]:
-    """The daemon's own step timings per job id, from its JSON log lines."""
-    steps: dict[str, dict[str, float]] = {}
-    for line in (data_dir / "logs" / "worker-gpu.log").read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") in ("segment_done", "segment_mask_stored"):
+def log_entries(data_dir: Path) -> list[dict[str, Any]]:
+    """Every JSON log line of the stack's processes (the API with its outbox relay, the workers)."""
+    entries: list[dict[str, Any]] = []
+    for path in sorted((data_dir / "logs").glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
+
+
+def job_timeline(entries: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per job id: the daemon's step timings (``*_ms``) and the wall-clock instant (seconds) of
+    each stage's log line (``STAGE_EVENTS``), from every process's log."""
+    jobs: dict[str, dict[str, float]] = {}
+    for entry in entries:
+        event = entry.get("event")
+        if event in ("segment_done", "segment_mask_stored"):
             timings = {k: v for k, v in entry.items() if k.endswith("_ms")}
-            steps.setdefault(entry.get("job_id", ""), {}).update(timings)
-    return steps
+            jobs.setdefault(entry.get("job_id", ""), {}).update(timings)
+        if event not in STAGE_EVENTS or "timestamp" not in entry:
+            continue
+        at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+        ids = entry.get("job_ids") or [entry.get("job_id", "")]
+        for job_id in ids:
+            jobs.setdefault(job_id, {}).setdefault(f"at_{event}", at)
+    return jobs
+
+
+def stages(click: dict[str, Any]) -> dict[str, float] | None:
+    """Where one click's time went, in seconds, stage by stage (they add up to the round trip);
+    None when a stage's log line is missing."""
+    needed = ["at_" + event for event in STAGE_EVENTS] + ["decode_ms", "store_ms"]
+    if any(name not in click for name in needed):
+        return None
+    ms = 1 / 1000
+    run = click["at_segment_done"] - click["at_job_started"]
+    store = (click.get("state_store_ms", 0.0) + click["store_ms"]) * ms
+    return {
+        "API: request, checks, transaction": click["at_job_queued"] - click["sent_at"],
+        "outbox relay to SQS": click["at_outbox_sent"] - click["at_job_queued"],
+        "queue: sent -> received": click["at_job_received"] - click["at_outbox_sent"],
+        "receive: claim the job": click["at_job_started"] - click["at_job_received"],
+        "frame fetch: prompts, embedding": run
+        - click["decode_ms"] * ms
+        - click.get("state_store_ms", 0.0) * ms,
+        "decode (batcher + decoder)": click["decode_ms"] * ms,
+        "store: state, mask, row, Redis": store,
+        "notify: finish row, publish": click["at_job_succeeded"]
+        - click["at_segment_done"]
+        - click["store_ms"] * ms,
+        "answer: event -> client": click["answered_at"] - click["at_job_succeeded"],
+    }
 
 
 def model_times(
@@ -320,9 +378,9 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
             proc.wait(timeout=90)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    steps = daemon_steps(data_dir)
+    timeline = job_timeline(log_entries(data_dir))
     for record in uncached + cached + refining + corrections + idle:
-        record.update(steps.get(record["job_id"] or "", {}))
+        record.update(timeline.get(record["job_id"] or "", {}))
 
     print(f"\nclick latency, {args.width}x{args.height} video, image size {args.image_size}:")
     cases = [
@@ -340,6 +398,10 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         show("  daemon: started -> finished", [c["run"] for c in clicks if c["run"] is not None])
         for step, what in DAEMON_STEPS.items():
             show(f"    {what}", [c[step] / 1000 for c in clicks if step in c])
+    print(" where a fresh cached click's time goes (p50 of each stage; p50s do not add up):")
+    broken = [b for b in (stages(c) for c in cached) if b is not None]
+    for stage in broken[0] if broken else {}:
+        show(stage, [b[stage] for b in broken])
     print(" model alone, in this process:")
     encode_p50 = show("encoder (one frame)", encode)
     decode_p50 = show("mask decoder, fresh click", fresh)

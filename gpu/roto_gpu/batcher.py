@@ -64,6 +64,16 @@ class ResultCountMismatch(BatcherError):
     """The model function returned a different number of results than it was given items."""
 
 
+@dataclass
+class RequestTiming:
+    """Where one request's time went, filled in by the batcher for a caller that asks (``submit``'s
+    ``timing``): waiting in its queue, and its batch's pass through the model function."""
+
+    queued_s: float = 0.0
+    model_s: float = 0.0
+    batch_size: int = 0
+
+
 @dataclass(eq=False)
 class _Request:
     kind: str
@@ -74,6 +84,7 @@ class _Request:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     dequeued: bool = field(default=False)
+    timing: RequestTiming | None = None
 
 
 @dataclass(eq=False)
@@ -171,9 +182,11 @@ class Batcher:
         priority: Priority = Priority.BATCH,
         deadline: float | None = None,
         timeout: float | None = None,
+        timing: RequestTiming | None = None,
     ) -> Any:
         """Run ``item`` in the next batch of ``kind`` and return its result. ``deadline`` is a
-        ``time.monotonic()`` instant, ``timeout`` seconds from now; the earlier one counts."""
+        ``time.monotonic()`` instant, ``timeout`` seconds from now; the earlier one counts.
+        ``timing``, when given, is filled in before the result is returned."""
         if kind not in self._functions:
             raise ValueError(f"unknown kind {kind!r}; known: {', '.join(self._functions)}")
         now = time.monotonic()
@@ -184,7 +197,7 @@ class Batcher:
             raise DeadlineExceeded(f"{kind} request's deadline passed before it was queued")
         loop = asyncio.get_running_loop()
         request = _Request(
-            kind, item, Priority(priority), deadline, now, loop, loop.create_future()
+            kind, item, Priority(priority), deadline, now, loop, loop.create_future(), timing=timing
         )
         with self._cond:
             if self._closed:
@@ -335,11 +348,14 @@ class Batcher:
             self.metrics.queue_wait.labels(request.kind, request.priority.name.lower()).observe(
                 now - request.enqueued_at
             )
+            if request.timing is not None:
+                request.timing.queued_s = now - request.enqueued_at
         return batch
 
     def _execute(self, batch: list[_Request]) -> None:
         kind = batch[0].kind
         self.metrics.batch_size.labels(kind).observe(len(batch))
+        started = time.monotonic()
         try:
             results = self._call(kind, [r.item for r in batch])
         except ResultCountMismatch as exc:
@@ -355,8 +371,11 @@ class Batcher:
             for request in batch:
                 self._execute_alone(request)
             return
+        model_s = time.monotonic() - started
         for request, result in zip(batch, results, strict=True):
             self.metrics.requests.labels(kind, "ok").inc()
+            if request.timing is not None:
+                request.timing.model_s, request.timing.batch_size = model_s, len(batch)
             _deliver(request, result=result)
 
     def _execute_alone(self, request: _Request) -> None:

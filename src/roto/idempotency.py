@@ -12,11 +12,14 @@ from typing import Annotated
 
 import asyncpg
 import msgspec
+import structlog
 from litestar.params import HeaderParameter
 
 from roto.errors import BadRequest, DomainError, Unprocessable
 from roto.jobs import repository as jobs_repo
 from roto.resources import Resources
+
+log = structlog.get_logger(__name__)
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -115,4 +118,5 @@ async def create_job_once(
             return replay
         raise
     resources.outbox_wake.set()
+    log.info("job_queued", job_id=str(job.id), job_type=job.type)
     return Outcome(job, status_code, is_replay=False)

@@ -29,7 +29,7 @@ from roto.masks.schemas import Rle
 from roto.objects.prompts_repository import KeyframeRow, PromptRow
 from roto.resources import Resources
 from roto.worker.contract import JobFailed
-from roto_gpu.batcher import Priority
+from roto_gpu.batcher import Priority, RequestTiming
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as repo
 from roto_gpu.jobs.frames import load_frame
@@ -108,8 +108,12 @@ class _Clock:
 
     def lap(self, step: str) -> None:
         now = time.monotonic()
-        self.laps[step] = round(self.laps.get(step, 0.0) + (now - self._last) * 1000, 1)
+        self.add(step, now - self._last)
         self._last = now
+
+    def add(self, step: str, seconds: float) -> None:
+        """Count ``seconds`` measured elsewhere (inside a lap) under ``step`` too."""
+        self.laps[step] = round(self.laps.get(step, 0.0) + seconds * 1000, 1)
 
 
 @dataclass
@@ -169,8 +173,10 @@ class KeyframeComputer:
         steps = [step for step in decode_steps(rows) if step.prompt >= first_missing]
         for number, step in enumerate(steps):
             request = self._request(step, embedding, context, prev, prev_is_raw)
-            result = await self._submit("keyframe", request)
+            timing = RequestTiming()
+            result = await self._submit("keyframe", request, timing)
             clock.lap("decode_ms")
+            clock.add("decode_model_ms", timing.model_s)
             decoded += 1
             prev, prev_is_raw = result.state.pred_masks, False
             last_of_prompt = number + 1 == len(steps) or steps[number + 1].prompt != step.prompt
@@ -309,7 +315,7 @@ class KeyframeComputer:
         )
         return features
 
-    async def _submit(self, kind: str, item: Any) -> Any:
+    async def _submit(self, kind: str, item: Any, timing: RequestTiming | None = None) -> Any:
         return await self.engine.batcher.submit(
-            kind, item, priority=self.priority, deadline=self.deadline
+            kind, item, priority=self.priority, deadline=self.deadline, timing=timing
         )

@@ -108,7 +108,10 @@ async def _send(
     except Exception as exc:
         return [], [(row, repr(exc)) for row in rows]
     by_id = {str(row.id): row for row in rows}
-    sent = [by_id[entry["Id"]].id for entry in answer.get("Successful", [])]
+    sent_rows = [by_id[entry["Id"]] for entry in answer.get("Successful", [])]
+    sent = [row.id for row in sent_rows]
+    if sent_rows:
+        log.info("outbox_sent", queue=rows[0].queue, job_ids=[str(row.job_id) for row in sent_rows])
     failed = [
         (by_id[entry["Id"]], f"{entry.get('Code')}: {entry.get('Message')}")
         for entry in answer.get("Failed", [])

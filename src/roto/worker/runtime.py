@@ -159,6 +159,7 @@ class WorkerRuntime:
         with structlog.contextvars.bound_contextvars(
             job_id=message.job_id, job_type=message.type, request_id=message.request_id
         ):
+            log.info("job_received", queue=delivery.queue, receives=delivery.receives)
             try:
                 disposition = await self._run_with_heartbeat(job_id, message, delivery)
                 await self._settle(delivery, disposition)
