@@ -57,7 +57,7 @@ DAEMON_STEPS = {
     "context_ms": "memory context (rebuilt on a tracked frame)",
     "decode_ms": "mask decoder via batcher",
     "decode_model_ms": "of which the model function",
-    "state_store_ms": "prompt's state to S3",
+    "state_store_ms": "prompt's state kept (S3 write behind)",
     "store_ms": "then stored: S3, masks row, Redis",
 }
 

@@ -38,6 +38,8 @@ log = structlog.get_logger(__name__)
 MODEL_INFO_KEY = "roto:model:info"
 MODEL_INFO_TTL_S = 60
 MODEL_INFO_REFRESH_S = 20.0
+#: How long a stopping daemon waits for its keyframe states' writes to S3.
+STATE_FLUSH_TIMEOUT_S = 10.0
 
 ModelFactory = Callable[[Settings], Sam2Model]
 #: Builds the concept detector beside SAM2 (on its device, in its precision); None: no detector.
@@ -153,6 +155,8 @@ class GpuDaemon:
             if server is not None:
                 await asyncio.to_thread(server.shutdown)
                 server.server_close()
+            # The keyframe states still being written go to S3 before the process ends.
+            await engine.states.flush(STATE_FLUSH_TIMEOUT_S)
             await embeddings.close()
             await batcher.close()
             self._engine = None

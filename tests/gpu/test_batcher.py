@@ -19,6 +19,7 @@ from roto_gpu.batcher import (
     DeadlineExceeded,
     Priority,
     QueueFull,
+    RequestTiming,
     ResultCountMismatch,
 )
 
@@ -105,6 +106,23 @@ async def test_requests_that_queue_while_a_batch_runs_form_full_batches(
     assert await asyncio.wait_for(asyncio.gather(*tasks), 10) == [i * 10 for i in range(8)]
     await holder
     assert fake.batches == [["hold"], [0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+async def test_a_request_asked_for_its_timing_gets_its_queue_wait_and_its_batch_pass(
+    fake: FakeModel, make_batcher
+) -> None:
+    batcher = make_batcher({"run": fake}, max_batch_size=4, max_wait_ms=30_000)
+    timings = [RequestTiming() for _ in range(3)]
+    holder, tasks = await queue_behind(
+        batcher, fake, [batcher.submit("run", i, timing=t) for i, t in enumerate(timings)]
+    )
+    held_for = 0.05
+    await asyncio.sleep(held_for)  # the three wait behind the held batch at least this long
+    fake.gate.set()
+    await asyncio.wait_for(asyncio.gather(holder, *tasks), 10)
+    assert [t.batch_size for t in timings] == [3, 3, 3]
+    assert all(t.queued_s >= held_for for t in timings)
+    assert all(0 < t.model_s < t.queued_s for t in timings)  # one quick pass for the batch
 
 
 async def test_lone_request_runs_at_once_without_waiting_for_company(

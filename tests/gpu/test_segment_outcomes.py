@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import structlog
 
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import SEGMENT, JobMessage
@@ -19,6 +20,7 @@ from roto.worker.jobrun import Disposition, run_job
 from roto.worker.receiver import Delivery
 from roto_gpu.daemon import gpu_role
 from roto_gpu.jobs.segment import SegmentJobs
+from roto_gpu.jobs.track_store import TrackStore
 from tests.gpu.support import (
     add_object,
     add_prompt,
@@ -119,3 +121,70 @@ async def test_running_a_job_twice_stores_the_same_mask_once(
     )
     assert results[0] == results[1]
     assert count == 1
+
+
+async def _click(resources: Resources, jobs: SegmentJobs, clip: Any) -> Any:
+    """One segment job of ``clip``'s keyframe, run and stored; the mask it made."""
+    job = await claim(resources, (await enqueue_segment(resources, clip)).id)
+    result = await jobs.run(JobContext(resources, job, JobMessage(str(job.id), "segment"), 1))
+    async with resources.pool.acquire() as conn, conn.transaction():
+        await jobs.on_success(conn, job, SEGMENT.encode_result(result))
+    return SEGMENT.decode_result(SEGMENT.encode_result(result)).mask
+
+
+def _passes(logs: list[dict[str, Any]]) -> list[int]:
+    return [entry["decoded"] for entry in logs if entry["event"] == "segment_done"]
+
+
+async def test_a_state_is_written_behind_the_answer_and_read_back_by_another_daemon(
+    resources: Resources, shared_model: Any, frames: list[np.ndarray]
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, points=[[80, 96]], labels=[1])
+    first = daemon_with(shared_model)
+    async with first.serving(resources):
+        await _click(resources, SegmentJobs(first.engine), clip)
+        assert await first.engine.states.flush(30.0) == 0
+    await add_prompt(resources, clip, points=[[250, 40]], labels=[0])
+    second = daemon_with(shared_model)  # nothing in its memory: the state comes from S3
+    with structlog.testing.capture_logs() as logs:
+        async with second.serving(resources):
+            await _click(resources, SegmentJobs(second.engine), clip)
+    assert _passes(logs) == [1]  # only the new prompt was decoded
+
+
+async def test_a_state_whose_write_failed_is_decoded_again_to_the_same_mask(
+    resources: Resources,
+    shared_model: Any,
+    frames: list[np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clip = await ready_clip(resources, frames)
+    await add_object(resources, clip)
+    await add_prompt(resources, clip, points=[[80, 96]], labels=[1])
+
+    async def storage_away(self: TrackStore, key: str, data: bytes) -> None:
+        raise ConnectionError("S3 is away")
+
+    monkeypatch.setattr(TrackStore, "put", storage_away)
+    kept = daemon_with(shared_model)
+    with structlog.testing.capture_logs() as logs:
+        async with kept.serving(resources):
+            jobs = SegmentJobs(kept.engine)
+            await _click(resources, jobs, clip)
+            await add_prompt(resources, clip, points=[[250, 40]], labels=[0])
+            from_memory = await _click(resources, jobs, clip)
+    assert any(entry["event"] == "keyframe_state_not_stored" for entry in logs)
+    assert _passes(logs) == [1, 1]  # the second click started from the state in memory
+
+    # Another daemon: no state in memory, none in S3. It encodes the frame itself (Redis's
+    # float16 copy of the features would be a difference of its own).
+    async for key in resources.redis.scan_iter(match="roto:emb:*"):
+        await resources.redis.delete(key)
+    other = daemon_with(shared_model)
+    with structlog.testing.capture_logs() as logs:
+        async with other.serving(resources):
+            decoded_again = await _click(resources, SegmentJobs(other.engine), clip)
+    assert _passes(logs) == [2]  # both prompts decoded again, in order
+    assert decoded_again == from_memory

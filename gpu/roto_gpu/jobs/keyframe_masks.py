@@ -4,6 +4,7 @@ job store theirs this one way."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import NamedTuple
 
@@ -46,19 +47,25 @@ async def index_keyframe_mask(
     job_id: uuid.UUID,
 ) -> None:
     """Point the masks row at the stored mask (a propagated mask it covers is kept as its base),
-    then leave the hot copy in Redis."""
+    and leave the hot copy in Redis meanwhile."""
     mask = stored.mask
-    await upsert_mask(
-        conn,
-        video_id=video_id,
-        object_id=mask.object_id,
-        frame_index=mask.frame_index,
-        source=mask.source,
-        score=mask.score,
-        area=mask_area(mask.rle),
-        storage_key=stored.key,
-        job_id=job_id,
-    )
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_leave_hot_copy(resources, video_id, stored))
+        await upsert_mask(
+            conn,
+            video_id=video_id,
+            object_id=mask.object_id,
+            frame_index=mask.frame_index,
+            source=mask.source,
+            score=mask.score,
+            area=mask_area(mask.rle),
+            storage_key=stored.key,
+            job_id=job_id,
+        )
+
+
+async def _leave_hot_copy(resources: Resources, video_id: uuid.UUID, stored: StoredMask) -> None:
+    mask = stored.mask
     try:
         await resources.redis.set(
             hot_mask_key(video_id, mask.object_id, mask.frame_index),

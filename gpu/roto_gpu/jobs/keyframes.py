@@ -145,7 +145,7 @@ class KeyframeComputer:
         before: KeyframeState | None = None
         while first_missing > 0 and before is None:
             key = rows[first_missing - 1].state_key
-            before = await self.store.state(key) if key else None
+            before = await self.state(key) if key else None
             if before is None:
                 first_missing -= 1
         version = max(row.version or row.created_at for row in rows)
@@ -183,13 +183,19 @@ class KeyframeComputer:
             if last_of_prompt:
                 row = rows[step.prompt]
                 key = state_key(self.video_id, object_id, frame, row.id)
-                await self.store.put(key, result.state.to_bytes())
+                data = result.state.to_bytes()
+                self.engine.states.keep(key, data)
+                self.engine.states.write_behind(key, self.store.put(key, data))
                 new_states.append((row.id, key))
                 clock.lap("state_store_ms")
         assert result is not None, "a stored prompt without a state has a pass to run"
         return KeyframeOutcome(
             result.state, result.mask, used, new_states, new_keyframe, decoded, version, clock.laps
         )
+
+    async def state(self, key: str) -> KeyframeState | None:
+        """The state at ``key``: kept in this process since it was made, else read from S3."""
+        return self.engine.states.get(key) or await self.store.state(key)
 
     async def embedding(self, frame: int) -> Embedding:
         """The frame's backbone features: this process's memory, Redis, or the encoder."""

@@ -39,7 +39,6 @@ from roto_gpu.jobs.chunk_sweep import Writer, sweep_orphan_chunks
 from roto_gpu.jobs.frames import load_frame
 from roto_gpu.jobs.keyframes import KeyframeComputer
 from roto_gpu.jobs.mask_chunks import ChunkWriter
-from roto_gpu.jobs.track_store import TrackStore
 from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.propagator import FrameLoader, Propagator, choose_anchor, plan_legs
 from roto_gpu.tracking.tracker import VideoTracker
@@ -268,14 +267,13 @@ async def _keyframes(
     for row in prompts:
         if row.object_id in object_ids:
             by_frame.setdefault((row.object_id, row.frame_index), []).append(row)
-    store = TrackStore(ctx.resources.s3, ctx.settings.s3_bucket)
     computer = KeyframeComputer(
         engine, ctx.resources, job.video_id, video.frame_count, video.size, Priority.BATCH
     )
     keyframes: dict[int, dict[int, Keyframe]] = {}
     for (object_id, frame), rows in sorted(by_frame.items()):
         newest = rows[-1]
-        state = await store.state(newest.state_key) if newest.state_key else None
+        state = await computer.state(newest.state_key) if newest.state_key else None
         key = newest.state_key
         if state is None:
             state, key = await _make_state(ctx, computer, object_id, frame)

@@ -10,6 +10,7 @@ click never overwrites the mask of a later one. The prompts' states and the keyf
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -111,13 +112,15 @@ class SegmentJobs:
         if made is None or tuple(r.id for r in current) != made.used:
             log.info("segment_mask_superseded", prompts_now=len(current))
             return
-        if made.new_keyframe is not None:
-            await prompts_repo.insert_keyframe(conn, made.new_keyframe)
-        for prompt_id, key in made.new_states:
-            await prompts_repo.set_state_key(conn, prompt_id, key)
         resources = self._engine.resources
-        stored = await put_keyframe_mask(resources, job.video_id, mask)
-        await index_keyframe_mask(conn, resources, job.video_id, stored, row.id)
+        async with asyncio.TaskGroup() as group:
+            # The mask's S3 write runs while this connection records the keyframe and states.
+            putting = group.create_task(put_keyframe_mask(resources, job.video_id, mask))
+            if made.new_keyframe is not None:
+                await prompts_repo.insert_keyframe(conn, made.new_keyframe)
+            for prompt_id, key in made.new_states:
+                await prompts_repo.set_state_key(conn, prompt_id, key)
+        await index_keyframe_mask(conn, resources, job.video_id, putting.result(), row.id)
         log.info("segment_mask_stored", store_ms=round((time.monotonic() - started) * 1000, 1))
 
     async def on_failure(

@@ -1,0 +1,74 @@
+"""Keyframe states this process made lately, and their writes to S3 behind the click's answer.
+
+A click's state (the logits and object pointer its next refinement starts from) is derived data:
+its prompts are in PostgreSQL, and a state that is not in S3 is decoded again from them (the
+segment job and the propagation both do so). So the write need not hold up the answer: the job
+records the state's key and finishes while the write runs, and the next click on the keyframe,
+usually in this same process a few seconds later, takes the state from memory instead of
+reading it back. A write that fails costs a later recomputation, never a wrong mask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable
+
+import structlog
+
+from roto_gpu.model.prompts import KeyframeState
+
+log = structlog.get_logger(__name__)
+
+#: States kept in memory: one is about 0.3 MB at SAM2's 1024 px (a 256x256 float32 logit map).
+DEFAULT_ENTRIES = 256
+
+
+class RecentStates:
+    """The last ``entries`` states kept by key, and the S3 writes still under way."""
+
+    def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
+        if entries < 1:
+            raise ValueError("entries must be >= 1")
+        self._entries = entries
+        self._states: collections.OrderedDict[str, KeyframeState] = collections.OrderedDict()
+        self._writes: set[asyncio.Task[None]] = set()
+
+    def get(self, key: str) -> KeyframeState | None:
+        state = self._states.get(key)
+        if state is not None:
+            self._states.move_to_end(key)
+        return state
+
+    def keep(self, key: str, data: bytes) -> None:
+        """Remember the state stored as ``data`` (``KeyframeState.to_bytes``), in the form a read
+        from S3 gives: the next decode starts from the same numbers either way."""
+        self._states[key] = KeyframeState.from_bytes(data)
+        self._states.move_to_end(key)
+        while len(self._states) > self._entries:
+            self._states.popitem(last=False)
+
+    def write_behind(self, key: str, write: Awaitable[None]) -> None:
+        """Run ``write`` (storing the state at ``key``) in the background."""
+        task = asyncio.ensure_future(self._write(key, write))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._writes)
+
+    async def flush(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for the writes under way; how many did not finish."""
+        if not self._writes:
+            return 0
+        _, unfinished = await asyncio.wait(set(self._writes), timeout=timeout_s)
+        if unfinished:
+            log.warning("keyframe_state_writes_unfinished", count=len(unfinished))
+        return len(unfinished)
+
+    async def _write(self, key: str, write: Awaitable[None]) -> None:
+        try:
+            await write
+        except Exception as exc:  # made again from the prompts by whoever needs it next
+            log.warning("keyframe_state_not_stored", key=key, error=repr(exc))

@@ -1,0 +1,55 @@
+"""The keyframe states a daemon keeps in memory and writes to S3 behind the answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from roto_gpu.keyframe_states import RecentStates
+from roto_gpu.model.prompts import KeyframeState
+
+
+def state(value: float) -> KeyframeState:
+    logits = np.full((4, 4), value, dtype=np.float32)
+    return KeyframeState(logits, np.arange(3, dtype=np.float32), 0.5, 0.9)
+
+
+def test_a_kept_state_reads_back_as_stored_and_the_oldest_goes_first() -> None:
+    states = RecentStates(entries=2)
+    for name, value in (("a", 1.0), ("b", 2.0)):
+        states.keep(name, state(value).to_bytes())
+    assert states.get("a") is not None  # now the most recently used
+    states.keep("c", state(3.0).to_bytes())
+    assert states.get("b") is None
+    kept = states.get("a")
+    assert kept is not None
+    assert kept.pred_masks.dtype == np.float32
+    np.testing.assert_array_equal(kept.pred_masks, state(1.0).pred_masks)
+    assert (kept.object_score_logits, kept.score) == (0.5, 0.9)
+
+
+async def test_a_failed_write_is_logged_and_flush_waits_for_the_writes_under_way() -> None:
+    states = RecentStates()
+    release = asyncio.Event()
+    written: list[str] = []
+
+    async def slow() -> None:
+        await release.wait()
+        written.append("slow")
+
+    async def failing() -> None:
+        raise ConnectionError("S3 is away")
+
+    states.write_behind("slow", slow())
+    states.write_behind("failing", failing())
+    assert await states.flush(0.05) == 1  # the slow one is still under way
+    release.set()
+    assert await states.flush(5.0) == 0
+    assert written == ["slow"] and states.pending == 0
+
+
+def test_at_least_one_entry() -> None:
+    with pytest.raises(ValueError, match="entries"):
+        RecentStates(entries=0)
