@@ -50,6 +50,10 @@ class PaymentRequired(DomainError):
     status, code, title = 402, "quota_exceeded", "Payment required"
 
 
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
 class NotFound(DomainError):
     status, code, title = 404, "not_found", "Not found"
 
@@ -147,6 +151,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "DomainError",
+    "Forbidden",
     "NotFound",
     "PaymentRequired",
     "ServiceUnavailable",

@@ -19,6 +19,12 @@ from roto.auth.schemas import (
 from roto.deps import ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from roto.problems import problem_responses
+
+#: Keys are managed with a signed-in session only.
+KEYS_NEED_SESSION = problem_responses(
+    {403: "called with an X-API-Key: an API key cannot create, list or delete API keys"}
+)
 
 # Sign-in endpoints take no credentials: an operation-level requirement list replaces the
 # document-wide one, and an empty requirement means "none needed".
@@ -75,7 +81,9 @@ async def me(user: UserDep, resources: ResourcesDep) -> Me:
     status_code=201,
     tags=["account"],
     summary="Create an API key",
-    description="The `key` is shown only in this response; send it as `X-API-Key`.",
+    description="The `key` is shown only in this response; send it as `X-API-Key`. Needs a "
+    "bearer token: an API key cannot create keys (403).",
+    responses=KEYS_NEED_SESSION,
 )
 async def create_api_key(
     data: ApiKeyCreate, user: UserDep, resources: ResourcesDep
@@ -83,7 +91,12 @@ async def create_api_key(
     return await service.create_api_key(resources, user, data.name)
 
 
-@get("/", tags=["account"], summary="List API keys (without the keys themselves)")
+@get(
+    "/",
+    tags=["account"],
+    summary="List API keys (without the keys themselves)",
+    responses=KEYS_NEED_SESSION,
+)
 async def list_api_keys(
     user: UserDep,
     resources: ResourcesDep,
@@ -93,7 +106,7 @@ async def list_api_keys(
     return await service.list_api_keys(resources, user, limit, cursor)
 
 
-@delete("/{key_id:str}", tags=["account"], summary="Revoke an API key")
+@delete("/{key_id:str}", tags=["account"], summary="Revoke an API key", responses=KEYS_NEED_SESSION)
 async def delete_api_key(key_id: FromPath[str], user: UserDep, resources: ResourcesDep) -> None:
     await service.delete_api_key(resources, user, parse_id(key_id, "api key"))
 

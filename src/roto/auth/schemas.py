@@ -20,10 +20,12 @@ KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class CurrentUser(msgspec.Struct, frozen=True):
-    """The authenticated caller, as handlers receive it (``user: UserDep``)."""
+    """The authenticated caller, as handlers receive it (``user: UserDep``); ``api_key_id`` is
+    the key it came with (None for a bearer token)."""
 
     id: uuid.UUID
     email: str
+    api_key_id: uuid.UUID | None = None
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):

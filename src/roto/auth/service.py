@@ -24,7 +24,7 @@ from roto.auth.schemas import (
     Usage,
 )
 from roto.billing import service as billing
-from roto.errors import BadRequest, Conflict, NotFound
+from roto.errors import BadRequest, Conflict, Forbidden, NotFound
 from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.resources import Resources
 from roto.settings import Settings
@@ -206,8 +206,20 @@ async def get_account(resources: Resources, user: CurrentUser) -> Me:
     )
 
 
+def refuse_api_key(user: CurrentUser) -> None:
+    """403 when the caller came with an API key: keys are managed with a signed-in session only,
+    so a leaked key cannot mint keys that outlive its revocation, nor list or revoke others."""
+    if user.api_key_id is not None:
+        message = "an API key cannot create, list or delete API keys; use a signed-in session"
+        raise Forbidden(
+            f"X-API-Key: {message}",
+            errors=[{"key": "X-API-Key", "message": message, "source": "header"}],
+        )
+
+
 async def create_api_key(resources: Resources, user: CurrentUser, name: str) -> ApiKeyCreated:
     """A new API key for the user; the plain key is returned here and never stored."""
+    refuse_api_key(user)
     pool = resources.pool
     name = name.strip()
     if not name:
@@ -228,6 +240,7 @@ async def create_api_key(resources: Resources, user: CurrentUser, name: str) -> 
 async def list_api_keys(
     resources: Resources, user: CurrentUser, limit: int, cursor: str | None
 ) -> Page[ApiKey]:
+    refuse_api_key(user)
     pool = resources.pool
     after = decode_cursor(cursor) if cursor else None
     async with pool.acquire() as conn:
@@ -248,6 +261,7 @@ async def list_api_keys(
 
 async def delete_api_key(resources: Resources, user: CurrentUser, key_id: uuid.UUID) -> None:
     """Revoke one of the user's keys; someone else's key is simply not found."""
+    refuse_api_key(user)
     pool = resources.pool
     async with pool.acquire() as conn:
         deleted = await repo.delete_api_key(conn, key_id, user.id)
