@@ -45,6 +45,19 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """Cross-origin access for the configured origins only; none at all by default (the web
+    app is same-origin), so no other site's script can call the API with a user's token."""
+    origins = settings.cors_origins
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for ``settings`` (default: the process environment)."""
     settings = settings or get_settings()
@@ -117,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         middleware=[request_id_middleware, prometheus.middleware],
-        cors_config=CORSConfig(allow_origins=["*"], expose_headers=["X-Request-ID", "Retry-After"]),
+        cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(
             title="Megaton Roto API",
             version="1.0.0",

@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_issuer: str = "megaton-roto"
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # Browser origins other than the API's own that may call it (comma-separated, e.g.
+    # "https://app.example.com"); empty: same origin only (the web app is served by the API).
+    cors_allowed_origins: str = ""
 
     # Billing and abuse limits.
     stripe_webhook_secret: str = ""  # the webhook endpoint's signing secret (whsec_...)
@@ -111,6 +114,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "batch": self.queue_batch,
             "media": self.queue_media,
         }
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """``cors_allowed_origins`` as a list, blanks dropped."""
+        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
 
     @property
     def data_path(self) -> Path:
