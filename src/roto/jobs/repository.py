@@ -52,6 +52,15 @@ class JobRow(msgspec.Struct):
         )
 
 
+class IdempotentAnswer(msgspec.Struct):
+    """What a key answered: its job and status code, and the hash of the request it came with
+    (None for keys stored before hashes were)."""
+
+    job_id: uuid.UUID
+    status_code: int
+    request_hash: bytes | None
+
+
 class OutboxRow(msgspec.Struct):
     id: int
     job_id: uuid.UUID
@@ -129,7 +138,7 @@ WHERE id = $1
 COUNT_OUTBOX = "SELECT count(*) FROM outbox"
 
 SELECT_IDEMPOTENCY = """
-SELECT job_id, status_code FROM idempotency_keys
+SELECT job_id, status_code, request_hash FROM idempotency_keys
 WHERE user_id = $1 AND key = $2 AND created_at > now() - make_interval(secs => $3)
 """
 DELETE_STALE_IDEMPOTENCY = """
@@ -137,7 +146,8 @@ DELETE FROM idempotency_keys
 WHERE user_id = $1 AND key = $2 AND created_at <= now() - make_interval(secs => $3)
 """
 INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_keys (user_id, key, job_id, status_code) VALUES ($1, $2, $3, $4)
+INSERT INTO idempotency_keys (user_id, key, job_id, status_code, request_hash)
+VALUES ($1, $2, $3, $4, $5)
 """
 
 
@@ -255,10 +265,10 @@ async def count_outbox(conn: asyncpg.Connection) -> int:
 
 async def find_idempotent_job(
     conn: asyncpg.Connection, user_id: uuid.UUID, key: str, ttl_s: int
-) -> tuple[uuid.UUID, int] | None:
-    """(job_id, status_code) answered earlier for this key within the TTL."""
+) -> IdempotentAnswer | None:
+    """What this key answered earlier, within the TTL."""
     record = await conn.fetchrow(SELECT_IDEMPOTENCY, user_id, key, float(ttl_s))
-    return None if record is None else (record["job_id"], record["status_code"])
+    return None if record is None else msgspec.convert(dict(record), IdempotentAnswer)
 
 
 async def remember_idempotent_job(
@@ -268,6 +278,7 @@ async def remember_idempotent_job(
     job_id: uuid.UUID,
     status_code: int,
     ttl_s: int,
+    request_hash: bytes | None,
 ) -> None:
     await conn.execute(DELETE_STALE_IDEMPOTENCY, user_id, key, float(ttl_s))
-    await conn.execute(INSERT_IDEMPOTENCY, user_id, key, job_id, status_code)
+    await conn.execute(INSERT_IDEMPOTENCY, user_id, key, job_id, status_code, request_hash)
