@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_pool_min: int = 1
     database_pool_max: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections one process opens to Redis at most (event streams and waiting prompts each
+    # hold one); a command waits this long for a free one, for the connection and for the answer.
+    redis_max_connections: int = 64
+    redis_timeout_s: float = 2.0
 
     # AWS. With ``aws_endpoint_url`` unset the clients talk to real AWS.
     aws_region: str = "us-east-1"
@@ -54,6 +58,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_webhook_tolerance_s: int = 300  # a signature older than this is refused
     rate_limit_per_minute: int = 6000  # requests per caller per minute; 0 turns it off
     login_failures_per_minute: int = 10  # failed sign-ins per email per minute before 429
+    # Unauthenticated auth calls (register, login, refresh) per client address per minute.
+    auth_requests_per_address_per_minute: int = 120
+    # Proxies in front of the API that append the caller's address to X-Forwarded-For (2 behind
+    # CloudFront and the load balancer); 0 uses the connection's peer address.
+    trusted_proxy_hops: int = 0
+    # What one user may hold open at once in one API process.
+    max_event_streams_per_user: int = 8
+    max_prompt_waits_per_user: int = 8
 
     # Uploads.
     max_upload_bytes: int = 20 * GiB

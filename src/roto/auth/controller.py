@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Router, delete, get, post
+from typing import Any
+
+from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath
 
+from roto import ratelimit
 from roto.auth import service
 from roto.auth.schemas import (
     ApiKey,
@@ -29,6 +32,25 @@ KEYS_NEED_SESSION = problem_responses(
 # Sign-in endpoints take no credentials: an operation-level requirement list replaces the
 # document-wide one, and an empty requirement means "none needed".
 PUBLIC: list[dict[str, list[str]]] = [{}]
+ADDRESS_LIMITED = (
+    "`ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one "
+    "client address in a minute; more answer 429 with Retry-After."
+)
+TOO_MANY = problem_responses(
+    {
+        429: "too many calls from this address (or, for login, wrong "
+        "passwords for this email) this minute; see Retry-After"
+    }
+)
+
+
+def caller_address(request: Request[Any, Any, Any], resources: ResourcesDep) -> str:
+    """The client's address, as the auth limits count it."""
+    return ratelimit.client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        resources.settings.trusted_proxy_hops,
+    )
 
 
 @post(
@@ -37,11 +59,14 @@ PUBLIC: list[dict[str, list[str]]] = [{}]
     tags=["auth"],
     summary="Create an account",
     description="Password 10 to 256 characters. Emails are unique regardless of letter case; "
-    "a taken email answers 409.",
+    "a taken email answers 409. " + ADDRESS_LIMITED,
     security=PUBLIC,
+    responses=TOO_MANY,
 )
-async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
-    return await service.register(resources, data)
+async def register(
+    data: RegisterRequest, request: Request[Any, Any, Any], resources: ResourcesDep
+) -> Tokens:
+    return await service.register(resources, data, caller_address(request, resources))
 
 
 @post(
@@ -51,11 +76,15 @@ async def register(data: RegisterRequest, resources: ResourcesDep) -> Tokens:
     summary="Sign in with email and password",
     description="A wrong email or password answers 401 with the same message. After "
     "`ROTO_LOGIN_FAILURES_PER_MINUTE` wrong passwords for one email in a minute, sign-ins for "
-    "it answer 429 with Retry-After until the minute ends.",
+    "it answer 429 with Retry-After until the minute ends; guesses are counted before the "
+    "password is checked, so concurrent ones cannot pass the limit. " + ADDRESS_LIMITED,
     security=PUBLIC,
+    responses=TOO_MANY,
 )
-async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
-    return await service.login(resources, data)
+async def login(
+    data: LoginRequest, request: Request[Any, Any, Any], resources: ResourcesDep
+) -> Tokens:
+    return await service.login(resources, data, caller_address(request, resources))
 
 
 @post(
@@ -64,11 +93,14 @@ async def login(data: LoginRequest, resources: ResourcesDep) -> Tokens:
     tags=["auth"],
     summary="Exchange a refresh token for new tokens",
     description="Refresh tokens are single use. Presenting a used one answers 401 and revokes "
-    "every token descended from the same sign-in.",
+    "every token descended from the same sign-in. " + ADDRESS_LIMITED,
     security=PUBLIC,
+    responses=TOO_MANY,
 )
-async def refresh(data: RefreshRequest, resources: ResourcesDep) -> Tokens:
-    return await service.refresh(resources, data.refresh_token)
+async def refresh(
+    data: RefreshRequest, request: Request[Any, Any, Any], resources: ResourcesDep
+) -> Tokens:
+    return await service.refresh(resources, data.refresh_token, caller_address(request, resources))
 
 
 @get("/", tags=["account"], summary="The signed-in account and its usage")
