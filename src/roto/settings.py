@@ -89,6 +89,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_heartbeat_interval_s: float = 20.0
     worker_max_receives: int = 3
     worker_drain_timeout_s: float = 30.0
+    # The longest one attempt of any job may run; 0 leaves each job type its own limit.
+    worker_max_run_s: float = 0.0
+    # How often a worker reads its queues' dead-letter queues (failing the jobs found there).
+    worker_dlq_poll_interval_s: float = 30.0
     sse_ping_interval_s: float = 15.0
     # An event stream re-reads its job this often, so a missed pub/sub message cannot hang it.
     sse_resync_interval_s: float = 5.0

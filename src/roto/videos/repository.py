@@ -89,6 +89,7 @@ UPDATE videos SET status = 'failed', error_code = $2, error_message = $3, update
 WHERE id = $1 AND status = 'ingesting'
 """
 DELETE_VIDEO = "DELETE FROM videos WHERE id = $1 AND user_id = $2"
+VIDEO_EXISTS = "SELECT EXISTS (SELECT 1 FROM videos WHERE id = $1)"
 
 
 def _video(record: asyncpg.Record | None) -> VideoRow | None:
@@ -145,6 +146,11 @@ async def fail_ingest(
 ) -> None:
     """Mark a video that is still ingesting as failed with a reason."""
     await conn.execute(FAIL_INGEST, video_id, code, message)
+
+
+async def video_exists(conn: asyncpg.Connection | asyncpg.Pool, video_id: uuid.UUID) -> bool:
+    exists: bool = await conn.fetchval(VIDEO_EXISTS, video_id)
+    return exists
 
 
 async def delete_video(
