@@ -35,6 +35,7 @@ from roto.propagations import controller as propagations
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
 from roto.videos import controller as videos
+from roto.videos.expiry import expire_forever
 from roto.webapp import web_routes
 
 log = structlog.get_logger(__name__)
@@ -78,13 +79,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
                 name="outbox-relay",
             )
+            expiry = asyncio.create_task(expire_forever(resources), name="upload-expiry")
             log.info("api_started", env=settings.env, port=settings.port)
             try:
                 yield
             finally:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
+                for task in (relay, expiry):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     def provide_resources(state: State) -> Resources:
         resources: Resources = state.resources
