@@ -26,6 +26,7 @@ def boom() -> None:
         (asyncpg.exceptions.AdminShutdownError("terminating connection"), 503),
         (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), 503),
         (asyncpg.InterfaceError("pool is closing"), 503),
+        (asyncpg.InternalClientError("cannot switch to state 12; another operation"), 503),
         (ConnectionRefusedError(111, "Connection refused"), 503),
         (RedisConnectionError("Error 111 connecting"), 503),
         (ValueError("a bug"), 500),

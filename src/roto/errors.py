@@ -134,10 +134,13 @@ def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
 
 #: A dependency that is away (PostgreSQL restarting, a connection cut, a socket refused or timed
 #: out): the request may well succeed a moment later, so it is a 503 to retry, not a 500.
+#: asyncpg's InternalClientError is a pooled connection whose operation a cut connection left
+#: half done ("another operation is in progress"); the pool replaces it.
 UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     RedisError,
     OSError,
 )
