@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -14,7 +15,10 @@ import httpx
 import pytest
 
 from roto.errors import PROBLEM_JSON
+from roto.settings import Settings
 from tests.factories import signup
+from tests.objects.helpers import click, video_with_object
+from tests.videos.helpers import connect
 
 schemathesis = pytest.importorskip(
     "schemathesis",
@@ -46,7 +50,23 @@ def header(response: Any, name: str) -> str:
     return ""
 
 
-def problem_with(case: Any, response: Any) -> str | None:
+def field_names(document: Any) -> set[str]:
+    """Every property and parameter name the OpenAPI document declares: a problem may name a
+    field the request left out (e.g. an omitted ``object_ids`` that defaults to all objects)."""
+    found: set[str] = set()
+    if isinstance(document, dict):
+        found |= set(document.get("properties") or {})
+        if isinstance(document.get("name"), str) and "in" in document:
+            found.add(document["name"])
+        for value in document.values():
+            found |= field_names(value)
+    elif isinstance(document, list):
+        for value in document:
+            found |= field_names(value)
+    return found
+
+
+def problem_with(case: Any, response: Any, declared: set[str]) -> str | None:
     """What is wrong with one answer, or None."""
     status = response.status_code
     if status >= 500:
@@ -61,7 +81,7 @@ def problem_with(case: Any, response: Any) -> str | None:
         return f"{status} problem without detail/status: {body}"
     if status not in (400, 422):
         return None
-    named = {"body"} | {p.name for p in case.operation.iter_parameters()}
+    named = {"body"} | declared | {p.name for p in case.operation.iter_parameters()}
     named |= names_in(case.body) | set(case.query or {}) | set(case.headers or {})
     said = body["detail"] + " " + " ".join(str(e.get("key")) for e in body.get("errors") or [])
     if not any(name and name in said for name in named):
@@ -71,37 +91,85 @@ def problem_with(case: Any, response: Any) -> str | None:
 
 @pytest.mark.parametrize("settings", [FUZZED], indirect=True)
 async def test_generated_requests_never_get_a_5xx_and_every_4xx_names_the_problem(
-    live: httpx.AsyncClient,
+    live: httpx.AsyncClient, settings: Settings
 ) -> None:
     auth = await signup(live)
     base_url = str(live.base_url).rstrip("/")
     raw = (await live.get("/schema/openapi.json")).json()
-    outcome = await asyncio.to_thread(fuzz, raw, base_url, auth)
+    # Twice: with generated ids (mostly 404s), then with the ids of real, ready resources, so
+    # the generated bodies and parameters reach the checks behind the lookups.
+    random_ids = await asyncio.to_thread(fuzz, raw, base_url, auth, {})
+    real_ids = await asyncio.to_thread(fuzz, raw, base_url, auth, await seed(live, auth, settings))
+    cases = random_ids["cases"] + real_ids["cases"]
+    statuses = random_ids["statuses"] + real_ids["statuses"]
+    server_errors = sum(count for status, count in statuses.items() if status >= 500)
     print(
-        f"\nfuzz: {outcome['cases']} cases over {outcome['operations']} operations, "
-        f"{outcome['5xx']} answered 5xx, statuses {dict(sorted(outcome['statuses'].items()))}"
+        f"\nfuzz: {cases} cases over {random_ids['operations']} operations, {server_errors} "
+        f"answered 5xx, statuses {dict(sorted(statuses.items()))}"
     )
-    assert outcome["cases"] >= outcome["operations"]
-    assert outcome["problems"] == [], "\n".join(outcome["problems"][:20])
+    problems = random_ids["problems"] + real_ids["problems"]
+    assert real_ids["cases"] >= real_ids["operations"]
+    assert problems == [], "\n".join(problems[:20])
 
 
-def fuzz(raw: dict[str, Any], base_url: str, auth: dict[str, str]) -> dict[str, Any]:
-    """Run every operation's generated cases (sync: Schemathesis calls with ``requests``)."""
+async def seed(live: httpx.AsyncClient, auth: dict[str, str], settings: Settings) -> dict[str, str]:
+    """Real path parameters: a ready video with an object and a prompt, a finished job (its
+    event stream ends at once), an API key."""
+    video_id = await video_with_object(live, auth, settings)
+    prompt = await live.post(
+        f"/v1/videos/{video_id}/prompts", params={"wait": 0}, json=click(1, 0, 5, 5), headers=auth
+    )
+    job_id = prompt.json()["job"]["id"]
+    conn = await connect(settings)
+    try:
+        await conn.execute(
+            "UPDATE jobs SET status = 'succeeded', finished_at = now() WHERE id = $1",
+            uuid.UUID(job_id),
+        )
+    finally:
+        await conn.close()
+    key = await live.post("/v1/api-keys", json={"name": "fuzz"}, headers=auth)
+    return {
+        "video_id": video_id,
+        "object_id": "1",
+        "frame_index": "0",
+        "matte": "0.png",
+        "prompt_id": prompt.json()["prompt"]["id"],
+        "job_id": job_id,
+        "key_id": key.json()["id"],
+    }
+
+
+def fuzz(
+    raw: dict[str, Any], base_url: str, auth: dict[str, str], ids: dict[str, str]
+) -> dict[str, Any]:
+    """Run every operation's generated cases (sync: Schemathesis calls with ``requests``); with
+    ``ids``, the path parameters they name are those, DELETEs are left out (the resources must
+    last the run) and prompts are not waited for."""
     from schemathesis.generation import GenerationMode
 
     schema = schemathesis.openapi.from_dict(raw)
+    declared = field_names(raw)
     statuses: Counter[int] = Counter()
     problems: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
+    if ids:
+        operations = [op for op in operations if op.method.upper() != "DELETE"]
     for operation in operations:
+        names = {p.name for p in operation.iter_parameters()}
+        fixed = {name: value for name, value in ids.items() if name in names}
+        if ids and {p.name for p in operation.path_parameters} - set(fixed):
+            continue  # a path parameter without a real value
+        query = {"wait": 0} if ids and "wait" in names else None
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
-            label = f"{operation.label} [{mode.value}]"
-            fuzz_one(strategy, label, base_url, auth, statuses, problems)
+            strategy = operation.as_strategy(
+                generation_mode=mode, path_parameters=fixed or None, query=query
+            )
+            label = f"{operation.label} [{mode.value}{', real ids' if ids else ''}]"
+            fuzz_one(strategy, label, base_url, auth, declared, statuses, problems)
     return {
         "operations": len(operations),
         "cases": sum(statuses.values()),
-        "5xx": sum(count for status, count in statuses.items() if status >= 500),
         "statuses": statuses,
         "problems": problems,
     }
@@ -112,6 +180,7 @@ def fuzz_one(
     label: str,
     base_url: str,
     auth: dict[str, str],
+    declared: set[str],
     statuses: Counter[int],
     problems: list[str],
 ) -> None:
@@ -130,7 +199,7 @@ def fuzz_one(
     def run(case: Any) -> None:
         response = case.call(base_url=base_url, headers=auth, timeout=30)
         statuses[response.status_code] += 1
-        found = problem_with(case, response)
+        found = problem_with(case, response, declared)
         if found is not None:
             problems.append(f"{label} -> {found}")
 

@@ -13,10 +13,12 @@ from roto.deps import JobOriginDep, ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.objects import prompts_service
 from roto.objects.schemas import Prompt, PromptJob, PromptMask, PromptRecord, PromptRemoved
+from roto.objects.service import MAX_OBJECT_ID
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
 
 TAGS = ["objects"]
+MAX_FRAME_INDEX = 2**31 - 1
 Wait = Annotated[
     float,
     Parameter(
@@ -24,8 +26,15 @@ Wait = Annotated[
         "0 answers 202 at once"
     ),
 ]
-ObjectFilter = Annotated[int | None, Parameter(description="only this object's prompts")]
-FrameFilter = Annotated[int | None, Parameter(description="only prompts on this frame")]
+# Bounded like the integer columns they are compared with: a larger value is a 400 naming it,
+# not a query PostgreSQL refuses (a 500).
+ObjectFilter = Annotated[
+    int | None,
+    Parameter(ge=1, le=MAX_OBJECT_ID, description="only this object's prompts"),
+]
+FrameFilter = Annotated[
+    int | None, Parameter(ge=0, le=MAX_FRAME_INDEX, description="only prompts on this frame")
+]
 NOT_FOUND = "no such video for this caller (also for another user's video or a non-UUID id)"
 NOT_READY = "the video is not ready (its size and frame count are known once ingest succeeded)"
 WAITING_TOO_MANY = "the caller already has the most prompt requests waiting (wait > 0) allowed"
