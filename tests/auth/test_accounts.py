@@ -156,7 +156,6 @@ async def test_bad_register_input_is_400_problem_naming_the_field(
         ("/v1/auth/login", {"email": "a@example.com", "password": 1234567890}, "password"),
         ("/v1/auth/login", {"email": "a@example.com", "password": "p" * 300}, "password"),
         ("/v1/auth/login", {"email": "a@example.com", "password": "x" * 12, "x": 1}, "x"),
-        ("/v1/auth/refresh", {}, "refresh_token"),
         ("/v1/auth/refresh", {"refresh_token": ["a"]}, "refresh_token"),
         ("/v1/auth/refresh", {"refresh_token": "a", "user": "b"}, "user"),
     ],

@@ -39,7 +39,15 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: RefreshToken
+    """``{}`` uses the ``roto_refresh`` cookie that sign-in set (the browser's way)."""
+
+    refresh_token: RefreshToken | None = None
+
+
+class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """``{}`` ends the sign-in of the ``roto_refresh`` cookie."""
+
+    refresh_token: RefreshToken | None = None
 
 
 class TokenUser(msgspec.Struct):

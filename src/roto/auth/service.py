@@ -133,6 +133,17 @@ async def refresh(resources: Resources, refresh_token: str, address: str) -> Tok
     return _tokens(settings, row.user_id, row.email, new_token)
 
 
+async def logout(resources: Resources, refresh_token: str | None) -> None:
+    """End the sign-in that ``refresh_token`` belongs to: its whole family is revoked (access
+    tokens already issued run out on their own). Unknown tokens are ignored."""
+    if not refresh_token:
+        return
+    async with resources.pool.acquire() as conn, conn.transaction():
+        row = await repo.lock_refresh_token(conn, security.digest(refresh_token))
+        if row is not None:
+            await repo.revoke_refresh_family(conn, row.family_id)
+
+
 def _refresh_failure(row: repo.RefreshTokenRow | None) -> str | None:
     """Why this refresh token cannot be used, or None when it can."""
     if row is None:

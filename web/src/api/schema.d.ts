@@ -87,9 +87,29 @@ export interface paths {
         put?: never;
         /**
          * Sign in with email and password
-         * @description A wrong email or password answers 401 with the same message. After `ROTO_LOGIN_FAILURES_PER_MINUTE` wrong passwords for one email in a minute, sign-ins for it answer 429 with Retry-After until the minute ends; guesses are counted before the password is checked, so concurrent ones cannot pass the limit. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After.
+         * @description A wrong email or password answers 401 with the same message. After `ROTO_LOGIN_FAILURES_PER_MINUTE` wrong passwords for one email in a minute, sign-ins for it answer 429 with Retry-After until the minute ends; guesses are counted before the password is checked, so concurrent ones cannot pass the limit. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After. Also sets the refresh token as the `roto_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/v1/auth): a browser keeps it there, not in script storage.
          */
         post: operations["V1AuthLoginLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out: revoke the sign-in's refresh tokens and clear the cookie
+         * @description Revokes every refresh token of the sign-in that `refresh_token` (or the `roto_refresh` cookie) belongs to, and clears the cookie. Access tokens already issued run out on their own. An unknown or missing token is not an error.
+         */
+        post: operations["V1AuthLogoutLogout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -107,7 +127,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for new tokens
-         * @description Refresh tokens are single use. Presenting a used one answers 401 and revokes every token descended from the same sign-in. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After.
+         * @description Refresh tokens are single use. Presenting a used one answers 401 and revokes every token descended from the same sign-in. `{}` uses the refresh token of the `roto_refresh` cookie. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After. Also sets the refresh token as the `roto_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/v1/auth): a browser keeps it there, not in script storage.
          */
         post: operations["V1AuthRefreshRefresh"];
         delete?: never;
@@ -127,7 +147,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account
-         * @description Password 10 to 256 characters. Emails are unique regardless of letter case; a taken email answers 409. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After.
+         * @description Password 10 to 256 characters. Emails are unique regardless of letter case; a taken email answers 409. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After. Also sets the refresh token as the `roto_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/v1/auth): a browser keeps it there, not in script storage.
          */
         post: operations["V1AuthRegisterRegister"];
         delete?: never;
@@ -653,6 +673,10 @@ export interface components {
             email: string;
             password: string;
         };
+        /** LogoutRequest */
+        LogoutRequest: {
+            refresh_token?: string | null;
+        };
         /** Me */
         Me: {
             created_at: string;
@@ -818,7 +842,7 @@ export interface components {
         };
         /** RefreshRequest */
         RefreshRequest: {
-            refresh_token: string;
+            refresh_token?: string | null;
         };
         /** RegisterRequest */
         RegisterRequest: {
@@ -1176,12 +1200,57 @@ export interface operations {
             };
         };
     };
+    V1AuthLogoutLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: {
+                /** @description the refresh token that sign-in set as an HttpOnly cookie; used when the body has no `refresh_token` */
+                roto_refresh?: string | null;
+            };
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogoutRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     V1AuthRefreshRefresh: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /** @description the refresh token that sign-in set as an HttpOnly cookie; used when the body has no `refresh_token` */
+                roto_refresh?: string | null;
+            };
         };
         requestBody: {
             content: {
