@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import tracemalloc
 import uuid
 from datetime import UTC, datetime
 
@@ -85,28 +84,3 @@ def test_matte_is_the_union_in_0_and_255() -> None:
     pixels = np.asarray(image)
     assert (image.mode, image.size) == ("L", (6, 4))
     assert np.array_equal(pixels, (first | second).astype(np.uint8) * 255)
-
-
-def test_a_full_size_matte_costs_about_a_byte_per_pixel() -> None:
-    size = 8192  # the largest accepted video
-    rows, cols = np.ogrid[:size, :size]
-    disc = (rows - 4000) ** 2 + (cols - 4000) ** 2 < 3000**2
-    box = np.zeros((size, size), dtype=bool)
-    box[1000:7000, 2000:6000] = True
-    masks = [rle.encode(disc), rle.encode(box)]
-    expected_inside = int((disc | box).sum())
-    del rows, cols, disc, box
-
-    tracemalloc.start()
-    try:
-        png = matte_png(masks, size, size)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-    # One byte per pixel (64 MiB) and a band of rows; it was three full copies and more.
-    assert peak < 80 * 2**20, f"peak {peak / 2**20:.0f} MiB"
-    pixels = np.asarray(Image.open(io.BytesIO(png)))
-    assert pixels.shape == (size, size)
-    assert set(np.unique(pixels)) == {0, 255}
-    assert int((pixels == 255).sum()) == expected_inside

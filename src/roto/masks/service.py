@@ -24,9 +24,6 @@ from roto.videos.service import get_video, ready_video
 MAX_FRAMES = 500
 #: Masks one answer holds at most, cut at a frame boundary (a frame has <= MAX_OBJECTS masks).
 MAX_MASKS = 2000
-#: Mattes rendered at once by this process: each holds about a byte per pixel of its video
-#: (64 MB at 8192x8192) while it renders, so a burst of requests waits instead of adding up.
-MATTE_RENDERS = anyio.CapacityLimiter(2)
 _MATTE_NAME = re.compile(r"^(?P<frame>[0-9]{1,10})\.png$")
 
 
@@ -163,9 +160,7 @@ async def frame_matte(
     if not masks:
         raise NotFound(missing)
     height, width = _size(video)
-    return await anyio.to_thread.run_sync(
-        matte_png, [mask.rle for mask in masks], height, width, limiter=MATTE_RENDERS
-    )
+    return await anyio.to_thread.run_sync(matte_png, [mask.rle for mask in masks], height, width)
 
 
 def _size(video: VideoRow) -> list[int]:
