@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -52,13 +55,49 @@ def detector_beside(settings: Settings, model: Sam2Model) -> ConceptDetector | N
     return load_detector(settings, model.device, model.dtype)
 
 
+# --- Sticky CUDA errors ---------------------------------------------------------------------
+# After some CUDA errors the device context is lost until the process ends: every later call
+# fails too, so each job this daemon took would fail in turn (and its messages go to the
+# dead-letter queue). The daemon stops instead; its jobs come back to another daemon (or to
+# this one, restarted by its container's restart policy) once their leases run out.
+STICKY_CUDA_ERRORS = (
+    "illegal memory access",
+    "device-side assert",
+    "unspecified launch failure",
+    "misaligned address",
+    "illegal instruction",
+    "uncorrectable ecc error",
+    "cuda error: unknown error",
+)
+
+
+def is_sticky_cuda_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (as torch raises it) leaves the CUDA context unusable."""
+    text = str(exc).lower()
+    return ("cuda" in text or "cublas" in text or "cudnn" in text) and any(
+        marker in text for marker in STICKY_CUDA_ERRORS
+    )
+
+
+def stop_this_process(exc: BaseException) -> None:
+    """Ask the worker to stop (SIGTERM: it drains, and its jobs' failed attempts are retried
+    elsewhere); called from the batcher's thread."""
+    log.critical("cuda_context_lost_stopping", error=str(exc)[:500])
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class ModelSlot:
-    """The batcher's model functions, bound once the models are built on the batcher's thread."""
+    """The batcher's model functions, bound once the models are built on the batcher's thread.
+    A sticky CUDA error from any of them calls ``on_sticky_error`` once."""
 
     KINDS = ("encode", "keyframe", "render", "track_seed", "track_step", "track_context", "detect")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, on_sticky_error: Callable[[BaseException], None] = stop_this_process
+    ) -> None:
         self._bound: dict[str, ModelFunction] = {}
+        self._on_sticky_error = on_sticky_error
+        self._sticky = threading.Event()
 
     def functions(self) -> dict[str, ModelFunction]:
         return {kind: functools.partial(self._run, kind) for kind in self.KINDS}
@@ -78,7 +117,13 @@ class ModelSlot:
         return model, detector
 
     def _run(self, kind: str, items: list[Any]) -> Sequence[Any]:
-        return self._bound[kind](items)
+        try:
+            return self._bound[kind](items)
+        except Exception as exc:
+            if is_sticky_cuda_error(exc) and not self._sticky.is_set():
+                self._sticky.set()
+                self._on_sticky_error(exc)
+            raise
 
 
 class GpuDaemon:

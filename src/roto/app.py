@@ -36,6 +36,7 @@ from roto.propagations import controller as propagations
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
 from roto.videos import controller as videos
+from roto.videos.expiry import expire_forever
 from roto.webapp import web_routes
 
 log = structlog.get_logger(__name__)
@@ -44,6 +45,19 @@ log = structlog.get_logger(__name__)
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """Cross-origin access for the configured origins only; none at all by default (the web
+    app is same-origin), so no other site's script can call the API with a user's token."""
+    origins = settings.cors_origins
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -66,13 +80,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
                 name="outbox-relay",
             )
+            expiry = asyncio.create_task(expire_forever(resources), name="upload-expiry")
             log.info("api_started", env=settings.env, port=settings.port)
             try:
                 yield
             finally:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
+                for task in (relay, expiry):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     def provide_resources(state: State) -> Resources:
         resources: Resources = state.resources
@@ -119,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         middleware=[request_id_middleware, prometheus.middleware],
-        cors_config=CORSConfig(allow_origins=["*"], expose_headers=["X-Request-ID", "Retry-After"]),
+        cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(
             title="Megaton Roto API",
             version="1.0.0",

@@ -29,8 +29,37 @@ def _field(path: str) -> str:
     return path.removeprefix(".") or "body"
 
 
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where a decoded JSON value holds a string with a NUL character (``$`` path), if anywhere:
+    PostgreSQL's text cannot store one, so it is refused at the edge instead of failing there."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        children = [(f"{path}.{key}", item) for key, item in value.items()]
+    elif isinstance(value, list):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return None
+    for child_path, item in children:
+        found = nul_path(item, child_path)
+        if found is not None:
+            return found
+    return None
+
+
 def decode_strict(raw: bytes, type_: Any) -> Any:
     """Decode ``raw`` JSON into ``type_`` without coercion; a 400 names the offending field."""
+    if b"\\u0000" in raw:  # the only way JSON can carry a NUL: rare, so checked only then
+        try:
+            found = nul_path(msgspec.json.decode(raw))
+        except msgspec.DecodeError:
+            found = None  # not JSON at all: the decode below says so
+        if found is not None:
+            field, message = _field(found), "must not contain NUL (\\u0000) characters"
+            raise BadRequest(
+                f"{field}: {message}",
+                errors=[{"key": field, "message": message, "source": "body"}],
+            )
     try:
         return msgspec.json.decode(raw, type=type_, strict=True)
     except msgspec.ValidationError as exc:

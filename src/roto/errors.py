@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -13,6 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import RedisError
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -48,6 +50,10 @@ class Unauthorized(DomainError):
 
 class PaymentRequired(DomainError):
     status, code, title = 402, "quota_exceeded", "Payment required"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"
 
 
 class NotFound(DomainError):
@@ -126,6 +132,32 @@ def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
     return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers)
 
 
+#: A dependency that is away (PostgreSQL restarting, a connection cut, a socket refused or timed
+#: out): the request may well succeed a moment later, so it is a 503 to retry, not a 500.
+#: asyncpg's InternalClientError is a pooled connection whose operation a cut connection left
+#: half done ("another operation is in progress"); the pool replaces it.
+UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    RedisError,
+    OSError,
+)
+UNAVAILABLE_RETRY_AFTER_S = 1
+
+
+def _unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("dependency_unavailable", path=request.url.path, error=repr(exc))
+    return problem(
+        503,
+        "Service unavailable",
+        "a service this request needs did not answer; retry shortly",
+        type_="urn:roto:error:unavailable",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+    )
+
+
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled_error", path=request.url.path, exc_info=exc)
     return problem(
@@ -139,6 +171,7 @@ exception_handlers: dict[Any, Any] = {
     DomainError: _domain_error_handler,
     ValidationException: _validation_handler,
     HTTPException: _http_handler,
+    **dict.fromkeys(UNAVAILABLE, _unavailable_handler),
     Exception: _internal_handler,
 }
 
@@ -147,6 +180,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "DomainError",
+    "Forbidden",
     "NotFound",
     "PaymentRequired",
     "ServiceUnavailable",

@@ -6,6 +6,7 @@ first call changed), then ``create_job_once`` to write the job and the key in on
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -30,16 +31,24 @@ IdempotencyKeyHeader = Annotated[
     HeaderParameter(
         name=HEADER,
         description="Repeat a request safely: the same key (1-255 visible ASCII characters) "
-        "within 24 h answers the same job with the same status code.",
+        "within 24 h answers the same job with the same status code. The same key with a "
+        "different body answers 422.",
     ),
 ]
 
 
 class Scope(msgspec.Struct, frozen=True):
-    """What a key was used for; a key reused for another kind of request is refused."""
+    """What a key was used for; a key reused for another kind of request, or with another
+    body (``request_hash``), is refused."""
 
     job_type: str
     video_id: uuid.UUID | None
+    request_hash: bytes | None = None
+
+
+def request_hash(body: bytes) -> bytes:
+    """What a key remembers of the request body: its SHA-256."""
+    return hashlib.sha256(body).digest()
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -76,8 +85,7 @@ async def find_replay(
         )
         if found is None:
             return None
-        job_id, status_code = found
-        job = await jobs_repo.get_job_for_user(conn, job_id, user_id)
+        job = await jobs_repo.get_job_for_user(conn, found.job_id, user_id)
     if job is None:
         return None
     if job.type != scope.job_type or job.video_id != scope.video_id:
@@ -85,7 +93,14 @@ async def find_replay(
             f"{HEADER}: this key was already used for a different request",
             errors=[{"key": HEADER, "message": "reused for a different request"}],
         )
-    return Outcome(job, status_code, is_replay=True)
+    if None not in (found.request_hash, scope.request_hash) and (
+        found.request_hash != scope.request_hash
+    ):
+        raise Unprocessable(
+            f"{HEADER}: this key was already used with a different request body",
+            errors=[{"key": HEADER, "message": "reused with a different body"}],
+        )
+    return Outcome(job, found.status_code, is_replay=True)
 
 
 async def create_job_once(
@@ -110,7 +125,13 @@ async def create_job_once(
             job = await create(conn)
             if key is not None:
                 await jobs_repo.remember_idempotent_job(
-                    conn, user_id, key, job.id, status_code, resources.settings.idempotency_ttl_s
+                    conn,
+                    user_id,
+                    key,
+                    job.id,
+                    status_code,
+                    resources.settings.idempotency_ttl_s,
+                    scope.request_hash,
                 )
     except (asyncpg.UniqueViolationError, DomainError):
         replay = await find_replay(resources, user_id, key, scope)

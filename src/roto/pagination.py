@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
@@ -40,8 +40,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         created_at = datetime.fromisoformat(stamp)
         if created_at.tzinfo is None:
             raise ValueError("naive timestamp")
-        return created_at, uuid.UUID(row_id)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # In UTC, as the database compares it: an offset that moves the instant outside
+        # datetime's years 1..9999 (a tampered cursor) fails here, not in the driver (a 500).
+        return created_at.astimezone(UTC), uuid.UUID(row_id)
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise BadRequest(
             "cursor: not a cursor returned by this API",
             errors=[{"key": "cursor", "message": "invalid cursor"}],

@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_pool_min: int = 1
     database_pool_max: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections one process opens to Redis at most (event streams and waiting prompts each
+    # hold one); a command waits this long for a free one, for the connection and for the answer.
+    redis_max_connections: int = 64
+    redis_timeout_s: float = 2.0
 
     # AWS. With ``aws_endpoint_url`` unset the clients talk to real AWS.
     aws_region: str = "us-east-1"
@@ -45,12 +49,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_issuer: str = "megaton-roto"
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # Browser origins other than the API's own that may call it (comma-separated, e.g.
+    # "https://app.example.com"); empty: same origin only (the web app is served by the API).
+    cors_allowed_origins: str = ""
 
     # Billing and abuse limits.
     stripe_webhook_secret: str = ""  # the webhook endpoint's signing secret (whsec_...)
     stripe_webhook_tolerance_s: int = 300  # a signature older than this is refused
     rate_limit_per_minute: int = 6000  # requests per caller per minute; 0 turns it off
     login_failures_per_minute: int = 10  # failed sign-ins per email per minute before 429
+    # Unauthenticated auth calls (register, login, refresh) per client address per minute.
+    auth_requests_per_address_per_minute: int = 120
+    # Proxies in front of the API that append the caller's address to X-Forwarded-For (2 behind
+    # CloudFront and the load balancer); 0 uses the connection's peer address.
+    trusted_proxy_hops: int = 0
+    # What one user may hold open at once in one API process.
+    max_event_streams_per_user: int = 8
+    max_prompt_waits_per_user: int = 8
 
     # Uploads.
     max_upload_bytes: int = 20 * GiB
@@ -77,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_heartbeat_interval_s: float = 20.0
     worker_max_receives: int = 3
     worker_drain_timeout_s: float = 30.0
+    # The longest one attempt of any job may run; 0 leaves each job type its own limit.
+    worker_max_run_s: float = 0.0
+    # How often a worker reads its queues' dead-letter queues (failing the jobs found there).
+    worker_dlq_poll_interval_s: float = 30.0
     sse_ping_interval_s: float = 15.0
     # An event stream re-reads its job this often, so a missed pub/sub message cannot hang it.
     sse_resync_interval_s: float = 5.0
@@ -125,6 +144,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "batch": self.queue_batch,
             "media": self.queue_media,
         }
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """``cors_allowed_origins`` as a list, blanks dropped."""
+        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
 
     @property
     def data_path(self) -> Path:

@@ -200,3 +200,23 @@ async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
             raise StorageError(f"could not delete {first.get('Key')}: {first.get('Message')}")
         deleted += len(keys)
     return deleted
+
+
+async def multipart_uploads(s3: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, upload id) of every multipart upload in progress under ``prefix``."""
+    found = []
+    pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+    async for page in pages:
+        found += [(item["Key"], item["UploadId"]) for item in page.get("Uploads", [])]
+    return found
+
+
+async def abort_uploads(s3: Any, bucket: str, prefix: str, key_contains: str = "") -> int:
+    """Abort the multipart uploads in progress under ``prefix`` whose key contains
+    ``key_contains`` (their parts are deleted); returns how many."""
+    aborted = 0
+    for key, upload_id in await multipart_uploads(s3, bucket, prefix):
+        if key_contains in key:
+            await abort_multipart(s3, bucket, key, upload_id)
+            aborted += 1
+    return aborted

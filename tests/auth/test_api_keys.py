@@ -166,3 +166,24 @@ async def test_api_key_endpoints_require_auth(
 ) -> None:
     response = await client.request(method, path, json={"name": "x"} if method == "POST" else None)
     assert response.status_code == 401
+
+
+async def test_an_api_key_cannot_create_list_or_delete_api_keys(client: AsyncTestClient) -> None:
+    headers = await signup(client)
+    created = await _create_key(client, headers, "ci")
+    by_key = {"X-API-Key": created["key"]}
+
+    answers = [
+        await client.post("/v1/api-keys", json={"name": "minted by a key"}, headers=by_key),
+        await client.get("/v1/api-keys", headers=by_key),
+        await client.delete(f"/v1/api-keys/{created['id']}", headers=by_key),
+    ]
+
+    assert [a.status_code for a in answers] == [403, 403, 403]
+    for answer in answers:
+        assert answer.headers["content-type"].startswith(PROBLEM_JSON)
+        assert answer.json()["errors"][0]["key"] == "X-API-Key"
+    listed = (await client.get("/v1/api-keys", headers=headers)).json()["items"]
+    assert [item["name"] for item in listed] == ["ci"]  # nothing minted, nothing revoked
+    # The key still acts for its user everywhere else.
+    assert (await client.get("/v1/videos", headers=by_key)).status_code == 200

@@ -9,6 +9,7 @@ import uuid
 import jwt
 import pytest
 
+from roto.app import create_app
 from roto.auth import security
 from roto.auth.service import normalise_email
 from roto.errors import BadRequest, Unauthorized
@@ -121,6 +122,15 @@ def test_empty_jwt_secret_refuses_to_sign_or_verify() -> None:
         security.create_access_token(no_secret, uuid.uuid4())
     with pytest.raises(security.MissingJwtSecretError):
         security.decode_access_token(no_secret, _sign(_claims()))
+
+
+def test_a_short_jwt_secret_refuses_to_start_the_api() -> None:
+    short = load_settings({}, jwt_secret="s" * 31)
+    with pytest.raises(security.MissingJwtSecretError, match="31 characters: use at least 32"):
+        create_app(short)
+    with pytest.raises(security.MissingJwtSecretError):
+        security.create_access_token(short, uuid.uuid4())
+    create_app(load_settings({}, jwt_secret="s" * 32, log_json=False, log_level="WARNING"))
 
 
 def test_api_keys_are_prefixed_random_and_distinct() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import asyncpg
 import jwt
@@ -162,3 +163,46 @@ async def test_token_of_a_deleted_user_is_401(
     assert status == 401
     assert "no longer exists" in problem["detail"]
     assert (await _refresh(client, tokens["refresh_token"]))[0] == 401
+
+
+def refresh_cookie_of(response: Any) -> dict[str, str]:
+    """The roto_refresh Set-Cookie of an answer, as attribute -> value (flags map to "")."""
+    for header in response.headers.get_list("set-cookie"):
+        name_value, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = name_value.partition("=")
+        if name == "roto_refresh":
+            parsed = {"value": value.strip('"')}
+            for attribute in attributes:
+                key, _, val = attribute.partition("=")
+                parsed[key.lower()] = val
+            return parsed
+    raise AssertionError(f"no roto_refresh cookie in {response.headers}")
+
+
+async def test_a_browser_keeps_its_refresh_token_in_an_httponly_cookie(
+    client: AsyncTestClient,
+) -> None:
+    email = f"cookie-{uuid.uuid4().hex[:8]}@example.com"
+    made = await client.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
+    cookie = refresh_cookie_of(made)
+    assert cookie["value"] == made.json()["refresh_token"]
+    assert {"httponly", "secure"} <= set(cookie)
+    assert (cookie["samesite"].lower(), cookie["path"]) == ("strict", "/v1/auth")
+
+    # The browser's refresh: an empty body, the cookie it holds.
+    renewed = await client.post(
+        "/v1/auth/refresh", json={}, headers={"Cookie": f"roto_refresh={cookie['value']}"}
+    )
+    assert renewed.status_code == 200, renewed.text
+    rotated = refresh_cookie_of(renewed)
+    assert rotated["value"] == renewed.json()["refresh_token"] != cookie["value"]
+    # {} without the cookie has nothing to present: 401, naming what to send.
+    bare = await client.post("/v1/auth/refresh", json={})
+    assert bare.status_code == 401 and "refresh_token" in bare.json()["detail"]
+
+    out = await client.post(
+        "/v1/auth/logout", json={}, headers={"Cookie": f"roto_refresh={rotated['value']}"}
+    )
+    assert out.status_code == 204
+    assert refresh_cookie_of(out)["max-age"] == "0"
+    assert (await _refresh(client, rotated["value"]))[0] == 401  # the sign-in is over

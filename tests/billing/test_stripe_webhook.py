@@ -94,6 +94,19 @@ async def test_bad_signatures_are_400_naming_the_header_and_change_nothing(
         "wrong secret": signed(event, secret="whsec_other"),
         "too old": signed(event, at=int(time.time()) - 3600),
         "malformed": {"content": good["content"], "headers": {"Stripe-Signature": "v1=abc"}},
+        # Odd t= values that once reached int() or the float arithmetic (a 500).
+        "superscript t": {
+            "content": good["content"],
+            "headers": {"Stripe-Signature": "t=\u00b2,v1=ab".encode("latin-1")},
+        },
+        "huge t": {
+            "content": good["content"],
+            "headers": {"Stripe-Signature": f"t={'9' * 400},v1=ab"},
+        },
+        "endless t": {
+            "content": good["content"],
+            "headers": {"Stripe-Signature": f"t={'9' * 5000},v1=ab"},
+        },
         "tampered": {
             "content": good["content"].replace(b'"pro"', b'"max"'),
             "headers": good["headers"],

@@ -22,7 +22,13 @@ from roto.resources import Resources
 from roto.settings import ENV_PREFIX, Settings
 from roto.worker.registry import build_role, role_names
 from roto_gpu.batcher import Priority
-from roto_gpu.daemon import MODEL_INFO_KEY, MODEL_INFO_TTL_S, GpuDaemon
+from roto_gpu.daemon import (
+    MODEL_INFO_KEY,
+    MODEL_INFO_TTL_S,
+    GpuDaemon,
+    ModelSlot,
+    is_sticky_cuda_error,
+)
 from roto_gpu.model.options import ModelLoadError
 from tests.gpu.conftest import IMAGE_SIZE
 from tests.gpu.support import add_object, add_prompt, daemon_with, ready_clip, result_mask
@@ -152,3 +158,29 @@ async def test_the_worker_process_with_the_gpu_role_segments_and_stops_on_sigter
     assert code == 0, output[-3000:]
     assert "SAM2 RUNS WITH RANDOM WEIGHTS" in output
     assert "THE CONCEPT DETECTOR RUNS WITH RANDOM WEIGHTS" in output
+
+
+def test_a_sticky_cuda_error_stops_the_daemon_once_and_others_do_not() -> None:
+    lost: list[BaseException] = []
+    slot = ModelSlot(on_sticky_error=lost.append)
+    errors = iter(
+        [
+            ValueError("bad prompt"),
+            RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            RuntimeError("CUDA error: an illegal memory access was encountered"),
+            RuntimeError("CUDA error: an illegal memory access was encountered"),
+        ]
+    )
+
+    def failing(items: list[Any]) -> list[Any]:
+        raise next(errors)
+
+    slot._bound = dict.fromkeys(ModelSlot.KINDS, failing)
+    run = slot.functions()["encode"]
+    for _ in range(4):
+        with pytest.raises((ValueError, RuntimeError)):  # every error still reaches its job
+            run([1])
+
+    assert [str(e) for e in lost] == ["CUDA error: an illegal memory access was encountered"]
+    assert is_sticky_cuda_error(RuntimeError("CUDA error: device-side assert triggered"))
+    assert not is_sticky_cuda_error(RuntimeError("CUDA out of memory. Tried to allocate 8 MiB"))

@@ -19,7 +19,6 @@ DIGEST = "sha256:" + "ab" * 32
 SECRETS = {
     "arn:db": "postgresql://roto:pw@proxy.example:5432/roto?sslmode=require",
     "arn:redis": "rediss://:token@redis.example:6379/0",
-    "arn:jwt": "j" * 64,
 }
 VALUES = {
     "AWS::Region": "us-east-1",
@@ -30,7 +29,6 @@ VALUES = {
     "HeartbeatStaleSeconds": "90",
     "DatabaseUrlSecretArn": "arn:db",
     "RedisUrlSecretArn": "arn:redis",
-    "JwtSecretArn": "arn:jwt",
     "LogLevel": "INFO",
     "MediaBucketName": "media-bucket",
     "InteractiveQueueName": "roto-dev-interactive",
@@ -171,7 +169,8 @@ def test_settings_file_is_root_only_and_holds_the_fetched_secrets(tmp_path: Path
     lines = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert lines["ROTO_DATABASE_URL"] == SECRETS["arn:db"]
     assert lines["ROTO_REDIS_URL"] == SECRETS["arn:redis"]
-    assert lines["ROTO_JWT_SECRET"] == SECRETS["arn:jwt"]
+    # The daemon verifies no tokens: it is not given the key that signs them.
+    assert "ROTO_JWT_SECRET" not in lines
     assert lines["ROTO_QUEUE_BATCH"] == "roto-dev-batch"
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in lines
 
@@ -181,11 +180,10 @@ def test_settings_file_is_root_only_and_holds_the_fetched_secrets(tmp_path: Path
     [
         ({k: v for k, v in SECRETS.items() if k != "arn:db"}, "cannot read ROTO_DATABASE_URL"),
         ({**SECRETS, "arn:redis": ""}, "cannot read ROTO_REDIS_URL"),
-        ({**SECRETS, "arn:jwt": "None"}, "cannot read ROTO_JWT_SECRET"),
+        ({**SECRETS, "arn:redis": "None"}, "cannot read ROTO_REDIS_URL"),
         ({**SECRETS, "arn:db": "mysql://x"}, "ROTO_DATABASE_URL is not a postgresql:// URL"),
-        ({**SECRETS, "arn:jwt": "short"}, "ROTO_JWT_SECRET is shorter than 32"),
     ],
-    ids=["fetch-fails", "empty", "none", "wrong-scheme", "short-jwt"],
+    ids=["fetch-fails", "empty", "none", "wrong-scheme"],
 )
 def test_a_bad_secret_stops_the_boot_and_abandons_the_instance(
     tmp_path: Path, secrets: dict[str, str], message: str

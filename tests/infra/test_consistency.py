@@ -17,14 +17,19 @@ REQUIRED = {
     "ROTO_QUEUE_INTERACTIVE",
     "ROTO_QUEUE_BATCH",
     "ROTO_QUEUE_MEDIA",
-    "ROTO_JWT_SECRET",
     "ROTO_AWS_REGION",
 }
+#: Only the API signs and verifies tokens; the workers are never given the key.
+JWT_SECRET = "ROTO_JWT_SECRET"
 # Settings held in Secrets Manager, and the secret resource each one must come from.
 SECRETS = {
     "ROTO_DATABASE_URL": Origin("resource", "data", "DatabaseUrlSecret", "Ref"),
     "ROTO_REDIS_URL": Origin("resource", "data", "RedisUrlSecret", "Ref"),
-    "ROTO_JWT_SECRET": Origin("resource", "security", "JwtSecret", "Ref"),
+}
+SECRETS_BY_SERVICE = {
+    "api": {**SECRETS, JWT_SECRET: Origin("resource", "security", "JwtSecret", "Ref")},
+    "media": SECRETS,
+    "gpu": SECRETS,
 }
 QUEUES = {
     "ROTO_QUEUE_INTERACTIVE": "interactive",
@@ -74,16 +79,19 @@ def test_each_service_gets_the_required_settings(service: str) -> None:
     assert sorted(REQUIRED - set(settings)) == []
     # In AWS the clients must talk to the real endpoints.
     assert "ROTO_AWS_ENDPOINT_URL" not in settings
+    # Only the API needs the token signing key; a worker that leaked it could forge any user.
+    assert (JWT_SECRET in settings) == (service == "api")
 
 
 @pytest.mark.parametrize("service", ["api", "media", "gpu"])
 def test_secret_settings_come_from_the_secrets_that_hold_them(service: str) -> None:
     stem, settings = service_settings()[service]
-    for name, origin in SECRETS.items():
+    secrets = SECRETS_BY_SERVICE[service]
+    for name, origin in secrets.items():
         assert settings[name].secret, f"{service}: {name} must come from Secrets Manager"
         assert cfn.trace(stem, settings[name].value) == origin, f"{service}: {name}"
     plain = {name for name, setting in settings.items() if not setting.secret}
-    assert not plain & set(SECRETS)
+    assert not plain & set(secrets)
 
 
 def test_api_reads_lagging_data_from_the_read_url_secret() -> None:

@@ -276,3 +276,15 @@ async def test_prompts_of_a_video_that_is_not_ready_cannot_be_listed_as_anything
     video_id = await ready_video(client, headers, settings)
     listed = await client.get(f"/v1/videos/{video_id}/prompts", headers=headers)
     assert listed.status_code == 200 and listed.json() == {"items": [], "next_cursor": None}
+
+
+async def test_prompt_filters_past_the_integer_range_are_400_naming_them(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    # Found by the API fuzz test: these reached PostgreSQL's integer columns (a 500).
+    video_id = await video_with_object(client, headers, settings)
+    url = f"/v1/videos/{video_id}/prompts"
+    for name, value in [("object_id", 2**31), ("frame_index", 2**40), ("object_id", 0)]:
+        answer = await client.get(url, params={name: value}, headers=headers)
+        assert answer.status_code == 400, (name, answer.text)
+        assert name in answer.json()["detail"]

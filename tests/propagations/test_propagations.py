@@ -178,3 +178,23 @@ def test_openapi_documents_the_operation_and_its_errors() -> None:
     schema = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
     assert schema["required"] == ["direction"]
     assert set(schema["properties"]) == {"direction", "object_ids", "frame_start", "frame_end"}
+
+
+async def test_same_idempotency_key_with_another_body_is_422_naming_the_header(
+    client: AsyncTestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    video_id = await prompted_video(client, headers, settings)
+    keyed = {**headers, "Idempotency-Key": "propagate-2"}
+    path = f"/v1/videos/{video_id}/propagations"
+    first = await client.post(path, json={"direction": "forward"}, headers=keyed)
+    other = await client.post(path, json={"direction": "backward"}, headers=keyed)
+    again = await client.post(path, json={"direction": "forward"}, headers=keyed)
+
+    assert first.status_code == 202, first.text
+    assert other.status_code == 422, other.text
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert other.json()["errors"] == [
+        {"key": "Idempotency-Key", "message": "reused with a different body"}
+    ]
+    assert (again.status_code, again.json()["job"]["id"]) == (202, first.json()["job"]["id"])
+    assert await count_rows(settings, "jobs", video_id) == 1

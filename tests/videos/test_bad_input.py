@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -112,6 +114,15 @@ async def test_bad_idempotency_key_is_400_naming_the_header(
     assert not failures, failures
 
 
+def _cursor(stamp: str) -> str:
+    """A cursor as the API encodes one, around a timestamp of the test's choosing."""
+    return base64.urlsafe_b64encode(f"{stamp}|{uuid.uuid4()}".encode()).decode().rstrip("=")
+
+
+# Tampered cursors whose timestamps parse but lie outside datetime's range once in UTC.
+EARLY = _cursor("0001-01-01T00:00:00+05:00")
+LATE = _cursor("9999-12-31T23:59:59-05:00")
+
 LIST_CASES = [
     ("/v1/videos?limit=0", "limit"),
     ("/v1/videos?limit=101", "limit"),
@@ -120,6 +131,9 @@ LIST_CASES = [
     ("/v1/jobs?limit=0", "limit"),
     ("/v1/jobs?cursor=Zm9vfGJhcg", "cursor"),
     ("/v1/jobs?status=finished", "status"),
+    (f"/v1/videos?cursor={EARLY}", "cursor"),
+    (f"/v1/jobs?cursor={LATE}", "cursor"),
+    (f"/v1/api-keys?cursor={EARLY}", "cursor"),
 ]
 
 

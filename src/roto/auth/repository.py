@@ -95,7 +95,7 @@ WITH key AS (
     WHERE api_keys.id = key.id
       AND (key.last_used_at IS NULL OR key.last_used_at < now() - interval '1 minute')
 )
-SELECT u.id, u.email FROM key JOIN users u ON u.id = key.user_id
+SELECT u.id, u.email, key.id AS api_key_id FROM key JOIN users u ON u.id = key.user_id
 """
 
 

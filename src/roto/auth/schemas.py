@@ -20,10 +20,12 @@ KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class CurrentUser(msgspec.Struct, frozen=True):
-    """The authenticated caller, as handlers receive it (``user: UserDep``)."""
+    """The authenticated caller, as handlers receive it (``user: UserDep``); ``api_key_id`` is
+    the key it came with (None for a bearer token)."""
 
     id: uuid.UUID
     email: str
+    api_key_id: uuid.UUID | None = None
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -37,7 +39,15 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: RefreshToken
+    """``{}`` uses the ``roto_refresh`` cookie that sign-in set (the browser's way)."""
+
+    refresh_token: RefreshToken | None = None
+
+
+class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """``{}`` ends the sign-in of the ``roto_refresh`` cookie."""
+
+    refresh_token: RefreshToken | None = None
 
 
 class TokenUser(msgspec.Struct):

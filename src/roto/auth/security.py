@@ -22,6 +22,8 @@ ACCESS_TOKEN_TYPE = "access"  # noqa: S105
 API_KEY_PREFIX = "rk_"
 # 32 random bytes: enough that guessing a token or key is hopeless.
 TOKEN_BYTES = 32
+# An HS256 key shorter than the hash (256 bits) can be brute-forced from one token.
+MIN_JWT_SECRET_LENGTH = 32
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile (64 MiB, t=3).
 _hasher = PasswordHasher()
@@ -31,7 +33,7 @@ _hashing_slots = anyio.CapacityLimiter(4)
 
 
 class MissingJwtSecretError(RuntimeError):
-    """Raised instead of signing or verifying with an empty key."""
+    """Raised instead of signing or verifying with an empty or short key."""
 
 
 def unauthorized(detail: str) -> Unauthorized:
@@ -40,10 +42,16 @@ def unauthorized(detail: str) -> Unauthorized:
 
 
 def jwt_key(settings: Settings) -> str:
-    """The HS256 key; refuses an empty one, which would make every token forgeable."""
+    """The HS256 key; refuses an empty or short one, which would make every token forgeable."""
     if not settings.jwt_secret:
         raise MissingJwtSecretError(
             "ROTO_JWT_SECRET is empty: set it to a long random string before serving auth"
+        )
+    if len(settings.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+        raise MissingJwtSecretError(
+            f"ROTO_JWT_SECRET has {len(settings.jwt_secret)} characters: use at least "
+            f"{MIN_JWT_SECRET_LENGTH} random ones (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')"
         )
     return settings.jwt_secret
 

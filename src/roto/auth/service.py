@@ -24,7 +24,7 @@ from roto.auth.schemas import (
     Usage,
 )
 from roto.billing import service as billing
-from roto.errors import BadRequest, Conflict, NotFound
+from roto.errors import BadRequest, Conflict, Forbidden, NotFound
 from roto.pagination import Page, decode_cursor, encode_cursor
 from roto.resources import Resources
 from roto.settings import Settings
@@ -51,9 +51,10 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-async def register(resources: Resources, data: RegisterRequest) -> Tokens:
+async def register(resources: Resources, data: RegisterRequest, address: str) -> Tokens:
     """Create an account and sign it in; 409 when the email is taken (in any letter case)."""
     pool, settings = resources.pool, resources.settings
+    await ratelimit.limit_auth_call(resources.redis, settings, address)
     email = normalise_email(data.email)
     password_hash = await security.hash_password(data.password)
     refresh_token = security.new_refresh_token()
@@ -72,20 +73,28 @@ async def register(resources: Resources, data: RegisterRequest) -> Tokens:
     return _tokens(settings, user.id, user.email, refresh_token)
 
 
-async def login(resources: Resources, data: LoginRequest) -> Tokens:
+async def login(resources: Resources, data: LoginRequest, address: str) -> Tokens:
     """Exchange an email and password for tokens; one 401 for every wrong pair, and 429 once an
-    email has had too many wrong passwords this minute (password guessing)."""
+    email has had too many wrong passwords this minute (password guessing).
+
+    Each attempt is counted against the email before its password is checked, and given back
+    when the password was right: concurrent guesses each see their own count, so no more than
+    the limit are ever checked.
+    """
     pool, settings, redis = resources.pool, resources.settings, resources.redis
+    await ratelimit.limit_auth_call(redis, settings, address)
     failures_key = f"login-failures:{data.email.strip().lower()}"
     limit = settings.login_failures_per_minute
-    await ratelimit.check(redis, failures_key, limit, "failed sign-ins")
+    if limit > 0 and await ratelimit.count(redis, failures_key) > limit:
+        raise ratelimit.limited("failed sign-ins", limit)
     async with pool.acquire() as conn:
         user = await repo.get_user_by_email(conn, data.email.strip())
     # Hash outside the connection: a pool slot is worth more than the 0.1 s of argon2.
     is_match = await security.verify_password(user.password_hash if user else None, data.password)
     if user is None or not is_match:
-        await ratelimit.count(redis, failures_key)
         raise security.unauthorized(LOGIN_FAILED)
+    if limit > 0:
+        await ratelimit.give_back(redis, failures_key)
     new_hash = None
     if security.needs_rehash(user.password_hash):
         new_hash = await security.hash_password(data.password)
@@ -97,13 +106,14 @@ async def login(resources: Resources, data: LoginRequest) -> Tokens:
     return _tokens(settings, user.id, user.email, refresh_token)
 
 
-async def refresh(resources: Resources, refresh_token: str) -> Tokens:
+async def refresh(resources: Resources, refresh_token: str, address: str) -> Tokens:
     """Rotate a refresh token: it is spent, and a new one in the same family is issued.
 
     A spent token presented again means it was copied, so its whole family is revoked and
     whoever holds the newest one must sign in again.
     """
     pool, settings = resources.pool, resources.settings
+    await ratelimit.limit_auth_call(resources.redis, settings, address)
     new_token = security.new_refresh_token()
     # The revocation must commit even though the request fails, so the 401 is raised
     # after the transaction, not inside it.
@@ -121,6 +131,17 @@ async def refresh(resources: Resources, refresh_token: str) -> Tokens:
     if row is None or failure is not None:
         raise security.unauthorized(failure or "invalid refresh token")
     return _tokens(settings, row.user_id, row.email, new_token)
+
+
+async def logout(resources: Resources, refresh_token: str | None) -> None:
+    """End the sign-in that ``refresh_token`` belongs to: its whole family is revoked (access
+    tokens already issued run out on their own). Unknown tokens are ignored."""
+    if not refresh_token:
+        return
+    async with resources.pool.acquire() as conn, conn.transaction():
+        row = await repo.lock_refresh_token(conn, security.digest(refresh_token))
+        if row is not None:
+            await repo.revoke_refresh_family(conn, row.family_id)
 
 
 def _refresh_failure(row: repo.RefreshTokenRow | None) -> str | None:
@@ -206,8 +227,20 @@ async def get_account(resources: Resources, user: CurrentUser) -> Me:
     )
 
 
+def refuse_api_key(user: CurrentUser) -> None:
+    """403 when the caller came with an API key: keys are managed with a signed-in session only,
+    so a leaked key cannot mint keys that outlive its revocation, nor list or revoke others."""
+    if user.api_key_id is not None:
+        message = "an API key cannot create, list or delete API keys; use a signed-in session"
+        raise Forbidden(
+            f"X-API-Key: {message}",
+            errors=[{"key": "X-API-Key", "message": message, "source": "header"}],
+        )
+
+
 async def create_api_key(resources: Resources, user: CurrentUser, name: str) -> ApiKeyCreated:
     """A new API key for the user; the plain key is returned here and never stored."""
+    refuse_api_key(user)
     pool = resources.pool
     name = name.strip()
     if not name:
@@ -228,6 +261,7 @@ async def create_api_key(resources: Resources, user: CurrentUser, name: str) -> 
 async def list_api_keys(
     resources: Resources, user: CurrentUser, limit: int, cursor: str | None
 ) -> Page[ApiKey]:
+    refuse_api_key(user)
     pool = resources.pool
     after = decode_cursor(cursor) if cursor else None
     async with pool.acquire() as conn:
@@ -248,6 +282,7 @@ async def list_api_keys(
 
 async def delete_api_key(resources: Resources, user: CurrentUser, key_id: uuid.UUID) -> None:
     """Revoke one of the user's keys; someone else's key is simply not found."""
+    refuse_api_key(user)
     pool = resources.pool
     async with pool.acquire() as conn:
         deleted = await repo.delete_api_key(conn, key_id, user.id)

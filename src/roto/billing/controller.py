@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
+from litestar.params import Parameter
 
 from roto.billing import service
 from roto.billing.schemas import BillingUsage, WebhookAck
@@ -16,6 +17,14 @@ TAGS = ["billing"]
 PUBLIC: list[dict[str, list[str]]] = [{}]
 #: Stripe's events are a few KiB; anything far larger is not one.
 MAX_WEBHOOK_BYTES = 1 << 20
+StripeSignature = Annotated[
+    str | None,
+    Parameter(
+        header="Stripe-Signature",
+        description="`t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>`, as Stripe "
+        "signs its events with the endpoint's signing secret",
+    ),
+]
 
 
 @get(
@@ -47,12 +56,12 @@ async def get_usage(resources: ResourcesDep, user: UserDep) -> BillingUsage:
         }
     ),
 )
-async def stripe_webhook(request: Request[Any, Any, Any], resources: ResourcesDep) -> WebhookAck:
-    return await service.handle_stripe_webhook(
-        resources,
-        request.headers.get("stripe-signature"),
-        await request.body(),
-    )
+async def stripe_webhook(
+    request: Request[Any, Any, Any],
+    resources: ResourcesDep,
+    stripe_signature: StripeSignature = None,
+) -> WebhookAck:
+    return await service.handle_stripe_webhook(resources, stripe_signature, await request.body())
 
 
 router = Router("/v1/billing", route_handlers=[get_usage, stripe_webhook])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from typing import Any
@@ -20,6 +21,9 @@ from roto.errors import BadRequest
 #: Events that set the plan from a completed checkout, and that end a subscription.
 CHECKOUT_COMPLETED = "checkout.session.completed"
 SUBSCRIPTION_DELETED = "customer.subscription.deleted"
+#: A Unix time in seconds, as Stripe sends it: ASCII digits, never more than a few (``str.isdigit``
+#: would also take "²" or a thousand digits, which ``int`` or the float arithmetic then refuse).
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class StripeEvent(msgspec.Struct):
@@ -41,8 +45,8 @@ def verify(secret: str, header: str | None, payload: bytes, tolerance_s: int) ->
     fields = [part.split("=", 1) for part in header.split(",") if "=" in part]
     timestamps = [value for key, value in fields if key.strip() == "t"]
     candidates = [value.strip() for key, value in fields if key.strip() == "v1"]
-    if len(timestamps) != 1 or not timestamps[0].strip().isdigit() or not candidates:
-        raise _bad("the Stripe-Signature header needs one t= and at least one v1=")
+    if len(timestamps) != 1 or not _TIMESTAMP.fullmatch(timestamps[0].strip()) or not candidates:
+        raise _bad("the Stripe-Signature header needs one t=<unix seconds> and at least one v1=")
     timestamp = int(timestamps[0])
     if abs(time.time() - timestamp) > tolerance_s:
         raise _bad(f"the signature's timestamp is more than {tolerance_s} s from now")

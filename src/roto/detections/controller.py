@@ -72,6 +72,8 @@ Wait = Annotated[
                 "characters, a frame_index outside 0..frame_count-1, an exemplar box without "
                 "x0 < x1 and y0 < y1 or outside the frame, or an Idempotency-Key reused for "
                 "another video or job type",
+                429: "the caller already has the most prompt or detection requests waiting "
+                "(wait > 0) allowed",
             }
         ),
     },
@@ -82,7 +84,9 @@ async def create_detection(
     origin: JobOriginDep,
     wait: Wait = prompts_service.DEFAULT_WAIT_S,
 ) -> Response[DetectionDone | JobEnvelope]:
-    job, done = await service.submit_detection(resources, origin, data, wait_s=wait)
+    # A waiting detection holds one of the caller's prompt-wait slots, as a waiting click does.
+    with prompts_service.waiting(resources, origin.user_id, wait):
+        job, done = await service.submit_detection(resources, origin, data, wait_s=wait)
     if done is None:
         return Response(JobEnvelope(job.to_wire()), status_code=202)
     return Response(done, status_code=200)

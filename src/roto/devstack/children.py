@@ -21,6 +21,7 @@ STACK_SETTINGS = ("data_dir", "host", "port", "database_url", "redis_url", "aws_
 CPU_IMAGE_SIZE = 512
 # Present whenever the NVIDIA driver is loaded; cheaper than importing torch to ask it.
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+JWT_SECRET = ENV_PREFIX + "JWT_SECRET"
 
 
 def app_processes(settings: Settings) -> list[ChildSpec]:
@@ -32,7 +33,8 @@ def app_processes(settings: Settings) -> list[ChildSpec]:
     media = [python, "-m", "roto.worker", "--role", "media"]
     drain_s = settings.worker_drain_timeout_s + 5
     children = [
-        ChildSpec("api", api),
+        # Only the API signs and verifies tokens: the workers are never given the key.
+        ChildSpec("api", api, env={JWT_SECRET: settings.jwt_secret}),
         ChildSpec("worker-media", media, stop_timeout_s=drain_s),
     ]
     if has_gpu_extra():
@@ -129,10 +131,10 @@ def use_local_aws_credentials() -> None:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """This process's environment plus the ROTO_* values of the running stack."""
-    env = dict(os.environ)
+    """This process's environment plus the ROTO_* values of the running stack, without the JWT
+    secret (the API's own ``ChildSpec`` adds it)."""
+    env = {k: v for k, v in os.environ.items() if k != JWT_SECRET}
     for name in STACK_SETTINGS:
         env[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
-    env[ENV_PREFIX + "JWT_SECRET"] = settings.jwt_secret
     env["PYTHONUNBUFFERED"] = "1"
     return env

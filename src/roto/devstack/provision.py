@@ -37,7 +37,8 @@ async def provision(settings: Settings, admin_dsn: str, database: str) -> Provis
 
 async def requeue_unfinished_jobs(dsn: str) -> int:
     """Write outbox rows for queued and running jobs: the local queues start empty after a
-    restart, and workers handle a job id idempotently, so sending again is safe."""
+    restart, and workers handle a job id idempotently, so sending again is safe. The leases of
+    running jobs end now (their workers died with the last stack), so they are claimed at once."""
     conn: asyncpg.Connection = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
@@ -53,6 +54,7 @@ async def requeue_unfinished_jobs(dsn: str) -> int:
                 for job in jobs
             ]
             await repo.insert_outbox_rows(conn, rows)
+            await repo.end_leases(conn)
     finally:
         await conn.close()
     return len(rows)

@@ -41,6 +41,14 @@ async def jobs_without_message(conn: asyncpg.Connection) -> list[UnsentJob]:
     ]
 
 
+# No worker runs while the stack starts: the leases of running jobs belong to dead workers.
+END_LEASES = "UPDATE jobs SET lease_expires_at = now() WHERE status = 'running'"
+
+
+async def end_leases(conn: asyncpg.Connection) -> None:
+    await conn.execute(END_LEASES)
+
+
 async def insert_outbox_rows(
     conn: asyncpg.Connection, rows: list[tuple[uuid.UUID, str, str]]
 ) -> None:

@@ -27,12 +27,14 @@ Direction = Literal["forward", "backward", "both"]
 
 @dataclass(frozen=True)
 class JobKind(Generic[P, R]):
-    """A job type: its name (``jobs.type``), its queue, and the shapes of its payload and result."""
+    """A job type: its name (``jobs.type``), its queue, the shapes of its payload and result, and
+    how long one attempt may run before the worker fails it (``timed_out``)."""
 
     name: str
     queue: Queue
     payload: type[P]
     result: type[R]
+    max_run_s: float = 3600.0
 
     def encode_payload(self, payload: P) -> dict[str, Any]:
         encoded: dict[str, Any] = msgspec.to_builtins(payload)
@@ -160,11 +162,14 @@ class ExportResult(msgspec.Struct, frozen=True):
     size_bytes: int
 
 
-INGEST = JobKind("ingest", "media", IngestPayload, IngestResult)
-SEGMENT = JobKind("segment", "interactive", SegmentPayload, SegmentResult)
-PROPAGATE = JobKind("propagate", "batch", PropagatePayload, PropagateResult)
-DETECT = JobKind("detect", "interactive", DetectPayload, DetectResult)
-EXPORT = JobKind("export", "media", ExportPayload, ExportResult)
+HOUR_S = 3600.0
+# Far above what a job of the largest accepted video needs, far below "forever".
+INGEST = JobKind("ingest", "media", IngestPayload, IngestResult, max_run_s=4 * HOUR_S)
+SEGMENT = JobKind("segment", "interactive", SegmentPayload, SegmentResult, max_run_s=120.0)
+PROPAGATE = JobKind("propagate", "batch", PropagatePayload, PropagateResult, max_run_s=4 * HOUR_S)
+# Detection runs the concept detector on one frame, then SAM2 per instance: a click's scale.
+DETECT = JobKind("detect", "interactive", DetectPayload, DetectResult, max_run_s=120.0)
+EXPORT = JobKind("export", "media", ExportPayload, ExportResult, max_run_s=4 * HOUR_S)
 
 JOB_KINDS: dict[str, JobKind[Any, Any]] = {
     kind.name: kind for kind in (INGEST, SEGMENT, PROPAGATE, DETECT, EXPORT)

@@ -18,6 +18,7 @@ from roto.jobs.schemas import Job, JobStatus
 from roto.jobs.watch import JobWatch, Ping
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
+from roto.ratelimit import Slot
 from roto.resources import Resources
 
 TAGS = ["jobs"]
@@ -37,22 +38,33 @@ def _message(event: str, data: Any) -> ServerSentEventMessage:
 
 
 async def stream_job_events(
-    resources: Resources, job_id: uuid.UUID
+    resources: Resources, job_id: uuid.UUID, slot: Slot
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """``status`` first, then every event until a terminal ``status``; ``: ping`` when idle."""
+    """``status`` first, then every event until a terminal ``status``; ``: ping`` when idle.
+    The caller's stream ``slot`` is kept alive while the stream runs and released at its end."""
     settings = resources.settings
     interval = settings.sse_resync_interval_s
-    async with JobWatch(resources, resync_s=interval, poll_s=interval) as watch:
-        await watch.subscribe(job_id)
-        job = await watch.read(job_id)
-        if job is None:
-            return
-        yield _message("status", job.to_wire())
-        async for event in watch.follow(job, ping_s=settings.sse_ping_interval_s):
-            if isinstance(event, Ping):
-                yield ServerSentEventMessage(data=None, comment="ping")
-            else:
-                yield _message(event.event, event.data)
+    try:
+        async with JobWatch(resources, resync_s=interval, poll_s=interval) as watch:
+            await watch.subscribe(job_id)
+            job = await watch.read(job_id)
+            if job is None:
+                return
+            yield _message("status", job.to_wire())
+            async for event in watch.follow(job, ping_s=settings.sse_ping_interval_s):
+                slot.touch()
+                if isinstance(event, Ping):
+                    yield ServerSentEventMessage(data=None, comment="ping")
+                else:
+                    yield _message(event.event, event.data)
+    finally:
+        slot.release()
+
+
+def stream_slot_ttl_s(resources: Resources) -> float:
+    """How long a stream's slot outlives its last event: a stream yields at least a ping every
+    ``sse_ping_interval_s``; one that never started (the client left first) frees its slot then."""
+    return 2 * resources.settings.sse_ping_interval_s + 5
 
 
 def _optional_uuid(value: str | None) -> uuid.UUID | None:
@@ -110,14 +122,20 @@ async def cancel_job(job_id: FromPath[str], resources: ResourcesDep, user: UserD
     summary="Live job events (text/event-stream)",
     description="`status` events carry the Job, `progress` events {done, total}, `masks` events "
     "{frame_index, masks}; the first event is the current status and the stream ends after the "
-    "terminal status. Comment lines (`: ping`) keep idle connections open.",
-    responses=problem_responses({404: NOT_FOUND}),
+    "terminal status. Comment lines (`: ping`) keep idle connections open. A user may hold "
+    "`ROTO_MAX_EVENT_STREAMS_PER_USER` streams open at once (per API process); one more "
+    "answers 429 with Retry-After.",
+    responses=problem_responses(
+        {404: NOT_FOUND, 429: "the caller already holds the most event streams allowed"}
+    ),
 )
 async def job_events(
     job_id: FromPath[str], resources: ResourcesDep, user: UserDep
 ) -> ServerSentEvent:
     job = await service.get_job(resources, user.id, parse_id(job_id, "job"))
-    return ServerSentEvent(stream_job_events(resources, job.id))
+    limit = resources.settings.max_event_streams_per_user
+    slot = resources.event_streams.take(user.id, limit, stream_slot_ttl_s(resources))
+    return ServerSentEvent(stream_job_events(resources, job.id, slot))
 
 
 router = Router("/v1/jobs", route_handlers=[list_jobs, get_job, cancel_job, job_events])

@@ -36,6 +36,7 @@ class JobRow(msgspec.Struct):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    lease_expires_at: datetime | None = None
 
     def to_wire(self) -> Job:
         return Job(
@@ -52,6 +53,15 @@ class JobRow(msgspec.Struct):
         )
 
 
+class IdempotentAnswer(msgspec.Struct):
+    """What a key answered: its job and status code, and the hash of the request it came with
+    (None for keys stored before hashes were)."""
+
+    job_id: uuid.UUID
+    status_code: int
+    request_hash: bytes | None
+
+
 class OutboxRow(msgspec.Struct):
     id: int
     job_id: uuid.UUID
@@ -62,7 +72,8 @@ class OutboxRow(msgspec.Struct):
 
 JOB_COLUMNS = (
     "id, user_id, video_id, type, status, payload, progress_done, progress_total, result, "
-    "error_code, error_message, attempts, request_id, created_at, started_at, finished_at"
+    "error_code, error_message, attempts, request_id, created_at, started_at, finished_at, "
+    "lease_expires_at"
 )
 
 INSERT_JOB = f"""
@@ -81,22 +92,43 @@ WHERE user_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $6
 """
-# A worker takes a job that is queued, or running under a worker that died.
+# A worker takes a job that is queued, or running under a lease that ran out (its worker died
+# or hung); the claim is a lease of $2 seconds, and ``attempts`` numbers it.
 CLAIM_JOB = f"""
 UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now()),
-                attempts = attempts + 1
-WHERE id = $1 AND status IN ('queued', 'running')
+                attempts = attempts + 1, lease_expires_at = now() + make_interval(secs => $2)
+WHERE id = $1
+  AND (status = 'queued'
+       OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= now())))
 RETURNING {JOB_COLUMNS}
+"""
+# Only the claim that holds the lease (its attempt) may extend or release it.
+EXTEND_LEASE = """
+UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE id = $1 AND attempts = $2 AND status = 'running'
+RETURNING id
+"""
+RELEASE_LEASE = """
+UPDATE jobs SET lease_expires_at = now()
+WHERE id = $1 AND attempts = $2 AND status = 'running'
 """
 UPDATE_PROGRESS = """
 UPDATE jobs SET progress_done = $2, progress_total = $3
 WHERE id = $1 AND status = 'running'
 """
+# With an attempt ($6), only that claim may finish the job: a worker whose lease ran out and
+# whose job another worker took cannot store an outcome over the new attempt's.
 FINISH_JOB = f"""
 UPDATE jobs SET status = $2, result = $3, error_code = $4, error_message = $5,
                 finished_at = now(), progress_done = CASE WHEN $2 = 'succeeded'
                     THEN progress_total ELSE progress_done END
-WHERE id = $1 AND status IN ('queued', 'running')
+WHERE id = $1 AND status IN ('queued', 'running') AND ($6::int IS NULL OR attempts = $6)
+RETURNING {JOB_COLUMNS}
+"""
+# A video's unfinished jobs, canceled before the video goes.
+CANCEL_VIDEO_JOBS = f"""
+UPDATE jobs SET status = 'canceled', finished_at = now()
+WHERE video_id = $1 AND status IN ('queued', 'running')
 RETURNING {JOB_COLUMNS}
 """
 CANCEL_JOB = f"""
@@ -129,7 +161,7 @@ WHERE id = $1
 COUNT_OUTBOX = "SELECT count(*) FROM outbox"
 
 SELECT_IDEMPOTENCY = """
-SELECT job_id, status_code FROM idempotency_keys
+SELECT job_id, status_code, request_hash FROM idempotency_keys
 WHERE user_id = $1 AND key = $2 AND created_at > now() - make_interval(secs => $3)
 """
 DELETE_STALE_IDEMPOTENCY = """
@@ -137,7 +169,8 @@ DELETE FROM idempotency_keys
 WHERE user_id = $1 AND key = $2 AND created_at <= now() - make_interval(secs => $3)
 """
 INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_keys (user_id, key, job_id, status_code) VALUES ($1, $2, $3, $4)
+INSERT INTO idempotency_keys (user_id, key, job_id, status_code, request_hash)
+VALUES ($1, $2, $3, $4, $5)
 """
 
 
@@ -188,9 +221,23 @@ async def list_jobs(
     return [msgspec.convert(dict(r), JobRow) for r in records]
 
 
-async def claim_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> JobRow | None:
-    """Mark the job running (again, after a dead worker); None if it is finished or gone."""
-    return _job(await conn.fetchrow(CLAIM_JOB, job_id))
+async def claim_job(
+    conn: asyncpg.Connection, job_id: uuid.UUID, lease_s: float = 60.0
+) -> JobRow | None:
+    """Mark the job running under a lease of ``lease_s`` (again, after a dead worker's lease ran
+    out); None if it is finished, gone, or running under another worker's lease."""
+    return _job(await conn.fetchrow(CLAIM_JOB, job_id, float(lease_s)))
+
+
+async def extend_lease(conn: asyncpg.Connection, job: JobRow, lease_s: float) -> bool:
+    """Extend ``job``'s lease (the claim ``job`` came from); False once it is no longer held
+    by that claim (the job finished, was canceled or deleted, or was claimed again)."""
+    return await conn.fetchval(EXTEND_LEASE, job.id, job.attempts, float(lease_s)) is not None
+
+
+async def release_lease(conn: asyncpg.Connection, job: JobRow) -> None:
+    """End ``job``'s lease now, so that its next delivery may claim it at once."""
+    await conn.execute(RELEASE_LEASE, job.id, job.attempts)
 
 
 async def update_progress(
@@ -207,15 +254,24 @@ async def finish_job(
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    attempt: int | None = None,
 ) -> JobRow | None:
-    """Move an unfinished job to a terminal status; None if it was already finished."""
-    return _job(await conn.fetchrow(FINISH_JOB, job_id, status, result, error_code, error_message))
+    """Move an unfinished job to a terminal status; None if it was already finished (or, with
+    ``attempt``, claimed again since that attempt)."""
+    return _job(
+        await conn.fetchrow(FINISH_JOB, job_id, status, result, error_code, error_message, attempt)
+    )
 
 
 async def cancel_job(
     conn: asyncpg.Connection, job_id: uuid.UUID, user_id: uuid.UUID
 ) -> JobRow | None:
     return _job(await conn.fetchrow(CANCEL_JOB, job_id, user_id))
+
+
+async def cancel_video_jobs(conn: asyncpg.Connection, video_id: uuid.UUID) -> list[JobRow]:
+    """Cancel every unfinished job of the video; the jobs canceled."""
+    return [msgspec.convert(dict(r), JobRow) for r in await conn.fetch(CANCEL_VIDEO_JOBS, video_id)]
 
 
 async def get_status(conn: asyncpg.Connection, job_id: uuid.UUID) -> str | None:
@@ -255,10 +311,10 @@ async def count_outbox(conn: asyncpg.Connection) -> int:
 
 async def find_idempotent_job(
     conn: asyncpg.Connection, user_id: uuid.UUID, key: str, ttl_s: int
-) -> tuple[uuid.UUID, int] | None:
-    """(job_id, status_code) answered earlier for this key within the TTL."""
+) -> IdempotentAnswer | None:
+    """What this key answered earlier, within the TTL."""
     record = await conn.fetchrow(SELECT_IDEMPOTENCY, user_id, key, float(ttl_s))
-    return None if record is None else (record["job_id"], record["status_code"])
+    return None if record is None else msgspec.convert(dict(record), IdempotentAnswer)
 
 
 async def remember_idempotent_job(
@@ -268,6 +324,7 @@ async def remember_idempotent_job(
     job_id: uuid.UUID,
     status_code: int,
     ttl_s: int,
+    request_hash: bytes | None,
 ) -> None:
     await conn.execute(DELETE_STALE_IDEMPOTENCY, user_id, key, float(ttl_s))
-    await conn.execute(INSERT_IDEMPOTENCY, user_id, key, job_id, status_code)
+    await conn.execute(INSERT_IDEMPOTENCY, user_id, key, job_id, status_code, request_hash)

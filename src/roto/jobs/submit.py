@@ -27,12 +27,14 @@ P = TypeVar("P", bound=msgspec.Struct)
 
 @dataclass(frozen=True)
 class JobOrigin:
-    """Who asks for a job, about which video, under which Idempotency-Key and request id."""
+    """Who asks for a job, about which video, under which Idempotency-Key (and the hash of the
+    body it came with) and request id."""
 
     user_id: uuid.UUID
     video_id: uuid.UUID
     key: str | None = None
     request_id: str | None = None
+    body_hash: bytes | None = None
 
 
 class JobSpec(NamedTuple, Generic[P]):
@@ -64,7 +66,7 @@ async def submit_job(
     and says what to queue; ``on_queued`` sees the job before the commit (e.g. to subscribe to its
     events so that none is missed).
     """
-    scope = idempotency.Scope(kind.name, origin.video_id)
+    scope = idempotency.Scope(kind.name, origin.video_id, origin.body_hash)
     replay = await idempotency.find_replay(resources, origin.user_id, origin.key, scope)
     if replay is not None:
         return replay

@@ -26,6 +26,9 @@ from roto.videos.storage import frame_key
 
 #: Frames one answer covers at most; ``next_frame_start`` says where the rest begins.
 MAX_FRAMES = 500
+#: Matte renders at once per API process: each holds its frame's planes (a 1080p matting solve,
+#: hundreds of MiB at 8K), so a burst of matte requests queues instead of growing memory.
+MATTE_RENDERS = anyio.CapacityLimiter(2)
 #: Masks one answer holds at most, cut at a frame boundary (a frame has <= MAX_OBJECTS masks).
 MAX_MASKS = 2000
 _MATTE_NAME = re.compile(r"^(?P<frame>[0-9]{1,10})\.png$")
@@ -171,7 +174,9 @@ async def frame_matte(
         await _stored_frame(resources, video_id, frame_index) if matte.needs_pixels else None
     )
     rles = [mask.rle for mask in masks]
-    return await anyio.to_thread.run_sync(preview_png, rles, height, width, matte, frame_jpeg)
+    return await anyio.to_thread.run_sync(
+        preview_png, rles, height, width, matte, frame_jpeg, limiter=MATTE_RENDERS
+    )
 
 
 async def _stored_frame(resources: Resources, video_id: uuid.UUID, frame_index: int) -> bytes:

@@ -13,10 +13,12 @@ from roto.deps import JobOriginDep, ResourcesDep, UserDep
 from roto.ids import parse_id
 from roto.objects import prompts_service
 from roto.objects.schemas import Prompt, PromptJob, PromptMask, PromptRecord, PromptRemoved
+from roto.objects.service import MAX_OBJECT_ID
 from roto.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from roto.problems import problem_responses
 
 TAGS = ["objects"]
+MAX_FRAME_INDEX = 2**31 - 1
 Wait = Annotated[
     float,
     Parameter(
@@ -24,10 +26,18 @@ Wait = Annotated[
         "0 answers 202 at once"
     ),
 ]
-ObjectFilter = Annotated[int | None, Parameter(description="only this object's prompts")]
-FrameFilter = Annotated[int | None, Parameter(description="only prompts on this frame")]
+# Bounded like the integer columns they are compared with: a larger value is a 400 naming it,
+# not a query PostgreSQL refuses (a 500).
+ObjectFilter = Annotated[
+    int | None,
+    Parameter(ge=1, le=MAX_OBJECT_ID, description="only this object's prompts"),
+]
+FrameFilter = Annotated[
+    int | None, Parameter(ge=0, le=MAX_FRAME_INDEX, description="only prompts on this frame")
+]
 NOT_FOUND = "no such video for this caller (also for another user's video or a non-UUID id)"
 NOT_READY = "the video is not ready (its size and frame count are known once ingest succeeded)"
+WAITING_TOO_MANY = "the caller already has the most prompt requests waiting (wait > 0) allowed"
 WAITED = {
     # Overrides the union that the return annotation would document under 200.
     200: ResponseSpec(
@@ -58,7 +68,8 @@ WAITED = {
     "The answer is 200 with the mask when the job succeeds within `wait` seconds, else 202 "
     "with the job as it stands (a failed job shows its error there); both carry the stored "
     "prompt. A repeated Idempotency-Key answers the first job, again waiting up to `wait` "
-    "seconds for it.",
+    "seconds for it. A user may have `ROTO_MAX_PROMPT_WAITS_PER_USER` requests waiting at once "
+    "(per API process); one more answers 429 with Retry-After (`wait=0` never waits).",
     responses={
         **WAITED,
         **problem_responses(
@@ -73,7 +84,8 @@ WAITED = {
                 f"{prompts_service.MAX_POINTS} points in all, no point, box or mask, a box "
                 "without x0 < x1 and y0 < y1 or outside the frame, a mask of another size or "
                 "not a compressed COCO RLE, or an Idempotency-Key reused for another video or "
-                "job type",
+                "job type or with another body",
+                429: WAITING_TOO_MANY,
             }
         ),
     },
@@ -84,7 +96,10 @@ async def create_prompt(
     origin: JobOriginDep,
     wait: Wait = prompts_service.DEFAULT_WAIT_S,
 ) -> Response[PromptMask | PromptJob]:
-    job, mask, record = await prompts_service.submit_prompt(resources, origin, data, wait_s=wait)
+    with prompts_service.waiting(resources, origin.user_id, wait):
+        job, mask, record = await prompts_service.submit_prompt(
+            resources, origin, data, wait_s=wait
+        )
     if mask is None:
         return Response(PromptJob(job.to_wire(), record), status_code=202)
     return Response(PromptMask(job.to_wire(), mask, record), status_code=200)
@@ -137,6 +152,7 @@ async def list_prompts(
                 400: "wait outside 0..30",
                 404: NOT_FOUND + "; or no such prompt in this video (also another user's)",
                 409: NOT_READY,
+                429: WAITING_TOO_MANY,
             }
         ),
     },
@@ -147,9 +163,10 @@ async def delete_prompt(
     origin: JobOriginDep,
     wait: Wait = prompts_service.DEFAULT_WAIT_S,
 ) -> Response[PromptRemoved]:
-    job, mask, record = await prompts_service.delete_prompt(
-        resources, origin, parse_id(prompt_id, "prompt"), wait_s=wait
-    )
+    with prompts_service.waiting(resources, origin.user_id, wait):
+        job, mask, record = await prompts_service.delete_prompt(
+            resources, origin, parse_id(prompt_id, "prompt"), wait_s=wait
+        )
     answer = PromptRemoved(job.to_wire() if job else None, mask, record)
     return Response(answer, status_code=202 if job is not None and mask is None else 200)
 

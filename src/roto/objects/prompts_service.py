@@ -4,8 +4,10 @@ prompt history listed; a prompt or a whole keyframe deleted (the undo)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
+from collections.abc import Iterator
 
 import asyncpg
 import msgspec
@@ -53,6 +55,18 @@ def check_wait(wait_s: float) -> float:
             f"wait: {message}", errors=[{"key": "wait", "message": message, "source": "query"}]
         )
     return wait_s
+
+
+@contextlib.contextmanager
+def waiting(resources: Resources, user_id: uuid.UUID, wait_s: float) -> Iterator[None]:
+    """Hold one of the user's prompt-wait slots while a request waits up to ``wait_s`` for its
+    mask (429 when the user already has ``max_prompt_waits_per_user`` waiting); none for 0."""
+    if check_wait(wait_s) == 0:
+        yield
+        return
+    limit = resources.settings.max_prompt_waits_per_user
+    with resources.prompt_waits.holding(user_id, limit, ttl_s=wait_s + 30):
+        yield
 
 
 def _inside(value: float, limit: int) -> bool:

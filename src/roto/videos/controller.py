@@ -98,6 +98,8 @@ async def get_video(video_id: FromPath[str], resources: ResourcesDep, user: User
     status_code=204,
     tags=TAGS,
     summary="Delete a video with everything stored for it",
+    description="Its unfinished jobs are canceled first (their event streams end with a "
+    "`canceled` status) and stop; nothing they write afterwards is kept.",
     responses=problem_responses(
         {404: NOT_FOUND, 503: "storage failed midway; the video was kept, retry the DELETE"}
     ),

@@ -94,6 +94,20 @@ UPDATE videos SET status = 'failed', error_code = $2, error_message = $3, update
 WHERE id = $1 AND status = 'ingesting'
 """
 DELETE_VIDEO = "DELETE FROM videos WHERE id = $1 AND user_id = $2"
+VIDEO_EXISTS = "SELECT EXISTS (SELECT 1 FROM videos WHERE id = $1)"
+# Up to $3 videos still awaiting their file $1 seconds after they were announced.
+EXPIRE_UPLOADS = f"""
+UPDATE videos SET status = 'failed', error_code = 'upload_expired', error_message = $2,
+                  updated_at = now()
+WHERE id IN (
+    SELECT id FROM videos
+    WHERE status = 'awaiting_upload' AND created_at < now() - make_interval(secs => $1)
+    ORDER BY created_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING {VIDEO_COLUMNS}
+"""  # noqa: S608
 
 
 def _video(record: asyncpg.Record | None) -> VideoRow | None:
@@ -151,6 +165,19 @@ async def fail_ingest(
 ) -> None:
     """Mark a video that is still ingesting as failed with a reason."""
     await conn.execute(FAIL_INGEST, video_id, code, message)
+
+
+async def video_exists(conn: asyncpg.Connection | asyncpg.Pool, video_id: uuid.UUID) -> bool:
+    exists: bool = await conn.fetchval(VIDEO_EXISTS, video_id)
+    return exists
+
+
+async def expire_uploads(
+    conn: asyncpg.Connection | asyncpg.Pool, after_s: float, message: str, limit: int
+) -> list[VideoRow]:
+    """Fail up to ``limit`` videos still awaiting their file ``after_s`` after they were made."""
+    records = await conn.fetch(EXPIRE_UPLOADS, float(after_s), message, limit)
+    return [msgspec.convert(dict(r), VideoRow) for r in records]
 
 
 async def delete_video(

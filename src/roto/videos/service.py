@@ -9,9 +9,11 @@ from datetime import timedelta
 import asyncpg
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import RedisError
 
 from roto import storage
 from roto.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from roto.jobs import events
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import INGEST, IngestPayload
 from roto.jobs.submit import JobOrigin, JobSpec, submit_job
@@ -214,8 +216,11 @@ async def complete_upload(
 
 
 async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.UUID) -> None:
-    """Delete the stored objects first, then the row: a storage failure leaves a retryable row."""
+    """Cancel the video's jobs, delete its stored objects, then the row: a storage failure leaves
+    a retryable row. A job still running stops at its next progress check; its worker deletes
+    what the job wrote after this sweep once it sees the video gone."""
     video = await get_video(resources, user_id, video_id)
+    await _cancel_jobs(resources, video_id)
     s3, bucket = resources.s3, resources.settings.s3_bucket
     prefixes = video_prefixes(video_id)
     try:
@@ -233,6 +238,19 @@ async def delete_video(resources: Resources, user_id: uuid.UUID, video_id: uuid.
             await storage.delete_prefix(s3, bucket, prefix)
     except _S3_ERRORS as exc:
         log.warning("video_delete_sweep_failed", video_id=str(video_id), error=repr(exc))
+
+
+async def _cancel_jobs(resources: Resources, video_id: uuid.UUID) -> None:
+    """Cancel the video's unfinished jobs and tell their listeners (their streams end)."""
+    async with resources.pool.acquire() as conn, conn.transaction():
+        canceled = await jobs_repo.cancel_video_jobs(conn, video_id)
+    for job in canceled:
+        try:
+            await events.publish_status(resources.redis, job.to_wire())
+        except (RedisError, OSError) as exc:  # their streams see it when they re-read the job
+            log.warning("job_cancel_publish_failed", job_id=str(job.id), error=repr(exc))
+    if canceled:
+        log.info("video_jobs_canceled", video_id=str(video_id), jobs=len(canceled))
 
 
 async def frame_url(

@@ -34,7 +34,8 @@ class JobFailed(Exception):
 
 
 class JobCanceled(Exception):
-    """The user canceled the job while it ran; the handler stops and the message is deleted."""
+    """The user canceled the job while it ran, or deleted its video (the job's row went with
+    it); the handler stops and the message is deleted."""
 
 
 class JobContext:
@@ -81,12 +82,12 @@ class JobContext:
             async with self.resources.pool.acquire() as conn:
                 await jobs_repo.update_progress(conn, self.job.id, done, total)
                 status = await jobs_repo.get_status(conn, self.job.id)
-            if status == "canceled":
+            if status in (None, "canceled"):
                 raise JobCanceled(str(self.job.id))
 
     async def check_canceled(self) -> None:
-        """Raise ``JobCanceled`` if the user canceled the job."""
+        """Raise ``JobCanceled`` if the user canceled the job (or deleted its video)."""
         async with self.resources.pool.acquire() as conn:
             status = await jobs_repo.get_status(conn, self.job.id)
-        if status == "canceled":
+        if status in (None, "canceled"):
             raise JobCanceled(str(self.job.id))

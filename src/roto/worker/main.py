@@ -11,8 +11,10 @@ import structlog
 from roto.logging import configure_logging
 from roto.resources import open_resources
 from roto.settings import Settings, get_settings
+from roto.worker.contract import Role
 from roto.worker.registry import build_role, role_names
 from roto.worker.runtime import WorkerRuntime
+from roto.worker.scratch import scratch_dir
 
 log = structlog.get_logger(__name__)
 
@@ -29,8 +31,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(settings: Settings, role_name: str) -> None:
-    """Run the worker until SIGTERM or SIGINT, then drain."""
+    """Run the worker until SIGTERM or SIGINT, then drain; its temp files live in its own
+    scratch directory, and those of workers that were killed are removed first."""
     role = build_role(role_name)
+    with scratch_dir():
+        await _serve(settings, role)
+
+
+async def _serve(settings: Settings, role: Role) -> None:
     async with open_resources(settings) as resources:
         runtime = WorkerRuntime(resources, role)
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,11 +18,13 @@ from collections.abc import Mapping
 import msgspec
 import structlog
 
+from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import JobMessage, decode_message
 from roto.resources import Resources
 from roto.worker.contract import JobHandler, Role
+from roto.worker.deadletters import DeadLetters
 from roto.worker.heartbeat import VisibilityHeartbeat
-from roto.worker.jobrun import Disposition, run_job
+from roto.worker.jobrun import Defer, Disposition, lease_seconds, run_job
 from roto.worker.receiver import Delivery, Receiver, retry_backoff_s
 
 log = structlog.get_logger(__name__)
@@ -74,10 +77,14 @@ class WorkerRuntime:
                 queues=list(self._role.queues),
                 concurrency_per_queue=self._settings.worker_concurrency,
             )
+            dead_letters = DeadLetters(self._resources, handlers, self._role.queues)
+            reading = asyncio.create_task(dead_letters.run(self._stop), name="dead-letters")
             try:
                 await self._receive_loop()
             finally:
                 await self._drain()
+                self._stop.set()  # also when the loop ended on an error
+                await reading
         log.info("worker_stopped", role=self._role.name)
 
     async def _receive_loop(self) -> None:
@@ -161,7 +168,7 @@ class WorkerRuntime:
         ):
             log.info("job_received", queue=delivery.queue, receives=delivery.receives)
             try:
-                disposition = await self._run_with_heartbeat(job_id, message, delivery)
+                disposition = await self._run(job_id, message, delivery)
                 await self._settle(delivery, disposition)
             except asyncio.CancelledError:
                 await self._hand_back(delivery)
@@ -169,27 +176,47 @@ class WorkerRuntime:
             except Exception as exc:  # settling itself failed: SQS redelivers after the timeout
                 log.error("message_settle_failed", error=repr(exc))
 
-    async def _run_with_heartbeat(
+    async def _run(
         self, job_id: uuid.UUID, message: JobMessage, delivery: Delivery
-    ) -> Disposition:
-        heartbeat = VisibilityHeartbeat(
+    ) -> Disposition | Defer:
+        try:
+            return await run_job(
+                self._resources,
+                self._role.name,
+                self._handlers,
+                job_id,
+                message,
+                delivery,
+                keep_alive=functools.partial(self._heartbeat, delivery),
+            )
+        except Exception as exc:  # storing the outcome failed (database away): retry later
+            log.error("job_outcome_not_stored", error=repr(exc), exc_info=exc)
+            return Disposition.RETRY
+
+    def _heartbeat(
+        self, delivery: Delivery, job: jobs_repo.JobRow, max_run_s: float
+    ) -> VisibilityHeartbeat:
+        """Keeps ``job``'s message hidden and its lease held until its maximum run time."""
+        lease_s = lease_seconds(self._settings)
+
+        async def extend_lease() -> bool:
+            async with self._resources.pool.acquire() as conn:
+                return await jobs_repo.extend_lease(conn, job, lease_s)
+
+        return VisibilityHeartbeat(
             self._resources.sqs,
             delivery.queue_url,
             delivery.receipt,
             interval_s=self._settings.worker_heartbeat_interval_s,
             extend_s=self._settings.worker_visibility_timeout_s,
+            lease=extend_lease,
+            until=time.monotonic() + max_run_s,
         )
-        async with heartbeat:
-            try:
-                return await run_job(
-                    self._resources, self._role.name, self._handlers, job_id, message, delivery
-                )
-            except Exception as exc:  # storing the outcome failed (database away): retry later
-                log.error("job_outcome_not_stored", error=repr(exc), exc_info=exc)
-                return Disposition.RETRY
 
-    async def _settle(self, delivery: Delivery, disposition: Disposition) -> None:
-        if disposition is Disposition.DELETE:
+    async def _settle(self, delivery: Delivery, disposition: Disposition | Defer) -> None:
+        if isinstance(disposition, Defer):
+            await self._receiver.make_visible_in(delivery, disposition.delay_s)
+        elif disposition is Disposition.DELETE:
             await self._receiver.delete(delivery)
         elif disposition is Disposition.RETRY:
             delay = retry_backoff_s(delivery.receives, self._settings.worker_visibility_timeout_s)

@@ -50,7 +50,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description The `key` is shown only in this response; send it as `X-API-Key`.
+         * @description The `key` is shown only in this response; send it as `X-API-Key`. Needs a bearer token: an API key cannot create keys (403).
          */
         post: operations["V1ApiKeysCreateApiKey"];
         delete?: never;
@@ -87,9 +87,29 @@ export interface paths {
         put?: never;
         /**
          * Sign in with email and password
-         * @description A wrong email or password answers 401 with the same message. After `ROTO_LOGIN_FAILURES_PER_MINUTE` wrong passwords for one email in a minute, sign-ins for it answer 429 with Retry-After until the minute ends.
+         * @description A wrong email or password answers 401 with the same message. After `ROTO_LOGIN_FAILURES_PER_MINUTE` wrong passwords for one email in a minute, sign-ins for it answer 429 with Retry-After until the minute ends; guesses are counted before the password is checked, so concurrent ones cannot pass the limit. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After. Also sets the refresh token as the `roto_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/v1/auth): a browser keeps it there, not in script storage.
          */
         post: operations["V1AuthLoginLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out: revoke the sign-in's refresh tokens and clear the cookie
+         * @description Revokes every refresh token of the sign-in that `refresh_token` (or the `roto_refresh` cookie) belongs to, and clears the cookie. Access tokens already issued run out on their own. An unknown or missing token is not an error.
+         */
+        post: operations["V1AuthLogoutLogout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -107,7 +127,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for new tokens
-         * @description Refresh tokens are single use. Presenting a used one answers 401 and revokes every token descended from the same sign-in.
+         * @description Refresh tokens are single use. Presenting a used one answers 401 and revokes every token descended from the same sign-in. `{}` uses the refresh token of the `roto_refresh` cookie. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After. Also sets the refresh token as the `roto_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/v1/auth): a browser keeps it there, not in script storage.
          */
         post: operations["V1AuthRefreshRefresh"];
         delete?: never;
@@ -127,7 +147,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account
-         * @description Password 10 to 256 characters. Emails are unique regardless of letter case; a taken email answers 409.
+         * @description Password 10 to 256 characters. Emails are unique regardless of letter case; a taken email answers 409. `ROTO_AUTH_REQUESTS_PER_ADDRESS_PER_MINUTE` calls to register, login and refresh from one client address in a minute; more answer 429 with Retry-After. Also sets the refresh token as the `roto_refresh` cookie (HttpOnly, Secure, SameSite=Strict, Path=/v1/auth): a browser keeps it there, not in script storage.
          */
         post: operations["V1AuthRegisterRegister"];
         delete?: never;
@@ -239,7 +259,7 @@ export interface paths {
         };
         /**
          * Live job events (text/event-stream)
-         * @description `status` events carry the Job, `progress` events {done, total}, `masks` events {frame_index, masks}; the first event is the current status and the stream ends after the terminal status. Comment lines (`: ping`) keep idle connections open.
+         * @description `status` events carry the Job, `progress` events {done, total}, `masks` events {frame_index, masks}; the first event is the current status and the stream ends after the terminal status. Comment lines (`: ping`) keep idle connections open. A user may hold `ROTO_MAX_EVENT_STREAMS_PER_USER` streams open at once (per API process); one more answers 429 with Retry-After.
          */
         get: operations["V1JobsJobIdEventsJobEvents"];
         put?: never;
@@ -299,7 +319,10 @@ export interface paths {
         get: operations["V1VideosVideoIdGetVideo"];
         put?: never;
         post?: never;
-        /** Delete a video with everything stored for it */
+        /**
+         * Delete a video with everything stored for it
+         * @description Its unfinished jobs are canceled first (their event streams end with a `canceled` status) and stop; nothing they write afterwards is kept.
+         */
         delete: operations["V1VideosVideoIdDeleteVideo"];
         options?: never;
         head?: never;
@@ -483,7 +506,7 @@ export interface paths {
         put?: never;
         /**
          * Click on an object: store the prompt and compute its mask
-         * @description The prompt makes its frame a keyframe of the object (`mode: replace` first drops the object's earlier prompts on that frame) and starts a `segment` job. On a frame where the object already has a mask (from earlier prompts there, or from propagation) the prompt refines it as SAM2's video predictor does: the previous mask logits go into the decoder, with the tracker's memory of the other frames where the frame was tracked. `mask` imports a matte (COCO RLE at the source resolution) as the object's mask on the frame. The answer is 200 with the mask when the job succeeds within `wait` seconds, else 202 with the job as it stands (a failed job shows its error there); both carry the stored prompt. A repeated Idempotency-Key answers the first job, again waiting up to `wait` seconds for it.
+         * @description The prompt makes its frame a keyframe of the object (`mode: replace` first drops the object's earlier prompts on that frame) and starts a `segment` job. On a frame where the object already has a mask (from earlier prompts there, or from propagation) the prompt refines it as SAM2's video predictor does: the previous mask logits go into the decoder, with the tracker's memory of the other frames where the frame was tracked. `mask` imports a matte (COCO RLE at the source resolution) as the object's mask on the frame. The answer is 200 with the mask when the job succeeds within `wait` seconds, else 202 with the job as it stands (a failed job shows its error there); both carry the stored prompt. A repeated Idempotency-Key answers the first job, again waiting up to `wait` seconds for it. A user may have `ROTO_MAX_PROMPT_WAITS_PER_USER` requests waiting at once (per API process); one more answers 429 with Retry-After (`wait=0` never waits).
          */
         post: operations["V1VideosVideoIdPromptsCreatePrompt"];
         delete?: never;
@@ -719,6 +742,10 @@ export interface components {
             email: string;
             password: string;
         };
+        /** LogoutRequest */
+        LogoutRequest: {
+            refresh_token?: string | null;
+        };
         /** Matte */
         Matte: {
             /**
@@ -917,7 +944,7 @@ export interface components {
         };
         /** RefreshRequest */
         RefreshRequest: {
-            refresh_token: string;
+            refresh_token?: string | null;
         };
         /** RegisterRequest */
         RegisterRequest: {
@@ -1125,6 +1152,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description called with an X-API-Key: an API key cannot create, list or delete API keys */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     V1ApiKeysCreateApiKey: {
@@ -1164,6 +1200,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description called with an X-API-Key: an API key cannot create, list or delete API keys */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     V1ApiKeysKeyIdDeleteApiKey: {
@@ -1197,6 +1242,15 @@ export interface operations {
                         } | unknown[];
                         status_code: number;
                     };
+                };
+            };
+            /** @description called with an X-API-Key: an API key cannot create, list or delete API keys */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1238,6 +1292,57 @@ export interface operations {
                     };
                 };
             };
+            /** @description too many calls from this address (or, for login, wrong passwords for this email) this minute; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    V1AuthLogoutLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: {
+                /** @description the refresh token that sign-in set as an HttpOnly cookie; used when the body has no `refresh_token` */
+                roto_refresh?: string | null;
+            };
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogoutRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
         };
     };
     V1AuthRefreshRefresh: {
@@ -1245,7 +1350,10 @@ export interface operations {
             query?: never;
             header?: never;
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /** @description the refresh token that sign-in set as an HttpOnly cookie; used when the body has no `refresh_token` */
+                roto_refresh?: string | null;
+            };
         };
         requestBody: {
             content: {
@@ -1275,6 +1383,15 @@ export interface operations {
                         } | unknown[];
                         status_code: number;
                     };
+                };
+            };
+            /** @description too many calls from this address (or, for login, wrong passwords for this email) this minute; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1316,12 +1433,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description too many calls from this address (or, for login, wrong passwords for this email) this minute; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     V1BillingStripeWebhookStripeWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>`, as Stripe signs its events with the endpoint's signing secret */
+                "Stripe-Signature"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1565,6 +1694,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the caller already holds the most event streams allowed */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     V1MeMe: {
@@ -1790,7 +1928,7 @@ export interface operations {
                 wait?: number;
             };
             header?: {
-                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. The same key with a different body answers 422. */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -1873,7 +2011,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. The same key with a different body answers 422. */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -2442,7 +2580,7 @@ export interface operations {
                 wait?: number;
             };
             header?: {
-                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. The same key with a different body answers 422. */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -2501,8 +2639,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description an object_id that is not an object of the video, a frame_index outside 0..frame_count-1, a point outside [0, width) x [0, height), labels and points of different lengths, a keyframe that would hold more than 64 points in all, no point, box or mask, a box without x0 < x1 and y0 < y1 or outside the frame, a mask of another size or not a compressed COCO RLE, or an Idempotency-Key reused for another video or job type */
+            /** @description an object_id that is not an object of the video, a frame_index outside 0..frame_count-1, a point outside [0, width) x [0, height), labels and points of different lengths, a keyframe that would hold more than 64 points in all, no point, box or mask, a box without x0 < x1 and y0 < y1 or outside the frame, a mask of another size or not a compressed COCO RLE, or an Idempotency-Key reused for another video or job type or with another body */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the caller already has the most prompt requests waiting (wait > 0) allowed */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2519,7 +2666,7 @@ export interface operations {
                 wait?: number;
             };
             header?: {
-                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. The same key with a different body answers 422. */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -2575,13 +2722,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the caller already has the most prompt requests waiting (wait > 0) allowed */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     V1VideosVideoIdPropagationsCreatePropagation: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. The same key with a different body answers 422. */
                 "Idempotency-Key"?: string | null;
             };
             path: {
@@ -2695,7 +2851,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. */
+                /** @description Repeat a request safely: the same key (1-255 visible ASCII characters) within 24 h answers the same job with the same status code. The same key with a different body answers 422. */
                 "Idempotency-Key"?: string | null;
             };
             path: {
