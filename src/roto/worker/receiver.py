@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -24,6 +24,10 @@ class Delivery:
     receipt: str
     body: str
     receives: int
+    #: When SQS accepted the message (Unix seconds; its ``SentTimestamp``), None if not given.
+    sent_at: float | None = None
+    #: The message's string attributes (the trace context travels as ``traceparent``).
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 def retry_backoff_s(receives: int, cap_s: int) -> int:
@@ -121,7 +125,8 @@ class Receiver:
             QueueUrl=url,
             MaxNumberOfMessages=min(count, SQS_MAX_MESSAGES),
             WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            MessageAttributeNames=["All"],
         )
         return [
             Delivery(
@@ -131,6 +136,8 @@ class Receiver:
                 receipt=message["ReceiptHandle"],
                 body=message["Body"],
                 receives=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                sent_at=_sent_at(message),
+                attributes=_string_attributes(message),
             )
             for message in response.get("Messages", [])
         ]
@@ -143,3 +150,16 @@ class Receiver:
         await self._sqs.change_message_visibility(
             QueueUrl=delivery.queue_url, ReceiptHandle=delivery.receipt, VisibilityTimeout=seconds
         )
+
+
+def _sent_at(message: Mapping[str, Any]) -> float | None:
+    raw = message.get("Attributes", {}).get("SentTimestamp")
+    return int(raw) / 1000 if raw is not None else None
+
+
+def _string_attributes(message: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        name: value["StringValue"]
+        for name, value in message.get("MessageAttributes", {}).items()
+        if value.get("DataType") == "String" and "StringValue" in value
+    }
