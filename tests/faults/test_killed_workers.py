@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from roto.exports.plan import archive_key
 from roto.resources import Resources
 from roto.settings import Settings
 from roto.worker.scratch import PREFIX
@@ -73,7 +74,7 @@ async def test_a_media_worker_killed_mid_export_leaves_nothing_behind(
             )
             job_id = uuid.UUID(submitted.json()["job"]["id"])
             await wait_midway(resources, job_id, at_least=10)
-            prefix = f"videos/{video.id}/exports/{job_id}/"
+            prefix = archive_key(video.id, job_id, "")
             left_open = await open_uploads(resources, prefix)
             first_scratch = sorted(procs.scratch.glob(f"{PREFIX}{first.pid}-*"))
             first.kill9()

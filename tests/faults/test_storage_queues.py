@@ -6,12 +6,14 @@ back every job runs exactly once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+from roto.exports.plan import archive_key
 from roto.resources import Resources
 from roto.settings import Settings
 from tests.conftest import Services
@@ -112,7 +114,7 @@ async def test_jobs_submitted_while_storage_and_queues_are_down_run_once_when_ba
     assert sorted(starts) == sorted(jobs)  # each started exactly once
     for job_id in jobs:
         archives = s3_sync.list_objects_v2(
-            Bucket=settings.s3_bucket, Prefix=f"videos/{video.id}/exports/{job_id}/"
+            Bucket=settings.s3_bucket, Prefix=archive_key(video.id, uuid.UUID(job_id), "")
         )
         assert archives["KeyCount"] == 1
     assert retried.status_code == 202

@@ -29,7 +29,7 @@ from roto.resources import Resources
 from roto.settings import Settings
 from roto.timefmt import utcnow
 from roto.videos import repository as videos_repo
-from roto.videos.storage import video_prefix
+from roto.videos.storage import video_prefixes
 from roto.worker.context import JobCanceled, JobContext, JobFailed
 from roto.worker.contract import JobHandler
 from roto.worker.receiver import Delivery
@@ -272,10 +272,11 @@ async def sweep_job_uploads(resources: Resources, job: jobs_repo.JobRow) -> None
     storage until the bucket's lifecycle rule, never a wrong answer."""
     if job.video_id is None:
         return
+    s3, bucket = resources.s3, resources.settings.s3_bucket
     try:
-        aborted = await storage.abort_uploads(
-            resources.s3, resources.settings.s3_bucket, video_prefix(job.video_id), f"/{job.id}/"
-        )
+        aborted = 0
+        for prefix in video_prefixes(job.video_id):  # an export's archive is under its own
+            aborted += await storage.abort_uploads(s3, bucket, prefix, f"/{job.id}/")
     except Exception as exc:
         log.warning("job_uploads_not_swept", error=repr(exc))
         return
@@ -291,10 +292,12 @@ async def sweep_if_video_deleted(resources: Resources, job: jobs_repo.JobRow) ->
         return False
     if await videos_repo.video_exists(resources.pool, job.video_id):
         return False
-    s3, bucket, prefix = resources.s3, resources.settings.s3_bucket, video_prefix(job.video_id)
+    s3, bucket = resources.s3, resources.settings.s3_bucket
     try:
-        await storage.abort_uploads(s3, bucket, prefix)
-        deleted = await storage.delete_prefix(s3, bucket, prefix)
+        deleted = 0
+        for prefix in video_prefixes(job.video_id):
+            await storage.abort_uploads(s3, bucket, prefix)
+            deleted += await storage.delete_prefix(s3, bucket, prefix)
     except Exception as exc:
         log.warning("deleted_video_not_swept", video_id=str(job.video_id), error=repr(exc))
         return True
