@@ -117,15 +117,29 @@ async def run_job(
         return Disposition.DELETE
 
     max_run_s = max_run_seconds(resources.settings, job.type)
-    async with keep_alive(job, max_run_s) if keep_alive else contextlib.nullcontext():
-        disposition = await _run(resources, handler, job, message, delivery, max_run_s)
+    try:
+        async with keep_alive(job, max_run_s) if keep_alive else contextlib.nullcontext():
+            disposition = await _run(resources, handler, job, message, delivery, max_run_s)
+    except asyncio.CancelledError:
+        # Handed back at the drain timeout: the message is visible again at once, and the next
+        # delivery must be able to claim the job then, not only once this lease has run out
+        # (each early delivery would count towards the dead-letter queue).
+        await _release_lease(resources, job)
+        raise
     if await sweep_if_video_deleted(resources, job):
         return Disposition.DELETE
     if disposition is Disposition.RETRY:
         # Let the redelivery claim it at once instead of waiting for the lease to run out.
+        await _release_lease(resources, job)
+    return disposition
+
+
+async def _release_lease(resources: Resources, job: jobs_repo.JobRow) -> None:
+    try:
         async with resources.pool.acquire() as conn:
             await jobs_repo.release_lease(conn, job)
-    return disposition
+    except Exception as exc:  # the lease runs out by itself; the redelivery waits for it
+        log.warning("lease_not_released", error=repr(exc))
 
 
 async def _run(
