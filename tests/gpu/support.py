@@ -5,14 +5,16 @@ the outbox to the interactive queue."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import msgspec
 import numpy as np
+import structlog
 from PIL import Image
 
 from roto.jobs import repository as jobs_repo
@@ -202,3 +204,16 @@ def counter(daemon: GpuDaemon, kind: str, outcome: str = "ok") -> float:
         "roto_batch_requests_total", {"kind": kind, "outcome": outcome}
     )
     return value or 0.0
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """structlog's ``capture_logs`` at every level: an app built earlier in the session
+    configured a logger that drops lines under its settings' level (WARNING in tests)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import structlog
 
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import SEGMENT, JobMessage
@@ -24,6 +23,7 @@ from roto_gpu.jobs.track_store import TrackStore
 from tests.gpu.support import (
     add_object,
     add_prompt,
+    captured_logs,
     daemon_with,
     enqueue_segment,
     ready_clip,
@@ -148,7 +148,7 @@ async def test_a_state_is_written_behind_the_answer_and_read_back_by_another_dae
         assert await first.engine.states.flush(30.0) == 0
     await add_prompt(resources, clip, points=[[250, 40]], labels=[0])
     second = daemon_with(shared_model)  # nothing in its memory: the state comes from S3
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs() as logs:
         async with second.serving(resources):
             await _click(resources, SegmentJobs(second.engine), clip)
     assert _passes(logs) == [1]  # only the new prompt was decoded
@@ -169,7 +169,7 @@ async def test_a_state_whose_write_failed_is_decoded_again_to_the_same_mask(
 
     monkeypatch.setattr(TrackStore, "put", storage_away)
     kept = daemon_with(shared_model)
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs() as logs:
         async with kept.serving(resources):
             jobs = SegmentJobs(kept.engine)
             await _click(resources, jobs, clip)
@@ -183,7 +183,7 @@ async def test_a_state_whose_write_failed_is_decoded_again_to_the_same_mask(
     async for key in resources.redis.scan_iter(match="roto:emb:*"):
         await resources.redis.delete(key)
     other = daemon_with(shared_model)
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs() as logs:
         async with other.serving(resources):
             decoded_again = await _click(resources, SegmentJobs(other.engine), clip)
     assert _passes(logs) == [2]  # both prompts decoded again, in order
