@@ -35,12 +35,21 @@ def app_processes(settings: Settings) -> list[ChildSpec]:
     children = [
         # Only the API signs and verifies tokens: the workers are never given the key.
         ChildSpec("api", api, env={JWT_SECRET: settings.jwt_secret}),
-        ChildSpec("worker-media", media, stop_timeout_s=drain_s),
+        ChildSpec(
+            "worker-media", media, env=liveness_env(settings, "media"), stop_timeout_s=drain_s
+        ),
     ]
     if has_gpu_extra():
         gpu = [python, "-m", "roto.worker", "--role", "gpu"]
-        children.append(ChildSpec("worker-gpu", gpu, env=gpu_env(settings), stop_timeout_s=drain_s))
+        env = {**gpu_env(settings), **liveness_env(settings, "gpu")}
+        children.append(ChildSpec("worker-gpu", gpu, env=env, stop_timeout_s=drain_s))
     return children
+
+
+def liveness_env(settings: Settings, role: str) -> dict[str, str]:
+    """Each worker of the stack beats in its own file, ``<data dir>/heartbeat-<role>`` (in the
+    cloud each has its own data dir, so the name there is just ``heartbeat``)."""
+    return {ENV_PREFIX + "WORKER_LIVENESS_PATH": str(settings.data_path / f"heartbeat-{role}")}
 
 
 def has_gpu_extra() -> bool:
