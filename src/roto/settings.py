@@ -23,6 +23,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = ".roto"
     log_level: str = "INFO"
     log_json: bool = True
+    # Where finished spans go as OTLP JSON lines when no OTLP endpoint is set (the dev stack sets
+    # <data dir>/traces); empty: no traces unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    traces_dir: str = ""
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/roto"
     # Read-only work that may lag a little (a replica in AWS); empty means database_url.
