@@ -8,6 +8,7 @@ as an SQS message attribute, and taken up by the worker that runs the job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
 from roto.settings import Settings
 
@@ -121,3 +124,15 @@ def context_from(carrier: Mapping[str, str]) -> Context:
     """The parent context that ``carrier`` (message attributes, HTTP headers) names; an empty
     one when it names none or an invalid one."""
     return _propagator.extract(carrier)
+
+
+def consumer_span(
+    name: str, carrier: Mapping[str, str], attributes: Attributes = None
+) -> contextlib.AbstractContextManager[trace.Span]:
+    """The current span while a received message is handled, a child of the context that
+    ``carrier`` (its attributes) names; does nothing while tracing is off."""
+    if _provider is None:
+        return contextlib.nullcontext(trace.INVALID_SPAN)
+    return _tracer.start_as_current_span(
+        name, context=context_from(carrier), kind=SpanKind.CONSUMER, attributes=attributes
+    )
