@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from roto import tracing
@@ -20,6 +19,7 @@ from roto.jobs import outbox
 from roto.resources import Resources
 from roto.settings import Settings
 from roto.worker.contract import JobContext, JobHandler
+from tests.tracing_support import named, recorded_spans
 from tests.videos.helpers import ingesting_video
 from tests.worker.support import (
     create_user,
@@ -32,18 +32,8 @@ from tests.worker.support import (
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    yield exporter
-    tracing.stop_tracing()
-
-
-def named(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
-    found = [span for span in exporter.get_finished_spans() if span.name == name]
-    assert len(found) == 1, [span.name for span in exporter.get_finished_spans()]
-    return found[0]
+    with recorded_spans() as exporter:
+        yield exporter
 
 
 def parent_id(span: ReadableSpan) -> int | None:
