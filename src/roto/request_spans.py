@@ -9,22 +9,25 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from roto import tracing
 
+# Probes and scrapes, every few seconds from the load balancer, ECS and Prometheus: no spans.
+UNTRACED_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
 
 def request_span_middleware(app: ASGIApp) -> ASGIApp:
     """Run each HTTP request inside a span named by its method and route, with its status."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not tracing.is_enabled():
+        # Routed already: Litestar runs middleware on the handler it matched.
+        route = str(scope.get("path_template") or scope.get("path", ""))
+        if scope["type"] != "http" or not tracing.is_enabled() or route in UNTRACED_ROUTES:
             await app(scope, receive, send)
             return
+        method = str(scope.get("method", ""))
         headers = {
             name.decode("latin-1"): value.decode("latin-1")
             for name, value in scope.get("headers") or []
             if name in (b"traceparent", b"tracestate")
         }
-        method = str(scope.get("method", ""))
-        # Routed already: Litestar runs middleware on the handler it matched.
-        route = str(scope.get("path_template") or scope["path"])
         with tracing.tracer().start_as_current_span(
             f"{method} {route}",
             context=tracing.context_from(headers),
