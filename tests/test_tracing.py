@@ -3,6 +3,7 @@ the spans made, with their ids and parents; nothing at all when nothing is confi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from roto.settings import load_settings
 
 HEX_TRACE_ID = 32
 HEX_SPAN_ID = 16
+TRACE_TREE = Path(__file__).resolve().parents[1] / "scripts" / "trace_tree.py"
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +115,33 @@ def test_a_traceparent_names_its_parent_and_garbage_names_none() -> None:
     assert context.get_span_context().is_remote
     nothing = trace.get_current_span(tracing.context_from({"traceparent": "not-a-context"}))
     assert not nothing.get_span_context().is_valid
+
+
+def test_trace_tree_prints_the_latest_matching_trace_as_a_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tracing.start_tracing(load_settings({}, traces_dir=str(tmp_path)), "api")
+    tracer = tracing.tracer()
+    with tracer.start_as_current_span("POST /v1/videos/{video_id}/prompts"):
+        pass  # an earlier click, in a trace of its own
+    with tracer.start_as_current_span("POST /v1/videos/{video_id}/prompts") as click:
+        with tracer.start_as_current_span("send interactive"):
+            pass
+        with tracer.start_as_current_span("model keyframe"):
+            pass
+    tracing.stop_tracing()
+    spec = importlib.util.spec_from_file_location("trace_tree", TRACE_TREE)
+    assert spec is not None and spec.loader is not None
+    trace_tree = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trace_tree)
+
+    assert trace_tree.main([str(tmp_path)]) == 0
+
+    heading, *rows = capsys.readouterr().out.splitlines()
+    assert heading == f"trace {click.get_span_context().trace_id:032x}: 3 spans"
+    names = [row.split("roto-dev-api", 1)[1].rstrip() for row in rows]
+    assert names == [
+        "     POST /v1/videos/{video_id}/prompts",
+        "       send interactive",
+        "       model keyframe",
+    ]
