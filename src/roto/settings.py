@@ -25,6 +25,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_json: bool = True
     # App metrics as CloudWatch EMF lines on stdout (roto.emf); the cloud turns them on.
     metrics_emf: bool = False
+    # Where finished spans go as OTLP JSON lines when no OTLP endpoint is set (the dev stack sets
+    # <data dir>/traces); empty: no traces unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    traces_dir: str = ""
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/roto"
     # Read-only work that may lag a little (a replica in AWS); empty means database_url.

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import msgspec
 import structlog
 
+from roto import tracing
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import JobMessage, decode_message
 from roto.resources import Resources
@@ -181,13 +182,28 @@ class WorkerRuntime:
                 error=str(exc),
             )
             return
-        # Tasks copy the context, so these bindings stay with this job's log lines.
-        with structlog.contextvars.bound_contextvars(
-            job_id=message.job_id, job_type=message.type, request_id=message.request_id
+        # Tasks copy the context, so these bindings (and the job's span, a child of the request
+        # that queued it) stay with this job's log lines and spans.
+        with (
+            structlog.contextvars.bound_contextvars(
+                job_id=message.job_id, job_type=message.type, request_id=message.request_id
+            ),
+            tracing.consumer_span(
+                f"job {message.type}",
+                delivery.attributes,
+                {
+                    "roto.job.id": message.job_id,
+                    "messaging.destination.name": delivery.queue,
+                    "messaging.message.id": delivery.message_id,
+                    "roto.job.receives": delivery.receives,
+                },
+            ) as span,
         ):
             log.info("job_received", queue=delivery.queue, receives=delivery.receives)
             try:
                 disposition = await self._run(job_id, message, delivery)
+                outcome = "defer" if isinstance(disposition, Defer) else disposition.value
+                span.set_attribute("roto.job.disposition", outcome)
                 await self._settle(delivery, disposition)
             except asyncio.CancelledError:
                 await self._hand_back(delivery)
