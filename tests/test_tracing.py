@@ -14,7 +14,9 @@ import pytest
 from opentelemetry import trace
 
 from roto import tracing
+from roto.logging import add_trace_ids
 from roto.settings import load_settings
+from tests.tracing_support import named, recorded_spans
 
 HEX_TRACE_ID = 32
 HEX_SPAN_ID = 16
@@ -145,3 +147,14 @@ def test_trace_tree_prints_the_latest_matching_trace_as_a_tree(
         "       send interactive",
         "       model keyframe",
     ]
+
+
+def test_log_lines_inside_a_span_carry_its_trace_and_span_ids() -> None:
+    with recorded_spans() as exporter:
+        with tracing.tracer().start_as_current_span("work"):
+            inside = add_trace_ids(None, "info", {"event": "inside"})
+        outside = add_trace_ids(None, "info", {"event": "outside"})
+    span = named(exporter, "work")
+    assert inside["trace_id"] == format(span.context.trace_id, "032x")
+    assert inside["span_id"] == format(span.context.span_id, "016x")
+    assert "trace_id" not in outside and "span_id" not in outside
