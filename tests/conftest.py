@@ -80,6 +80,7 @@ def make_settings(services: Services, database: str, tag: str, **overrides: obje
         "worker_visibility_timeout_s": 10,
         "worker_heartbeat_interval_s": 2.0,
         "worker_drain_timeout_s": 10.0,
+        "worker_liveness_path": str(Path(tempfile.gettempdir()) / f"roto-heartbeat-{tag}"),
         # Every test's requests come from one client address into one Redis: the per-address
         # limit on auth calls would count the whole session. Its own tests turn it on.
         "auth_requests_per_address_per_minute": 0,

@@ -127,9 +127,16 @@ class Batcher:
         self._streams: collections.Counter[str] = collections.Counter()
         self._closed = False
         self._on_start = on_start
+        # When the model thread started its current call or batch (None: waiting for work).
+        self._busy_since: float | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"{name}-batcher", daemon=True)
         self._thread.start()
+
+    def busy_for_s(self) -> float:
+        """How long the model thread has been in its current call or batch (0: idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
 
     @property
     def pending(self) -> int:
@@ -275,10 +282,14 @@ class Batcher:
             work = self._next_work()
             if work is None:
                 return
-            if isinstance(work, _Call):
-                self._run_call(work)
-            else:
-                self._execute(work)
+            self._busy_since = time.monotonic()
+            try:
+                if isinstance(work, _Call):
+                    self._run_call(work)
+                else:
+                    self._execute(work)
+            finally:
+                self._busy_since = None
 
     def _run_call(self, call: _Call) -> None:
         try:
@@ -354,7 +365,7 @@ class Batcher:
 
     def _execute(self, batch: list[_Request]) -> None:
         kind = batch[0].kind
-        self.metrics.batch_size.labels(kind).observe(len(batch))
+        self.metrics.observe_batch(kind, len(batch))
         started = time.monotonic()
         try:
             results = self._call(kind, [r.item for r in batch])

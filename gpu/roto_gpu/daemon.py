@@ -20,6 +20,7 @@ import structlog
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
+from roto.emf import MetricLog
 from roto.jobs.contracts import DETECT, PROPAGATE, SEGMENT
 from roto.resources import Resources
 from roto.settings import Settings
@@ -41,6 +42,8 @@ log = structlog.get_logger(__name__)
 MODEL_INFO_KEY = "roto:model:info"
 MODEL_INFO_TTL_S = 60
 MODEL_INFO_REFRESH_S = 20.0
+#: How often the daemon reports the GPU's memory and utilisation (CloudWatch, EMF).
+GPU_USAGE_INTERVAL_S = 60.0
 #: How long a stopping daemon waits for its keyframe states' writes to S3.
 STATE_FLUSH_TIMEOUT_S = 10.0
 
@@ -144,6 +147,19 @@ class GpuDaemon:
             raise RuntimeError("the GPU daemon is not serving")
         return self._engine
 
+    def stalled(self) -> str | None:
+        """Why the daemon must not report itself alive: a model call running for longer than
+        ``worker_stall_after_s`` is a hung GPU, not a busy one (the longest real call, a
+        propagation step or a compile at start, is far shorter)."""
+        engine = self._engine
+        if engine is None:
+            return None
+        busy_s = engine.batcher.busy_for_s()
+        limit_s = engine.resources.settings.worker_stall_after_s
+        if busy_s > limit_s:
+            return f"one model call has run for {busy_s:.0f} s (limit {limit_s:g} s)"
+        return None
+
     @contextlib.asynccontextmanager
     async def serving(self, resources: Resources) -> AsyncIterator[Mapping[str, JobHandler]]:
         """The role's ``serve``: load the models (off the event loop), start the batcher, publish
@@ -151,7 +167,7 @@ class GpuDaemon:
         engine; undo it all on exit."""
         settings = resources.settings
         log.info("model_loading", size=settings.model_size, device=settings.model_device)
-        metrics = BatcherMetrics()
+        metrics = BatcherMetrics(cloud=resources.metrics)
         slot = ModelSlot()
         batcher = Batcher(
             slot.functions(),
@@ -186,6 +202,9 @@ class GpuDaemon:
         publisher = asyncio.create_task(
             keep_model_info(resources.redis, info, stop_publishing), name="model-info"
         )
+        gpu_usage = asyncio.create_task(
+            report_gpu_usage(resources.metrics, model, stop_publishing), name="gpu-usage"
+        )
         try:
             yield {
                 SEGMENT.name: SegmentJobs(engine).handler(),
@@ -197,6 +216,7 @@ class GpuDaemon:
             # command (redis/redis-py#2028), and the loop would then never end.
             stop_publishing.set()
             await publisher
+            await gpu_usage
             if server is not None:
                 await asyncio.to_thread(server.shutdown)
                 server.server_close()
@@ -215,6 +235,7 @@ def gpu_role(daemon: GpuDaemon | None = None) -> Role:
         queues=(SEGMENT.queue, PROPAGATE.queue),
         job_types=(SEGMENT.name, PROPAGATE.name, DETECT.name),
         serve=daemon.serving,
+        stalled=daemon.stalled,
     )
 
 
@@ -243,6 +264,23 @@ async def keep_model_info(redis: Any, info: dict[str, Any], stop: asyncio.Event)
         if stop.is_set():
             return
         await publish_model_info(redis, info)
+
+
+async def report_gpu_usage(metrics: MetricLog, model: Sam2Model, stop: asyncio.Event) -> None:
+    """``GpuMemoryUsed`` and ``GpuUtilization`` every GPU_USAGE_INTERVAL_S until ``stop``;
+    nothing on a CPU or with the metrics off."""
+    if not metrics.enabled:
+        return
+    while not stop.is_set():
+        usage = model.device_usage()
+        if usage is None:
+            return
+        reserved, utilization = usage
+        metrics.put("GpuMemoryUsed", reserved, "Bytes")
+        if utilization is not None:
+            metrics.put("GpuUtilization", utilization, "Percent")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), GPU_USAGE_INTERVAL_S)
 
 
 def start_metrics_server(settings: Settings, metrics: BatcherMetrics) -> WSGIServer | None:

@@ -33,8 +33,10 @@ from roto.masks import controller as masks
 from roto.objects import controller as objects
 from roto.objects import prompts_controller as prompts
 from roto.propagations import controller as propagations
+from roto.request_spans import request_span_middleware
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, get_settings
+from roto.tracing import start_tracing, stop_tracing
 from roto.videos import controller as videos
 from roto.videos.expiry import expire_forever
 from roto.webapp import web_routes
@@ -65,6 +67,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     jwt_key(settings)  # refuse to start with an empty signing key, not at the first login
+
+    @contextlib.asynccontextmanager
+    async def traces(app: Litestar) -> AsyncIterator[None]:
+        """This process's spans, from before the clients open until after they close."""
+        if not start_tracing(settings, "api"):
+            yield
+            return
+        try:
+            yield
+        finally:
+            stop_tracing()  # exports the spans still waiting
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -132,9 +145,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Every handler's ``data`` is decoded strictly into its declared type (roto.bodies).
         dto=StrictBody,
         return_dto=None,
-        lifespan=[lifespan],
+        lifespan=[traces, lifespan],
         exception_handlers=exception_handlers,
-        middleware=[request_id_middleware, prometheus.middleware],
+        middleware=[request_id_middleware, request_span_middleware, prometheus.middleware],
         cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(
             title="Megaton Roto API",

@@ -1,4 +1,5 @@
-"""structlog configured for JSON lines, with a request id bound per request or per job."""
+"""structlog configured for JSON lines, with a request id bound per request or per job, and the
+trace and span ids of the current span (roto.tracing) on every line written inside one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import structlog
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -21,6 +23,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -33,6 +36,16 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s")
     for noisy in ("botocore", "aiobotocore", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def add_trace_ids(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """``trace_id`` and ``span_id`` of the span current where the line is logged (none while
+    tracing is off), so a log line leads to its trace and back."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
 
 
 def new_request_id() -> str:

@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from roto import aws, db
+from roto.emf import MetricLog
 from roto.ratelimit import UserSlots
 from roto.settings import Settings
 
@@ -33,6 +34,8 @@ class Resources:
     # What each user holds open in this process (the API's caps per user).
     event_streams: UserSlots = field(default_factory=lambda: UserSlots("open event streams", 5))
     prompt_waits: UserSlots = field(default_factory=lambda: UserSlots("waiting prompts", 1))
+    # CloudWatch metrics (EMF lines on stdout; off unless ``metrics_emf``).
+    metrics: MetricLog = field(default_factory=MetricLog.off)
 
 
 def open_redis(settings: Settings) -> aioredis.Redis:
@@ -65,4 +68,5 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(redis.aclose)
         s3, sqs = await aws.open_clients(settings, stack)
         queue_urls = await aws.resolve_queue_urls(sqs, settings)
-        yield Resources(settings, pool, redis, s3, sqs, queue_urls)
+        metrics = MetricLog.from_settings(settings)
+        yield Resources(settings, pool, redis, s3, sqs, queue_urls, metrics=metrics)

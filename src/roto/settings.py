@@ -23,6 +23,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = ".roto"
     log_level: str = "INFO"
     log_json: bool = True
+    # App metrics as CloudWatch EMF lines on stdout (roto.emf); the cloud turns them on.
+    metrics_emf: bool = False
+    # Where finished spans go as OTLP JSON lines when no OTLP endpoint is set (the dev stack sets
+    # <data dir>/traces); empty: no traces unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    traces_dir: str = ""
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/roto"
     # Read-only work that may lag a little (a replica in AWS); empty means database_url.
@@ -96,6 +101,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_run_s: float = 0.0
     # How often a worker reads its queues' dead-letter queues (failing the jobs found there).
     worker_dlq_poll_interval_s: float = 30.0
+    # The liveness file a worker rewrites while it can take jobs (infra/README.md, "Worker
+    # heartbeat"); empty means ``<data_dir>/heartbeat``.
+    worker_liveness_path: str = ""
+    worker_liveness_interval_s: float = 5.0
+    # A GPU daemon whose model call has run this long stops beating: it is hung, not busy.
+    worker_stall_after_s: float = 300.0
     sse_ping_interval_s: float = 15.0
     # An event stream re-reads its job this often, so a missed pub/sub message cannot hang it.
     sse_resync_interval_s: float = 5.0
@@ -153,6 +164,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def liveness_file(self) -> Path:
+        return (
+            Path(self.worker_liveness_path)
+            if self.worker_liveness_path
+            else (self.data_path / "heartbeat")
+        )
 
 
 def settings_field_names() -> list[str]:

@@ -32,7 +32,10 @@ class StackRun:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port, self.redis_port, self.aws_port = distinct_free_ports(3)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ROTO_", "AWS_"))}
+        # Nor OTEL_*: the stack's spans go to its data dir, not to a collector this shell names.
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("ROTO_", "AWS_", "OTEL_"))
+        }
         self.env.update(
             ROTO_DATA_DIR=str(data_dir),
             ROTO_PORT=str(self.port),

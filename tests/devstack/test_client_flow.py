@@ -1,13 +1,17 @@
 """The README's promise: a client following api.md against `make run` registers, uploads, sees
-the video ready with exact metadata, gets its frames, and clicks an object into a mask."""
+the video ready with exact metadata, gets its frames, and clicks an object into a mask; and the
+click can be read back from ``<data dir>/traces/`` as one trace through API, relay, worker and
+model."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +20,9 @@ from tests.media import make_video
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "client_flow.py"
+CLICK_ROUTE = "POST /v1/videos/{video_id}/prompts"
+# The stack's processes export their spans every half second; a loaded machine may take longer.
+TRACE_TIMEOUT_S = 60.0
 
 
 @pytest.fixture
@@ -48,3 +55,64 @@ def test_client_flow_script_succeeds_against_the_embedded_stack(
     }
     assert "frames_served" in steps
     assert 0.0 <= steps["clicked"]["score"] <= 1.0
+    assert_click_is_one_trace(stack.data_dir / "traces", stack)
+
+
+def read_spans(directory: Path) -> list[dict[str, Any]]:
+    """Every span written under ``directory``, each with its process's service name added."""
+    spans = []
+    for path in sorted(directory.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.endswith("}"):
+                continue  # a line still being written
+            for resource_spans in json.loads(line)["resourceSpans"]:
+                resource = {
+                    a["key"]: a["value"].get("stringValue")
+                    for a in resource_spans["resource"]["attributes"]
+                }
+                for scope_spans in resource_spans["scopeSpans"]:
+                    for span in scope_spans["spans"]:
+                        spans.append({**span, "service": resource["service.name"]})
+    return spans
+
+
+def click_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The spans of the click's trace, once its request, send, job and model spans are there."""
+    requests = [s for s in spans if s["name"] == CLICK_ROUTE]
+    if not requests:
+        return None
+    assert len(requests) == 1, requests
+    trace = [s for s in spans if s["traceId"] == requests[0]["traceId"]]
+    names = {s["name"] for s in trace}
+    wanted = {CLICK_ROUTE, "send interactive", "job segment"}
+    if wanted <= names and any(name.startswith("model ") for name in names):
+        return trace
+    return None
+
+
+def assert_click_is_one_trace(directory: Path, stack: StackRun) -> None:
+    deadline = time.monotonic() + TRACE_TIMEOUT_S
+    while (trace := click_trace(spans := read_spans(directory))) is None:
+        assert time.monotonic() < deadline, (
+            f"no whole click trace after {TRACE_TIMEOUT_S}s: "
+            f"{sorted({(s['service'], s['name']) for s in spans})}\n{stack.output()[-3000:]}"
+        )
+        time.sleep(0.2)
+    # Exactly one trace holds the click: no part of it started a trace of its own.
+    parts = ("send interactive", "job segment")
+    assert {s["traceId"] for s in spans if s["name"] in parts} == {trace[0]["traceId"]}
+    by_name = {s["name"]: s for s in trace if not s["name"].startswith("model ")}
+    request, send, job = by_name[CLICK_ROUTE], by_name["send interactive"], by_name["job segment"]
+    assert (request["service"], send["service"], job["service"]) == (
+        "roto-dev-api",
+        "roto-dev-api",
+        "roto-dev-gpu",
+    )
+    assert send["parentSpanId"] == request["spanId"]
+    assert job["parentSpanId"] == send["spanId"]
+    models = [s for s in trace if s["name"].startswith("model ")]
+    assert {s["service"] for s in models} == {"roto-dev-gpu"}
+    assert {s["parentSpanId"] for s in models} == {job["spanId"]}
+    assert any(s["name"] == "model keyframe" for s in models), [s["name"] for s in models]
+    status = {a["key"]: a["value"] for a in request["attributes"]}["http.response.status_code"]
+    assert status == {"intValue": "200"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -58,6 +59,16 @@ def s3_client(run: StackRun) -> Any:
     )
 
 
+def wait_for_beat(path: Path, timeout_s: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError):
+            time.sleep(0.1)
+    raise AssertionError(f"no heartbeat at {path} after {timeout_s} s")
+
+
 def test_stack_stops_cleanly_on_signals_and_keeps_its_data_across_a_restart(
     workdir: Path, runs: list[StackRun]
 ) -> None:
@@ -78,6 +89,10 @@ def test_stack_stops_cleanly_on_signals_and_keeps_its_data_across_a_restart(
     assert {"api", "worker-media", "moto", "redis", "postgres"} <= {
         p["name"] for p in first.runtime()["processes"]
     }
+    # The media worker beats in its own liveness file once it takes jobs.
+    beat = wait_for_beat(workdir / "data" / "heartbeat-media")
+    assert (beat["state"], beat["in_flight"]) == ("ready", 0)
+    assert beat["pid"] == first.pid_of("worker-media")
 
     assert first.stop(signal.SIGINT) == 0, first.output()
     assert alive(started) == []

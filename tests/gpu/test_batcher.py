@@ -476,3 +476,21 @@ async def test_a_click_runs_between_two_track_batches(make_batcher) -> None:
         assert await asyncio.wait_for(click, 10) == 70
         await asyncio.wait_for(asyncio.gather(*first, *second), 10)
     assert order == ["track['hold', 1]", "decode[7]", "track[2, 3]"]
+
+
+async def test_busy_for_counts_the_running_batch_only(fake: FakeModel, make_batcher) -> None:
+    """What the GPU daemon's liveness reads: a hung model call shows as a growing busy time."""
+    batcher = make_batcher({"run": fake})
+    assert batcher.busy_for_s() == 0.0
+    holder = await hold_model_thread(batcher, fake)
+    first = batcher.busy_for_s()
+    await asyncio.sleep(0.05)
+    assert batcher.busy_for_s() > first > 0.0
+    fake.gate.set()
+    assert await holder == "hold"
+    # The model thread clears it just after delivering the answer.
+    for _ in range(1000):
+        if batcher.busy_for_s() == 0.0:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the batcher still counts itself busy after its batch ended")

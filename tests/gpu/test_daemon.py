@@ -3,11 +3,13 @@ batcher metrics over HTTP; a refused model stops the start), and the real worker
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from roto_gpu.daemon import (
     MODEL_INFO_TTL_S,
     GpuDaemon,
     ModelSlot,
+    gpu_role,
     is_sticky_cuda_error,
 )
 from roto_gpu.model.options import ModelLoadError
@@ -109,6 +112,25 @@ async def test_the_models_are_built_on_the_batcher_thread_that_runs_them(
         assert daemon.engine.detector is shared_detector
     assert built_on == [runs_on, runs_on]
     assert runs_on is not threading.current_thread()
+
+
+@pytest.mark.parametrize("settings", [{"worker_stall_after_s": 0.2}], indirect=True)
+async def test_a_hung_model_call_stalls_the_daemon_so_its_worker_stops_beating(
+    resources: Resources, shared_model: Any
+) -> None:
+    daemon = daemon_with(shared_model)
+    assert gpu_role(daemon).stalled == daemon.stalled
+    release = threading.Event()
+    async with daemon.serving(resources):
+        assert daemon.stalled() is None
+        hung = asyncio.create_task(daemon.engine.batcher.call(lambda: release.wait(30)))
+        deadline = time.monotonic() + 30
+        while daemon.stalled() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        reason = daemon.stalled()
+        release.set()
+        assert await hung is True
+    assert reason is not None and "limit 0.2 s" in reason
 
 
 async def test_a_model_that_refuses_to_load_stops_the_start(resources: Resources) -> None:

@@ -4,6 +4,9 @@ the masks index in PostgreSQL, masks chunks in S3 and ``masks`` events on Redis.
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 from typing import Any
 
 import msgspec
@@ -11,6 +14,7 @@ import numpy as np
 import pytest
 
 import roto_gpu.jobs.mask_chunks
+from roto.emf import MetricLog
 from roto.jobs import repository as jobs_repo
 from roto.masks import rle
 from roto.masks.storage import chunk_key
@@ -56,12 +60,19 @@ async def test_job_stores_every_frame_in_chunks_and_streams_masks_in_order(
     await keyframe(resources, clip, 2, 6, points=[[120, 40]])
     job = await enqueue_propagate(resources, clip, [1, 2], 0, 9)
     daemon = daemon_with(shared_model)
-    async with job_events(resources, job.id) as log, running_daemon(resources, daemon):
+    cloud = io.StringIO()
+    metered = dataclasses.replace(resources, metrics=MetricLog("test", enabled=True, stream=cloud))
+    async with job_events(resources, job.id) as log, running_daemon(metered, daemon):
         done = await wait_for_status(resources, job.id, TERMINAL, timeout_s=120)
 
     assert done.status == "succeeded", (done.error_code, done.error_message)
     # Frame 0 is every object's keyframe: nothing to compute there.
     assert done.result == {"frames_processed": 9, "masks_written": 17}
+    # CloudWatch (EMF): the frames stored add up; each model call reports its batch size.
+    metrics = [json.loads(line) for line in cloud.getvalue().splitlines()]
+    assert sum(m.get("FramesPropagated", 0) for m in metrics) == 9
+    batches = [m["BatchSize"] for m in metrics if "BatchSize" in m]
+    assert batches and all(size >= 1 for size in batches)
     assert (done.progress_done, done.progress_total) == (9, 9)
     events = log.of_kind("masks")
     assert [event["frame_index"] for event in events] == list(range(1, 10))

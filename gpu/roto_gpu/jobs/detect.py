@@ -33,6 +33,7 @@ from roto.objects.prompts_repository import PromptRow
 from roto.objects.rules import MAX_OBJECTS, default_color, detection_category, numbered_name
 from roto.timefmt import utcnow
 from roto.worker.contract import JobContext, JobFailed, JobHandler
+from roto_gpu import model_spans
 from roto_gpu.batcher import DeadlineExceeded, Priority, QueueFull
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as repo
@@ -128,8 +129,12 @@ class DetectJobs:
         )
         request = DetectRequest(image, job.text, tuple(job.boxes), job.threshold, job.max_objects)
         try:
-            found: list[Instance] = await self._engine.batcher.submit(
-                "detect", request, priority=Priority.INTERACTIVE, deadline=deadline
+            found: list[Instance] = await model_spans.submit(
+                self._engine.batcher,
+                "detect",
+                request,
+                priority=Priority.INTERACTIVE,
+                deadline=deadline,
             )
         except (QueueFull, DeadlineExceeded) as exc:
             _retry_or_fail(ctx, exc)

@@ -29,6 +29,7 @@ from roto.masks.schemas import Rle
 from roto.objects.prompts_repository import KeyframeRow, PromptRow
 from roto.resources import Resources
 from roto.worker.contract import JobFailed
+from roto_gpu import model_spans
 from roto_gpu.batcher import Priority, RequestTiming
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as repo
@@ -322,6 +323,11 @@ class KeyframeComputer:
         return features
 
     async def _submit(self, kind: str, item: Any, timing: RequestTiming | None = None) -> Any:
-        return await self.engine.batcher.submit(
-            kind, item, priority=self.priority, deadline=self.deadline, timing=timing
+        return await model_spans.submit(
+            self.engine.batcher,
+            kind,
+            item,
+            priority=self.priority,
+            deadline=self.deadline,
+            timing=timing,
         )

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import structlog
 
+from roto.emf import CountTally
 from roto.jobs import events
 from roto.jobs.contracts import PROPAGATE, PropagatePayload, PropagateResult
 from roto.masks import rle
@@ -175,16 +176,21 @@ class PropagateJobs:
             legs=plan_legs(run.first, run.last, work.job.direction, anchor),
             load=_loader(ctx, work.job.video_id, work.video.size),
         )
+        stored = CountTally(ctx.resources.metrics, "FramesPropagated")
         async with contextlib.aclosing(ahead(propagator.run(), PIPELINE_DEPTH)) as frames:
-            async for frame, masks in frames:
-                await ctx.check_canceled()
-                wanted = {o: m for o, m in masks.items() if frame in needed[o]}
-                wire = await asyncio.to_thread(_frame_masks, frame, wanted)
-                records = {o: m.record for o, m in wanted.items() if m.record is not None}
-                await work.writer.add(wire, records)
-                await _publish(ctx, FrameMasks(frame, wire))
-                work.done += 1
-                await ctx.report_progress(work.done, plan.total)
+            try:
+                async for frame, masks in frames:
+                    await ctx.check_canceled()
+                    wanted = {o: m for o, m in masks.items() if frame in needed[o]}
+                    wire = await asyncio.to_thread(_frame_masks, frame, wanted)
+                    records = {o: m.record for o, m in wanted.items() if m.record is not None}
+                    await work.writer.add(wire, records)
+                    await _publish(ctx, FrameMasks(frame, wire))
+                    work.done += 1
+                    stored.add()
+                    await ctx.report_progress(work.done, plan.total)
+            finally:
+                stored.flush()
         await work.writer.flush()
         async with ctx.resources.pool.acquire() as conn, conn.transaction():
             for object_id in run.object_ids:

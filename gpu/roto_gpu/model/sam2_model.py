@@ -168,6 +168,18 @@ class Sam2Model:
             **self.extra_info,
         }
 
+    def device_usage(self) -> tuple[int, float | None] | None:
+        """The GPU's reserved memory (bytes) and utilisation (percent, None without NVML);
+        None on a CPU."""
+        if self.device.type != "cuda":
+            return None
+        reserved = torch.cuda.memory_reserved(self.device)
+        try:
+            utilization: float | None = float(torch.cuda.utilization(self.device))
+        except Exception:  # NVML missing or refused: memory alone still reports
+            utilization = None
+        return reserved, utilization
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The SAM2 weights, as a checkpoint's ``{"model": ...}`` holds them."""
         return {name: t.detach().cpu() for name, t in self._sam.state_dict().items()}

@@ -11,6 +11,7 @@ from pathlib import Path
 from roto.devstack.processes import ChildSpec
 from roto.devstack.services import LOCAL_AWS_ENV
 from roto.settings import ENV_PREFIX, Settings
+from roto.tracing import ENDPOINT_VARIABLES
 
 # Profile variables would point boto3 at real AWS credentials instead of the local ones.
 AWS_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
@@ -35,12 +36,21 @@ def app_processes(settings: Settings) -> list[ChildSpec]:
     children = [
         # Only the API signs and verifies tokens: the workers are never given the key.
         ChildSpec("api", api, env={JWT_SECRET: settings.jwt_secret}),
-        ChildSpec("worker-media", media, stop_timeout_s=drain_s),
+        ChildSpec(
+            "worker-media", media, env=liveness_env(settings, "media"), stop_timeout_s=drain_s
+        ),
     ]
     if has_gpu_extra():
         gpu = [python, "-m", "roto.worker", "--role", "gpu"]
-        children.append(ChildSpec("worker-gpu", gpu, env=gpu_env(settings), stop_timeout_s=drain_s))
+        env = {**gpu_env(settings), **liveness_env(settings, "gpu")}
+        children.append(ChildSpec("worker-gpu", gpu, env=env, stop_timeout_s=drain_s))
     return children
+
+
+def liveness_env(settings: Settings, role: str) -> dict[str, str]:
+    """Each worker of the stack beats in its own file, ``<data dir>/heartbeat-<role>`` (in the
+    cloud each has its own data dir, so the name there is just ``heartbeat``)."""
+    return {ENV_PREFIX + "WORKER_LIVENESS_PATH": str(settings.data_path / f"heartbeat-{role}")}
 
 
 def has_gpu_extra() -> bool:
@@ -130,11 +140,26 @@ def use_local_aws_credentials() -> None:
     os.environ.update(LOCAL_AWS_ENV)
 
 
+def traces_dir(settings: Settings) -> Path:
+    """Where the stack's processes write their spans by default: ``<data dir>/traces``."""
+    return settings.data_path / "traces"
+
+
+def traces_banner(settings: Settings) -> str:
+    """The banner's words about where the processes' spans go."""
+    endpoint = next((os.environ[v] for v in ENDPOINT_VARIABLES if os.environ.get(v)), None)
+    if endpoint is not None:
+        return f"OTLP to {endpoint}"
+    return f"{settings.traces_dir or traces_dir(settings)}/ (OTLP JSON lines, one file a process)"
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """This process's environment plus the ROTO_* values of the running stack, without the JWT
     secret (the API's own ``ChildSpec`` adds it)."""
     env = {k: v for k, v in os.environ.items() if k != JWT_SECRET}
     for name in STACK_SETTINGS:
         env[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
+    # Each process writes its spans there (unless OTEL_EXPORTER_OTLP_ENDPOINT sends them away).
+    env[ENV_PREFIX + "TRACES_DIR"] = settings.traces_dir or str(traces_dir(settings))
     env["PYTHONUNBUFFERED"] = "1"
     return env

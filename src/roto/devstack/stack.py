@@ -24,6 +24,7 @@ from roto.devstack.children import (
     app_processes,
     child_env,
     gpu_banner,
+    traces_banner,
     use_local_aws_credentials,
 )
 from roto.devstack.processes import Child, LogSink, route_own_logs, stop_children
@@ -253,6 +254,7 @@ class Stack:
             f"  processes    {apps}",
             f"  GPU daemon   {gpu_banner(s)}",
             f"  logs         {self.sink.log_dir}/ (servers log only there)",
+            f"  traces       {traces_banner(s)}",
             "  Ctrl-C stops everything (press it again to force)",
             "=" * 72,
         ]

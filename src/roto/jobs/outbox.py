@@ -3,6 +3,10 @@
 ``create_job`` writes the job and its message in the caller's transaction. After the commit,
 ``relay`` sends due messages to SQS and deletes them from the outbox; a message that cannot be
 sent stays and is retried with backoff by the relay loop, so a job survives an SQS outage.
+
+While tracing is on, a row keeps the trace context of the request that queued it; its send is a
+span of that trace, and the message carries the send's context (the ``traceparent`` attribute)
+to the worker.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from roto import tracing
 from roto.jobs import repository as repo
 from roto.jobs.contracts import JOB_QUEUES, JobMessage, encode_message
 
@@ -49,7 +56,8 @@ async def create_job(
         request_id=request_id,
     )
     body = encode_message(JobMessage(job_id=str(job_id), type=job_type, request_id=request_id))
-    await repo.insert_outbox(conn, job_id, JOB_QUEUES[job_type], body)
+    queue = JOB_QUEUES[job_type]
+    await repo.insert_outbox(conn, job_id, queue, body, tracing.current_traceparent())
     return job
 
 
@@ -100,12 +108,18 @@ async def _send(
     sqs: Any, queue_urls: dict[str, str], rows: list[repo.OutboxRow]
 ) -> tuple[list[int], list[tuple[repo.OutboxRow, str]]]:
     """One SendMessageBatch of one queue's rows: the ids sent, and the rows that failed."""
+    spans = (
+        {row.id: _send_span(row) for row in rows if row.traceparent is not None}
+        if tracing.is_enabled()
+        else {}
+    )
     try:
         answer = await sqs.send_message_batch(
             QueueUrl=queue_urls[rows[0].queue],
-            Entries=[{"Id": str(row.id), "MessageBody": row.body} for row in rows],
+            Entries=[_entry(row, spans.get(row.id)) for row in rows],
         )
     except Exception as exc:
+        _end_spans(spans, {row.id: repr(exc) for row in rows})
         return [], [(row, repr(exc)) for row in rows]
     by_id = {str(row.id): row for row in rows}
     sent_rows = [by_id[entry["Id"]] for entry in answer.get("Successful", [])]
@@ -116,7 +130,42 @@ async def _send(
         (by_id[entry["Id"]], f"{entry.get('Code')}: {entry.get('Message')}")
         for entry in answer.get("Failed", [])
     ]
+    _end_spans(spans, {row.id: error for row, error in failed})
     return sent, failed
+
+
+def _send_span(row: repo.OutboxRow) -> trace.Span:
+    """The span of ``row``'s send, in the trace of the request that queued its job."""
+    return tracing.tracer().start_span(
+        f"send {row.queue}",
+        context=tracing.context_from({tracing.TRACEPARENT: row.traceparent or ""}),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "aws_sqs",
+            "messaging.destination.name": row.queue,
+            "roto.job.id": str(row.job_id),
+            "roto.outbox.attempts": row.attempts,
+        },
+    )
+
+
+def _entry(row: repo.OutboxRow, span: trace.Span | None) -> dict[str, Any]:
+    """A SendMessageBatch entry; the message names its send as its parent (or, with tracing off
+    here, still the request's context)."""
+    entry: dict[str, Any] = {"Id": str(row.id), "MessageBody": row.body}
+    traceparent = tracing.traceparent_of(span) if span is not None else row.traceparent
+    if traceparent is not None:
+        entry["MessageAttributes"] = {
+            tracing.TRACEPARENT: {"DataType": "String", "StringValue": traceparent}
+        }
+    return entry
+
+
+def _end_spans(spans: dict[int, trace.Span], errors: dict[int, str]) -> None:
+    for row_id, span in spans.items():
+        if row_id in errors:
+            span.set_status(Status(StatusCode.ERROR, errors[row_id]))
+        span.end()
 
 
 async def relay_forever(

@@ -68,6 +68,7 @@ class OutboxRow(msgspec.Struct):
     queue: str
     body: str
     attempts: int
+    traceparent: str | None = None
 
 
 JOB_COLUMNS = (
@@ -138,14 +139,16 @@ RETURNING {JOB_COLUMNS}
 """
 SELECT_STATUS = "SELECT status FROM jobs WHERE id = $1"
 
-INSERT_OUTBOX = "INSERT INTO outbox (job_id, queue, body) VALUES ($1, $2, $3) RETURNING id"
+INSERT_OUTBOX = """
+INSERT INTO outbox (job_id, queue, body, traceparent) VALUES ($1, $2, $3, $4) RETURNING id
+"""
 # Up to $1 due rows of each queue in $2, oldest first: a burst on one queue does not hold back
 # another's messages (a click behind a thousand propagations goes out in the same pass).
 SELECT_DUE_OUTBOX = """
-SELECT due.id, due.job_id, due.queue, due.body, due.attempts
+SELECT due.id, due.job_id, due.queue, due.body, due.attempts, due.traceparent
 FROM unnest($2::text[]) AS wanted (queue)
 CROSS JOIN LATERAL (
-    SELECT id, job_id, queue, body, attempts FROM outbox
+    SELECT id, job_id, queue, body, attempts, traceparent FROM outbox
     WHERE outbox.queue = wanted.queue AND available_at <= now()
     ORDER BY id
     LIMIT $1
@@ -279,8 +282,14 @@ async def get_status(conn: asyncpg.Connection, job_id: uuid.UUID) -> str | None:
     return status
 
 
-async def insert_outbox(conn: asyncpg.Connection, job_id: uuid.UUID, queue: str, body: str) -> int:
-    outbox_id: int = await conn.fetchval(INSERT_OUTBOX, job_id, queue, body)
+async def insert_outbox(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    queue: str,
+    body: str,
+    traceparent: str | None = None,
+) -> int:
+    outbox_id: int = await conn.fetchval(INSERT_OUTBOX, job_id, queue, body, traceparent)
     return outbox_id
 
 

@@ -65,6 +65,9 @@ class Role:
     # The job types (``JobKind.name``) that ``serve``'s handlers run.
     job_types: tuple[str, ...]
     serve: RoleServe
+    # Why the role's worker must not report itself alive now (None: nothing wrong), asked before
+    # each liveness beat; the GPU daemon's says so when a model call hangs.
+    stalled: Callable[[], str | None] | None = None
 
 
 def static_role(

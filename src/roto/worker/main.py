@@ -11,6 +11,7 @@ import structlog
 from roto.logging import configure_logging
 from roto.resources import open_resources
 from roto.settings import Settings, get_settings
+from roto.tracing import start_tracing, stop_tracing
 from roto.worker.contract import Role
 from roto.worker.registry import build_role, role_names
 from roto.worker.runtime import WorkerRuntime
@@ -57,5 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, json_lines=settings.log_json)
     role_name = args.role or settings.worker_role
     log.info("worker_process_starting", role=role_name, env=settings.env)
-    asyncio.run(serve(settings, role_name))
+    # Service roto-<env>-<role>, unless OTEL_SERVICE_NAME names it.
+    traced = start_tracing(settings, role_name)
+    try:
+        asyncio.run(serve(settings, role_name))
+    finally:
+        if traced:
+            stop_tracing()  # exports the spans still waiting
     return 0

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import msgspec
 import structlog
 
+from roto import tracing
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import JobMessage, decode_message
 from roto.resources import Resources
@@ -25,6 +26,7 @@ from roto.worker.contract import JobHandler, Role
 from roto.worker.deadletters import DeadLetters
 from roto.worker.heartbeat import VisibilityHeartbeat
 from roto.worker.jobrun import Defer, Disposition, lease_seconds, run_job
+from roto.worker.liveness import Liveness
 from roto.worker.receiver import Delivery, Receiver, retry_backoff_s
 
 log = structlog.get_logger(__name__)
@@ -79,13 +81,27 @@ class WorkerRuntime:
             )
             dead_letters = DeadLetters(self._resources, handlers, self._role.queues)
             reading = asyncio.create_task(dead_letters.run(self._stop), name="dead-letters")
+            # Alive from the first receive until the drain ends, draining ones included.
+            drained = asyncio.Event()
+            beating = asyncio.create_task(self._liveness().run(drained), name="liveness")
             try:
                 await self._receive_loop()
             finally:
                 await self._drain()
                 self._stop.set()  # also when the loop ended on an error
+                drained.set()
                 await reading
+                await beating
         log.info("worker_stopped", role=self._role.name)
+
+    def _liveness(self) -> Liveness:
+        return Liveness(
+            self._settings.liveness_file,
+            self._settings.worker_liveness_interval_s,
+            state=lambda: "draining" if self._stop.is_set() else "ready",
+            in_flight=lambda: self.in_flight,
+            stalled=self._role.stalled,
+        )
 
     async def _receive_loop(self) -> None:
         try:
@@ -127,6 +143,10 @@ class WorkerRuntime:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
     def _start(self, delivery: Delivery) -> None:
+        # A redelivery's SentTimestamp is the first send's: only a first receive measures a wait.
+        if delivery.sent_at is not None and delivery.receives == 1:
+            waited_s = max(0.0, time.time() - delivery.sent_at)
+            self._resources.metrics.put("JobQueueWait", waited_s, "Seconds", Queue=delivery.queue)
         task = asyncio.create_task(self._serve(delivery), name=f"job-{delivery.message_id}")
         self._tasks[task] = delivery.queue
         task.add_done_callback(self._on_task_done)
@@ -162,13 +182,28 @@ class WorkerRuntime:
                 error=str(exc),
             )
             return
-        # Tasks copy the context, so these bindings stay with this job's log lines.
-        with structlog.contextvars.bound_contextvars(
-            job_id=message.job_id, job_type=message.type, request_id=message.request_id
+        # Tasks copy the context, so these bindings (and the job's span, a child of the request
+        # that queued it) stay with this job's log lines and spans.
+        with (
+            structlog.contextvars.bound_contextvars(
+                job_id=message.job_id, job_type=message.type, request_id=message.request_id
+            ),
+            tracing.consumer_span(
+                f"job {message.type}",
+                delivery.attributes,
+                {
+                    "roto.job.id": message.job_id,
+                    "messaging.destination.name": delivery.queue,
+                    "messaging.message.id": delivery.message_id,
+                    "roto.job.receives": delivery.receives,
+                },
+            ) as span,
         ):
             log.info("job_received", queue=delivery.queue, receives=delivery.receives)
             try:
                 disposition = await self._run(job_id, message, delivery)
+                outcome = "defer" if isinstance(disposition, Defer) else disposition.value
+                span.set_attribute("roto.job.disposition", outcome)
                 await self._settle(delivery, disposition)
             except asyncio.CancelledError:
                 await self._hand_back(delivery)
