@@ -3,7 +3,6 @@ the spans made, with their ids and parents; nothing at all when nothing is confi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Iterator
@@ -16,11 +15,10 @@ from opentelemetry import trace
 from roto import tracing
 from roto.logging import add_trace_ids
 from roto.settings import load_settings
-from tests.tracing_support import named, recorded_spans
+from tests.tracing_support import named, recorded_spans, trace_tree
 
 HEX_TRACE_ID = 32
 HEX_SPAN_ID = 16
-TRACE_TREE = Path(__file__).resolve().parents[1] / "scripts" / "trace_tree.py"
 
 
 @pytest.fixture(autouse=True)
@@ -132,12 +130,7 @@ def test_trace_tree_prints_the_latest_matching_trace_as_a_tree(
         with tracer.start_as_current_span("model keyframe"):
             pass
     tracing.stop_tracing()
-    spec = importlib.util.spec_from_file_location("trace_tree", TRACE_TREE)
-    assert spec is not None and spec.loader is not None
-    trace_tree = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trace_tree)
-
-    assert trace_tree.main([str(tmp_path)]) == 0
+    assert trace_tree().main([str(tmp_path)]) == 0
 
     heading, *rows = capsys.readouterr().out.splitlines()
     assert heading == f"trace {click.get_span_context().trace_id:032x}: 3 spans"

@@ -17,6 +17,7 @@ import pytest
 
 from tests.devstack.harness import StackRun, ready_stack
 from tests.media import make_video
+from tests.tracing_support import trace_tree
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "client_flow.py"
@@ -58,24 +59,6 @@ def test_client_flow_script_succeeds_against_the_embedded_stack(
     assert_click_is_one_trace(stack.data_dir / "traces", stack)
 
 
-def read_spans(directory: Path) -> list[dict[str, Any]]:
-    """Every span written under ``directory``, each with its process's service name added."""
-    spans = []
-    for path in sorted(directory.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.endswith("}"):
-                continue  # a line still being written
-            for resource_spans in json.loads(line)["resourceSpans"]:
-                resource = {
-                    a["key"]: a["value"].get("stringValue")
-                    for a in resource_spans["resource"]["attributes"]
-                }
-                for scope_spans in resource_spans["scopeSpans"]:
-                    for span in scope_spans["spans"]:
-                        spans.append({**span, "service": resource["service.name"]})
-    return spans
-
-
 def click_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     """The spans of the click's trace, once its request, send, job and model spans are there."""
     requests = [s for s in spans if s["name"] == CLICK_ROUTE]
@@ -92,6 +75,7 @@ def click_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
 
 def assert_click_is_one_trace(directory: Path, stack: StackRun) -> None:
     deadline = time.monotonic() + TRACE_TIMEOUT_S
+    read_spans = trace_tree().read_spans
     while (trace := click_trace(spans := read_spans(directory))) is None:
         assert time.monotonic() < deadline, (
             f"no whole click trace after {TRACE_TIMEOUT_S}s: "
