@@ -15,8 +15,9 @@ creates two objects, then clicks (``POST /prompts?wait=30``):
   frame is rebuilt from stored track records: encoder passes for frames not cached, memory
   encoder and attention, then the decoder);
 - a few fresh clicks after a pause longer than the daemon's SQS long poll.
-Then it builds the same model here and times the encoder and the decoder alone. Prints figures;
-asserts nothing.
+Then it builds the same model here and times the encoder and the decoder alone, and times the
+bare server calls a click cannot avoid (``bench/stack_floor.py``: the floor under the stack's
+share). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 import av
 import httpx
 import numpy as np
+import stack_floor  # bench/, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 300.0
@@ -370,8 +372,9 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
             for index in range(args.idle_clicks):
                 time.sleep(args.idle_s)
                 idle.append(click(http, video_id, 1, (cx - index, cy)))
-        # While the stack is still up (and idle), so both figures share the same background.
+        # While the stack is still up (and idle), so all figures share the same background.
         encode, fresh, refine = model_times(args, images)
+        bare = stack_floor.floor(data_dir)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -412,6 +415,10 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
     refining_p50 = percentiles([c["total"] for c in refining])[0]
     print(f"  fresh, uncached  {uncached_p50 - encode_p50 - decode_p50:8.1f} ms")
     print(f"  fresh, cached    {cached_p50 - decode_p50:8.1f} ms")
+    shares = [c["total"] * 1000 - c["decode_model_ms"] for c in cached if "decode_model_ms" in c]
+    if shares:
+        share = statistics.median(shares)
+        print(f"  fresh, cached: click - the daemon's model function {share:8.1f} ms")
     print(f"  refining         {refining_p50 - refine_p50:8.1f} ms")
     correction_p50 = percentiles([c["total"] for c in corrections])[0]
     print(
@@ -419,6 +426,12 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         f"correction on a propagated frame {correction_p50 / cached_p50:.2f}x "
         f"({correction_p50 / uncached_p50:.2f}x a fresh uncached click)"
     )
+    stack_floor.show(bare)
+    if shares:
+        print(
+            f" the stack's share of a fresh cached click is {share / bare['floor']:.2f}x its floor "
+            f"({share - bare['floor']:.1f} ms above it)"
+        )
 
 
 def main() -> None:
