@@ -24,6 +24,7 @@ from roto.emf import MetricLog
 from roto.jobs.contracts import DETECT, PROPAGATE, SEGMENT
 from roto.resources import Resources
 from roto.settings import Settings
+from roto.waits import wait_for_event
 from roto.worker.contract import JobHandler, Role
 from roto_gpu.batcher import Batcher, ModelFunction
 from roto_gpu.engine import Engine
@@ -258,11 +259,7 @@ async def publish_model_info(redis: Any, info: dict[str, Any]) -> None:
 
 async def keep_model_info(redis: Any, info: dict[str, Any], stop: asyncio.Event) -> None:
     """Publish ``info`` again every MODEL_INFO_REFRESH_S, before it expires, until ``stop``."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), MODEL_INFO_REFRESH_S)
-        if stop.is_set():
-            return
+    while not await wait_for_event(stop, MODEL_INFO_REFRESH_S):
         await publish_model_info(redis, info)
 
 
@@ -279,8 +276,7 @@ async def report_gpu_usage(metrics: MetricLog, model: Sam2Model, stop: asyncio.E
         metrics.put("GpuMemoryUsed", reserved, "Bytes")
         if utilization is not None:
             metrics.put("GpuUtilization", utilization, "Percent")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), GPU_USAGE_INTERVAL_S)
+        await wait_for_event(stop, GPU_USAGE_INTERVAL_S)
 
 
 def start_metrics_server(settings: Settings, metrics: BatcherMetrics) -> WSGIServer | None:

@@ -12,7 +12,6 @@ to the worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any, NamedTuple
 
@@ -24,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from roto import tracing
 from roto.jobs import repository as repo
 from roto.jobs.contracts import JOB_QUEUES, JobMessage, encode_message
+from roto.waits import wait_for_event
 
 log = structlog.get_logger(__name__)
 #: Outbox rows one relay pass takes of each queue, and messages per SendMessageBatch (SQS's
@@ -183,6 +183,5 @@ async def relay_forever(
             log.warning("outbox_relay_failed", error=repr(exc))
         if full:
             continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=interval_s)
+        await wait_for_event(wake, interval_s)
         wake.clear()

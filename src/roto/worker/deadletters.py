@@ -11,7 +11,6 @@ succeeded or were canceled meanwhile, or are gone, are deleted: nothing is left 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import decode_message
 from roto.resources import Resources
 from roto.timefmt import utcnow
+from roto.waits import wait_for_event
 from roto.worker.contract import JobHandler
 from roto.worker.jobrun import fail_dead_lettered
 
@@ -52,8 +52,7 @@ class DeadLetters:
                 await self.read_once()
             except Exception as exc:  # SQS or PostgreSQL away: try again next round
                 log.warning("dead_letters_not_read", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await wait_for_event(stop, interval)
 
     async def read_once(self) -> int:
         """One look at each dead-letter queue; returns how many jobs it failed."""

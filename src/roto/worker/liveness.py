@@ -21,6 +21,8 @@ from pathlib import Path
 
 import structlog
 
+from roto.waits import wait_for_event
+
 log = structlog.get_logger(__name__)
 
 
@@ -80,8 +82,5 @@ class Liveness:
 
     async def run(self, stopped: asyncio.Event) -> None:
         self.beat()
-        while not stopped.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), self._interval_s)
-            if not stopped.is_set():
-                self.beat()
+        while not await wait_for_event(stopped, self._interval_s):
+            self.beat()

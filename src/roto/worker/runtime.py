@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import time
 import uuid
@@ -22,6 +21,7 @@ from roto import tracing
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import JobMessage, decode_message
 from roto.resources import Resources
+from roto.waits import wait_for_event
 from roto.worker.contract import JobHandler, Role
 from roto.worker.deadletters import DeadLetters
 from roto.worker.heartbeat import VisibilityHeartbeat
@@ -139,8 +139,7 @@ class WorkerRuntime:
             await self._slot_freed.wait()
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        await wait_for_event(self._stop, seconds)
 
     def _start(self, delivery: Delivery) -> None:
         # A redelivery's SentTimestamp is the first send's: only a first receive measures a wait.
