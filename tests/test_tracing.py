@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,28 @@ def test_log_lines_inside_a_span_carry_its_trace_and_span_ids() -> None:
     assert inside["trace_id"] == format(span.context.trace_id, "032x")
     assert inside["span_id"] == format(span.context.span_id, "016x")
     assert "trace_id" not in outside and "span_id" not in outside
+
+
+def test_starting_to_trace_deletes_the_files_no_process_has_written_for_a_week(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    stale, recent, other = (
+        folder / "roto-dev-api-1.jsonl",
+        folder / "roto-dev-gpu-2.jsonl",
+        folder / "notes.txt",
+    )
+    for path in (stale, recent, other):
+        path.write_text("{}\n")
+    eight_days_ago = time.time() - 8 * 24 * 3600
+    for path in (stale, other):
+        os.utime(path, (eight_days_ago, eight_days_ago))
+
+    settings = load_settings({}, env="qa", traces_dir=str(folder))
+    assert tracing.start_tracing(settings, "api")
+    tracing.stop_tracing()
+
+    left = sorted(path.name for path in folder.iterdir())
+    # The week-old span file went; a recent one, a file not of spans and this process's stay.
+    assert left == sorted([recent.name, other.name, f"roto-qa-api-{os.getpid()}.jsonl"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+#: A process's file of spans is deleted by the next process that starts tracing to the same
+#: folder once nothing has written to it for this long, so the folder does not grow without end
+#: across sessions.
+KEEP_UNTOUCHED_S = 7 * 24 * 3600.0
 
 
 def encode_line(spans: Sequence[ReadableSpan]) -> str:
@@ -65,3 +70,18 @@ class JsonLinesSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
+
+
+def prune(folder: Path, keep_untouched_s: float = KEEP_UNTOUCHED_S) -> int:
+    """Delete the span files in ``folder`` that nothing has written to for ``keep_untouched_s``
+    (a live process's file is written at least on every export); returns how many went."""
+    cutoff = time.time() - keep_untouched_s
+    pruned = 0
+    for path in folder.glob("*.jsonl"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                pruned += 1
+        except FileNotFoundError:  # another process pruned it first
+            continue
+    return pruned

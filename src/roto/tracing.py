@@ -79,9 +79,12 @@ def _processor(settings: Settings, name: str) -> SpanProcessor | None:
     if settings.traces_dir:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        from roto.trace_files import JsonLinesSpanExporter
+        from roto.trace_files import JsonLinesSpanExporter, prune
 
-        path = Path(settings.traces_dir) / f"{name}-{os.getpid()}.jsonl"
+        folder = Path(settings.traces_dir)
+        if folder.is_dir():
+            prune(folder)
+        path = folder / f"{name}-{os.getpid()}.jsonl"
         return BatchSpanProcessor(
             JsonLinesSpanExporter(path), schedule_delay_millis=FILE_EXPORT_DELAY_MS
         )
