@@ -390,12 +390,16 @@ class Batcher:
             _deliver(request, result=result)
 
     def _execute_alone(self, request: _Request) -> None:
+        """Run one request of a failed batch on its own; its timing is this pass's."""
+        started = time.monotonic()
         try:
             (result,) = self._call(request.kind, [request.item])
         except Exception as exc:
             self._fail(request, exc)
             return
         self.metrics.requests.labels(request.kind, "ok").inc()
+        if request.timing is not None:
+            request.timing.model_s, request.timing.batch_size = time.monotonic() - started, 1
         _deliver(request, result=result)
 
     def _call(self, kind: str, items: list[Any]) -> Sequence[Any]:

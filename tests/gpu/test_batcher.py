@@ -239,6 +239,23 @@ async def test_bad_item_fails_alone_and_its_batch_still_answers(make_batcher) ->
     assert fake.batches == [["hold"], [1, 2, 3], [1], [2], [3]]
 
 
+async def test_a_request_retried_alone_gets_the_timing_of_its_own_pass(make_batcher) -> None:
+    fake = FakeModel(fail_on=(2,))
+    batcher = make_batcher({"run": fake}, max_batch_size=3, max_wait_ms=30_000)
+    timings = [RequestTiming() for _ in range(2)]
+    holder, tasks = await queue_behind(
+        batcher, fake, [batcher.submit("run", i, timing=t) for i, t in enumerate(timings, start=1)]
+    )
+    fake.gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    await holder
+    assert results[0] == 10 and isinstance(results[1], ValueError)
+    assert fake.batches == [["hold"], [1, 2], [1], [2]]
+    # The one that answered ran alone: a batch of one, its own pass timed.
+    assert timings[0].batch_size == 1
+    assert timings[0].model_s > 0
+
+
 async def test_wrong_result_count_fails_every_request_of_the_batch(make_batcher) -> None:
     fake = FakeModel()
     calls: list[list[Any]] = []
