@@ -111,6 +111,7 @@ async def settings(services: Services, request: pytest.FixtureRequest) -> AsyncI
     value = make_settings(services, tag, tag, **overrides)
     await provision(value)
     yield value
+    Path(value.worker_liveness_path).unlink(missing_ok=True)  # a worker's beat, if one ran
     admin = await asyncpg.connect(services.postgres.dsn())
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
