@@ -93,6 +93,7 @@ def test_stack_stops_cleanly_on_signals_and_keeps_its_data_across_a_restart(
     beat = wait_for_beat(workdir / "data" / "heartbeat-media")
     assert (beat["state"], beat["in_flight"]) == ("ready", 0)
     assert beat["pid"] == first.pid_of("worker-media")
+    first.wait_for_output("worker-media takes jobs (")  # said once it first beats
 
     assert first.stop(signal.SIGINT) == 0, first.output()
     assert alive(started) == []

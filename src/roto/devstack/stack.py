@@ -4,6 +4,7 @@ API and the workers, all on this machine, with their state under ``ROTO_DATA_DIR
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from roto.devstack.children import (
     app_processes,
     child_env,
     gpu_banner,
+    liveness_path,
     traces_banner,
     use_local_aws_credentials,
 )
@@ -195,6 +197,7 @@ class Stack:
         raise StackError(f"{url} did not answer 200 within {READY_TIMEOUT_S:.0f} s: {last}")
 
     def _supervise(self) -> int:
+        awaited = self._workers()
         while not self.stop_requested:
             dead = self._dead_process()
             if dead:
@@ -202,8 +205,33 @@ class Stack:
                 self.log(f"!!! {dead}: stopping the whole stack")
                 self.log("!" * 72)
                 return 1
+            if awaited:
+                self._announce_ready_workers(awaited)
             time.sleep(SUPERVISE_POLL_S)
         return 0
+
+    def _workers(self) -> dict[Child, Path]:
+        """The stack's workers, each with the liveness file it beats in."""
+        return {
+            child: liveness_path(self.settings, child.name.removeprefix("worker-"))
+            for child in self.children
+            if child.name.startswith("worker-")
+        }
+
+    def _announce_ready_workers(self, awaited: dict[Child, Path]) -> None:
+        """Say once when each worker in ``awaited`` first beats as ready, and stop awaiting it:
+        the banner comes when the API answers, and the GPU daemon still loads its model then
+        (a click before this line waits in its queue)."""
+        for child, path in list(awaited.items()):
+            try:
+                beat = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # not written yet
+                continue
+            # A file left by an earlier run names another pid.
+            if beat.get("pid") == child.pid and beat.get("state") == "ready":
+                took = time.monotonic() - self.began
+                self.log(f"{child.name} takes jobs ({took:.1f} s after the stack started)")
+                del awaited[child]
 
     def _dead_process(self) -> str | None:
         """A sentence about the first process that is no longer running, if any."""
