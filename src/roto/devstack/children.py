@@ -47,14 +47,10 @@ def app_processes(settings: Settings) -> list[ChildSpec]:
     return children
 
 
-def liveness_path(settings: Settings, role: str) -> Path:
+def liveness_env(settings: Settings, role: str) -> dict[str, str]:
     """Each worker of the stack beats in its own file, ``<data dir>/heartbeat-<role>`` (in the
     cloud each has its own data dir, so the name there is just ``heartbeat``)."""
-    return settings.data_path / f"heartbeat-{role}"
-
-
-def liveness_env(settings: Settings, role: str) -> dict[str, str]:
-    return {ENV_PREFIX + "WORKER_LIVENESS_PATH": str(liveness_path(settings, role))}
+    return {ENV_PREFIX + "WORKER_LIVENESS_PATH": str(settings.data_path / f"heartbeat-{role}")}
 
 
 def has_gpu_extra() -> bool:

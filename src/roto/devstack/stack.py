@@ -25,7 +25,6 @@ from roto.devstack.children import (
     app_processes,
     child_env,
     gpu_banner,
-    liveness_path,
     traces_banner,
     use_local_aws_credentials,
 )
@@ -34,12 +33,13 @@ from roto.devstack.provision import provision
 from roto.devstack.s3mirror import PeriodicSync, S3Mirror, open_s3_client
 from roto.devstack.servers import Servers
 from roto.devstack.state import StackError
-from roto.settings import Settings, load_settings
+from roto.settings import ENV_PREFIX, Settings, load_settings
 from roto.webapp import web_banner
 
 DATABASE = "roto"
 READY_TIMEOUT_S = 120.0
 SUPERVISE_POLL_S = 0.25
+LIVENESS_PATH = ENV_PREFIX + "WORKER_LIVENESS_PATH"
 T = TypeVar("T")
 
 
@@ -211,11 +211,11 @@ class Stack:
         return 0
 
     def _workers(self) -> dict[Child, Path]:
-        """The stack's workers, each with the liveness file it beats in."""
+        """The stack's workers, each with the liveness file its spec gives it."""
         return {
-            child: liveness_path(self.settings, child.name.removeprefix("worker-"))
+            child: Path(child.spec.env[LIVENESS_PATH])
             for child in self.children
-            if child.name.startswith("worker-")
+            if LIVENESS_PATH in child.spec.env
         }
 
     def _announce_ready_workers(self, awaited: dict[Child, Path]) -> None:
