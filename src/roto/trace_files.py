@@ -72,16 +72,13 @@ class JsonLinesSpanExporter(SpanExporter):
         return True
 
 
-def prune(folder: Path, keep_untouched_s: float = KEEP_UNTOUCHED_S) -> int:
-    """Delete the span files in ``folder`` that nothing has written to for ``keep_untouched_s``
-    (a live process's file is written at least on every export); returns how many went."""
+def prune(folder: Path, keep_untouched_s: float = KEEP_UNTOUCHED_S) -> None:
+    """Delete the span files in ``folder`` (if it exists) that nothing has written to for
+    ``keep_untouched_s``; a live process's file is written at least on every export."""
     cutoff = time.time() - keep_untouched_s
-    pruned = 0
     for path in folder.glob("*.jsonl"):
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
-                pruned += 1
         except FileNotFoundError:  # another process pruned it first
             continue
-    return pruned

@@ -82,8 +82,7 @@ def _processor(settings: Settings, name: str) -> SpanProcessor | None:
         from roto.trace_files import JsonLinesSpanExporter, prune
 
         folder = Path(settings.traces_dir)
-        if folder.is_dir():
-            prune(folder)
+        prune(folder)
         path = folder / f"{name}-{os.getpid()}.jsonl"
         return BatchSpanProcessor(
             JsonLinesSpanExporter(path), schedule_delay_millis=FILE_EXPORT_DELAY_MS
