@@ -31,12 +31,9 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from roto.devstack.services import LOCAL_AWS_ENV
+
 REPO = Path(__file__).resolve().parents[1]
-LOCAL_CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
 MASK_BYTES = 2048  # a keyframe mask's compressed RLE is about this size
 # How many of each call one click makes at the least (see the docstring).
 PER_CLICK = {
@@ -95,7 +92,11 @@ async def redis_publish(url: str, samples: int) -> list[float]:
 
 
 async def aws_calls(endpoint: str, samples: int) -> dict[str, list[float]]:
-    session = aioboto3.Session(**LOCAL_CREDENTIALS)
+    session = aioboto3.Session(
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+    )
     async with (
         session.client("s3", endpoint_url=endpoint) as s3,
         session.client("sqs", endpoint_url=endpoint) as sqs,
