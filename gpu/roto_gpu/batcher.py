@@ -384,10 +384,7 @@ class Batcher:
             return
         model_s = time.monotonic() - started
         for request, result in zip(batch, results, strict=True):
-            self.metrics.requests.labels(kind, "ok").inc()
-            if request.timing is not None:
-                request.timing.model_s, request.timing.batch_size = model_s, len(batch)
-            _deliver(request, result=result)
+            self._answer(request, result, model_s, len(batch))
 
     def _execute_alone(self, request: _Request) -> None:
         """Run one request of a failed batch on its own; its timing is this pass's."""
@@ -397,9 +394,13 @@ class Batcher:
         except Exception as exc:
             self._fail(request, exc)
             return
+        self._answer(request, result, time.monotonic() - started, 1)
+
+    def _answer(self, request: _Request, result: Any, model_s: float, batch_size: int) -> None:
+        """Deliver ``result``, counted, with the timing of the pass that made it."""
         self.metrics.requests.labels(request.kind, "ok").inc()
         if request.timing is not None:
-            request.timing.model_s, request.timing.batch_size = time.monotonic() - started, 1
+            request.timing.model_s, request.timing.batch_size = model_s, batch_size
         _deliver(request, result=result)
 
     def _call(self, kind: str, items: list[Any]) -> Sequence[Any]:
