@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import ModuleType
@@ -76,6 +77,11 @@ def test_worker_is_healthy_while_a_roto_worker_process_runs(healthcheck: ModuleT
     # argv carries "roto.worker" as the real daemon's does (python -m roto.worker --role ...).
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "roto.worker"])
     try:
+        # Until the scan of /proc sees the child (once, under the full suite's load, the first
+        # scan right after the start did not); the child lives 30 s.
+        deadline = time.monotonic() + 20.0
+        while not healthcheck.worker_is_healthy() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert healthcheck.worker_is_healthy()
     finally:
         worker.kill()
