@@ -3,15 +3,17 @@
 A click's state (the logits and object pointer its next refinement starts from) is derived data:
 its prompts are in PostgreSQL, and a state that is not in S3 is decoded again from them (the
 segment job and the propagation both do so). So the write need not hold up the answer: the job
-records the state's key and finishes while the write runs, and the next click on the keyframe,
-usually in this same process a few seconds later, takes the state from memory instead of
-reading it back. A write that fails costs a later recomputation, never a wrong mask.
+records the state's key, finishes and announces its mask, and only then does the write start
+(its upload would otherwise compete with the answer's own on the event loop); the next click on
+the keyframe, usually in this same process a few seconds later, takes the state from memory
+instead of reading it back. A write that fails costs a later recomputation, never a wrong mask.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Awaitable
 
 import structlog
@@ -22,6 +24,8 @@ log = structlog.get_logger(__name__)
 
 #: States kept in memory: one is about 0.3 MB at SAM2's 1024 px (a 256x256 float32 logit map).
 DEFAULT_ENTRIES = 256
+#: A write held for its job's answer starts after this at the latest.
+WRITE_HOLD_MAX_S = 30.0
 
 
 class RecentStates:
@@ -48,9 +52,12 @@ class RecentStates:
         while len(self._states) > self._entries:
             self._states.popitem(last=False)
 
-    def write_behind(self, key: str, write: Awaitable[None]) -> None:
-        """Run ``write`` (storing the state at ``key``) in the background."""
-        task = asyncio.ensure_future(self._write(key, write))
+    def write_behind(
+        self, key: str, write: Awaitable[None], *, after: asyncio.Event | None = None
+    ) -> None:
+        """Run ``write`` (storing the state at ``key``) in the background, once ``after`` is set
+        (at the latest after ``WRITE_HOLD_MAX_S``)."""
+        task = asyncio.ensure_future(self._write(key, write, after))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -67,7 +74,10 @@ class RecentStates:
             log.warning("keyframe_state_writes_unfinished", count=len(unfinished))
         return len(unfinished)
 
-    async def _write(self, key: str, write: Awaitable[None]) -> None:
+    async def _write(self, key: str, write: Awaitable[None], after: asyncio.Event | None) -> None:
+        if after is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(after.wait(), WRITE_HOLD_MAX_S)
         try:
             await write
         except Exception as exc:  # made again from the prompts by whoever needs it next

@@ -50,6 +50,21 @@ async def test_a_failed_write_is_logged_and_flush_waits_for_the_writes_under_way
     assert written == ["slow"] and states.pending == 0
 
 
+async def test_a_write_held_for_its_job_starts_once_the_job_is_finished() -> None:
+    states = RecentStates()
+    finished = asyncio.Event()
+    written: list[str] = []
+
+    async def write() -> None:
+        written.append("state")
+
+    states.write_behind("held", write(), after=finished)
+    assert await states.flush(0.05) == 1 and written == []  # held while the job is answered
+    finished.set()
+    assert await states.flush(5.0) == 0
+    assert written == ["state"]
+
+
 def test_at_least_one_entry() -> None:
     with pytest.raises(ValueError, match="entries"):
         RecentStates(entries=0)

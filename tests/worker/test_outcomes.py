@@ -49,6 +49,35 @@ async def test_result_is_stored_then_message_deleted(resources: Resources) -> No
     assert statuses[-1]["result"] == {"runs": 1} and statuses[-1]["id"] == str(job.id)
 
 
+async def test_work_left_behind_the_answer_starts_once_the_outcome_is_stored(
+    resources: Resources,
+) -> None:
+    # What a handler leaves for later (a segment job's state writes) waits for ctx.finished,
+    # which is set only once the job's outcome has committed (and was announced).
+    seen_at_finish: list[str | None] = []
+    behind: list[asyncio.Task[None]] = []
+
+    async def after_the_answer(ctx: JobContext) -> None:
+        await ctx.finished.wait()
+        async with ctx.resources.pool.acquire() as conn:
+            seen_at_finish.append(await jobs_repo.get_status(conn, ctx.job.id))
+
+    async def leave_work(ctx: JobContext, run: int) -> None:
+        behind.append(asyncio.create_task(after_the_answer(ctx)))
+        await asyncio.sleep(0.05)
+        assert not ctx.finished.is_set()
+
+    user_id = await create_user(resources)
+    job = await enqueue_job(resources, user_id)
+    async with running_worker(
+        resources, make_role({"ingest": JobHandler(run=Recorder(leave_work))})
+    ):
+        done = await wait_for_status(resources, job.id, TERMINAL)
+        await asyncio.wait_for(asyncio.gather(*behind), 10)
+    assert done.status == "succeeded"
+    assert seen_at_finish == ["succeeded"]
+
+
 async def test_expected_failure_fails_the_job_once_without_retry(resources: Resources) -> None:
     async def refuse(ctx: JobContext, run: int) -> None:
         raise JobFailed("bad_input", "the input is wrong in a way a retry cannot fix")

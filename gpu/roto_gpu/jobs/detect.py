@@ -87,6 +87,7 @@ class DetectJobs:
             orig_hw,
             Priority.INTERACTIVE,
             deadline=deadline,
+            writes_after=ctx.finished,
         )
         instances = await self._detect(ctx, job, deadline)
         detected_ms = round((time.monotonic() - started) * 1000, 1)

@@ -128,6 +128,9 @@ class KeyframeComputer:
     orig_hw: tuple[int, int]
     priority: Priority
     deadline: float | None = None
+    #: The new states' S3 writes start once this is set (the job's answer is out, so they do not
+    #: compete with it); None: at once.
+    writes_after: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         self.store = TrackStore(self.resources.s3, self.resources.settings.s3_bucket)
@@ -186,7 +189,9 @@ class KeyframeComputer:
                 key = state_key(self.video_id, object_id, frame, row.id)
                 data = result.state.to_bytes()
                 self.engine.states.keep(key, data)
-                self.engine.states.write_behind(key, self.store.put(key, data))
+                self.engine.states.write_behind(
+                    key, self.store.put(key, data), after=self.writes_after
+                )
                 new_states.append((row.id, key))
                 clock.lap("state_store_ms")
         assert result is not None, "a stored prompt without a state has a pass to run"

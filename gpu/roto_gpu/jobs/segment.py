@@ -66,6 +66,7 @@ class SegmentJobs:
             orig_hw,
             Priority.INTERACTIVE,
             deadline=started + ctx.settings.segment_deadline_s,
+            writes_after=ctx.finished,
         )
         try:
             outcome = await computer.compute(job.object_id, job.frame_index, rows, keyframe)

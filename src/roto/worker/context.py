@@ -3,6 +3,7 @@ errors that end a job on purpose."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, TypeVar
 
@@ -48,6 +49,9 @@ class JobContext:
         self.job = job
         self.message = message
         self.receives = receives
+        #: Set once the run is over: its outcome stored and announced, or none to store. Work
+        #: that must not hold up the answer (writes of derived data) waits for it.
+        self.finished = asyncio.Event()
         self._published_at = float("-inf")
         self._stored_at = float("-inf")
 

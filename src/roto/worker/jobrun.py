@@ -150,13 +150,22 @@ async def _run(
     delivery: Delivery,
     max_run_s: float,
 ) -> Disposition:
+    ctx = JobContext(resources, job, message, delivery.receives)
+    try:
+        return await _run_handler(ctx, handler, max_run_s)
+    finally:
+        ctx.finished.set()
+
+
+async def _run_handler(ctx: JobContext, handler: JobHandler, max_run_s: float) -> Disposition:
+    resources, job, receives = ctx.resources, ctx.job, ctx.receives
     await _publish_status(resources, job)
-    log.info("job_started", attempt=job.attempts, receives=delivery.receives)
+    log.info("job_started", attempt=job.attempts, receives=receives)
     started = time.monotonic()
     deadline = asyncio.timeout(max_run_s)
     try:
         async with deadline:
-            outcome = await handler.run(JobContext(resources, job, message, delivery.receives))
+            outcome = await handler.run(ctx)
         result: dict[str, Any] = msgspec.to_builtins(outcome)
     except JobFailed as exc:
         log.info("job_failed", code=exc.code, reason=exc.message)
@@ -173,10 +182,10 @@ async def _run(
             await _finish(resources, handler, job, "failed", error=(TIMED_OUT, reason))
             await sweep_job_uploads(resources, job)
             return Disposition.DELETE
-        if delivery.receives < resources.settings.worker_max_receives:
-            log.warning("job_attempt_failed", receives=delivery.receives, exc_info=exc)
+        if receives < resources.settings.worker_max_receives:
+            log.warning("job_attempt_failed", receives=receives, exc_info=exc)
             return Disposition.RETRY
-        log.error("job_failed_for_good", receives=delivery.receives, exc_info=exc)
+        log.error("job_failed_for_good", receives=receives, exc_info=exc)
         await _finish(
             resources, handler, job, "failed", error=(INTERNAL_ERROR, describe_error(exc))
         )
