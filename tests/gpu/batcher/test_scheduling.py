@@ -1,100 +1,25 @@
-"""The dynamic batcher over a fake model function: batching, priorities, deadlines, the queue
-bound, failure isolation, shutdown, and a model thread that never idles. The fake can hold the
-model thread on a gate, which makes the order of what queues up behind it deterministic: requests
-form a batch by arriving while the model thread is busy, as they do under load."""
+"""The dynamic batcher's scheduling over a fake model function (``support``): batching,
+priorities, streams that wait for their siblings, calls on the model thread, metrics, and a model
+thread that never idles."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
-
 from roto_gpu.batcher import (
-    Batcher,
-    BatcherClosed,
-    DeadlineExceeded,
     Priority,
-    QueueFull,
     RequestTiming,
-    ResultCountMismatch,
 )
-
-GATE_TIMEOUT_S = 10.0
-
-
-class FakeModel:
-    """Multiplies by ten; raises on items in ``fail_on``; waits on ``gate`` for item "hold"."""
-
-    def __init__(self, fail_on: tuple[Any, ...] = ()) -> None:
-        self.calls: list[tuple[float, list[Any]]] = []
-        self.fail_on = fail_on
-        self.gate = threading.Event()
-        self.holding = threading.Event()
-
-    def __call__(self, items: list[Any]) -> list[Any]:
-        self.calls.append((time.monotonic(), list(items)))
-        if "hold" in items:
-            self.holding.set()
-            assert self.gate.wait(GATE_TIMEOUT_S)
-        if any(item in self.fail_on for item in items):
-            raise ValueError(f"cannot run {items}")
-        return [item * 10 if isinstance(item, int) else item for item in items]
-
-    @property
-    def batches(self) -> list[list[Any]]:
-        return [items for _, items in self.calls]
-
-    def ran(self, item: Any) -> bool:
-        return any(item in items for items in self.batches)
-
-
-@pytest.fixture
-def fake() -> FakeModel:
-    return FakeModel()
-
-
-@pytest.fixture
-async def make_batcher() -> AsyncIterator[Callable[..., Batcher]]:
-    made: list[Batcher] = []
-
-    def make(functions: dict[str, Any], **options: Any) -> Batcher:
-        batcher = Batcher(functions, **options)
-        made.append(batcher)
-        return batcher
-
-    yield make
-    for batcher in made:
-        await batcher.close()
-
-
-async def hold_model_thread(batcher: Batcher, fake: FakeModel, kind: str = "run") -> asyncio.Task:
-    """Start a request that keeps the model thread busy until ``fake.gate`` is set."""
-    task = asyncio.create_task(batcher.submit(kind, "hold"))
-    assert await asyncio.to_thread(fake.holding.wait, GATE_TIMEOUT_S)
-    return task
-
-
-async def until_pending(batcher: Batcher, count: int) -> None:
-    for _ in range(1000):
-        if batcher.pending == count:
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError(f"{batcher.pending} pending, expected {count}")
-
-
-async def queue_behind(
-    batcher: Batcher, fake: FakeModel, submits: list[Any], kind: str = "run"
-) -> tuple[asyncio.Task, list[asyncio.Task]]:
-    """Hold the model thread, queue ``submits`` (coroutines) behind it, and return the holder
-    and their tasks; ``fake.gate.set()`` lets them run."""
-    holder = await hold_model_thread(batcher, fake, kind)
-    tasks = [asyncio.create_task(coro) for coro in submits]
-    await until_pending(batcher, len(tasks))
-    return holder, tasks
+from tests.gpu.batcher.support import (
+    GATE_TIMEOUT_S,
+    FakeModel,
+    hold_model_thread,
+    queue_behind,
+    until_pending,
+)
 
 
 async def test_requests_that_queue_while_a_batch_runs_form_full_batches(
@@ -173,137 +98,6 @@ async def test_kinds_are_batched_separately(make_batcher) -> None:
     await holder
     assert encode.batches == [["hold"], [1, 3]]
     assert decode.batches == [[2, 4]]
-
-
-async def test_unknown_kind_is_refused(fake: FakeModel, make_batcher) -> None:
-    batcher = make_batcher({"run": fake})
-    with pytest.raises(ValueError, match="unknown kind 'walk'"):
-        await batcher.submit("walk", 1)
-
-
-async def test_request_past_its_deadline_fails_without_running(
-    fake: FakeModel, make_batcher
-) -> None:
-    batcher = make_batcher({"run": fake}, max_wait_ms=0)
-    holder = await hold_model_thread(batcher, fake)
-    with pytest.raises(DeadlineExceeded):
-        await batcher.submit("run", 5, timeout=0.05)
-    with pytest.raises(DeadlineExceeded):
-        await batcher.submit("run", 6, deadline=time.monotonic() - 1)
-    fake.gate.set()
-    await holder
-    assert await batcher.submit("run", 8) == 80
-    assert not fake.ran(5)
-    assert not fake.ran(6)
-    assert (
-        batcher.metrics.registry.get_sample_value(
-            "roto_batch_requests_total", {"kind": "run", "outcome": "deadline"}
-        )
-        == 2
-    )
-
-
-async def test_started_request_is_answered_even_after_its_deadline(
-    fake: FakeModel, make_batcher
-) -> None:
-    batcher = make_batcher({"run": fake}, max_wait_ms=0)
-    task = asyncio.create_task(batcher.submit("run", "hold", timeout=0.05))
-    assert await asyncio.to_thread(fake.holding.wait, GATE_TIMEOUT_S)
-    await asyncio.sleep(0.1)
-    fake.gate.set()
-    assert await task == "hold"
-
-
-async def test_full_queue_refuses_new_work(fake: FakeModel, make_batcher) -> None:
-    batcher = make_batcher({"run": fake}, max_wait_ms=0, queue_limit=2)
-    holder = await hold_model_thread(batcher, fake)
-    waiting = [asyncio.create_task(batcher.submit("run", i)) for i in (1, 2)]
-    await until_pending(batcher, 2)
-    with pytest.raises(QueueFull, match="2 requests are waiting"):
-        await batcher.submit("run", 3)
-    fake.gate.set()
-    assert await asyncio.gather(holder, *waiting) == ["hold", 10, 20]
-    assert not fake.ran(3)
-
-
-async def test_bad_item_fails_alone_and_its_batch_still_answers(make_batcher) -> None:
-    fake = FakeModel(fail_on=(2,))
-    batcher = make_batcher({"run": fake}, max_batch_size=3, max_wait_ms=30_000)
-    holder, tasks = await queue_behind(batcher, fake, [batcher.submit("run", i) for i in (1, 2, 3)])
-    fake.gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    await holder
-    assert results[0] == 10
-    assert isinstance(results[1], ValueError)
-    assert results[2] == 30
-    assert fake.batches == [["hold"], [1, 2, 3], [1], [2], [3]]
-
-
-async def test_a_request_retried_alone_gets_the_timing_of_its_own_pass(make_batcher) -> None:
-    fake = FakeModel(fail_on=(2,))
-    batcher = make_batcher({"run": fake}, max_batch_size=3, max_wait_ms=30_000)
-    timings = [RequestTiming() for _ in range(2)]
-    holder, tasks = await queue_behind(
-        batcher, fake, [batcher.submit("run", i, timing=t) for i, t in enumerate(timings, start=1)]
-    )
-    fake.gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    await holder
-    assert results[0] == 10 and isinstance(results[1], ValueError)
-    assert fake.batches == [["hold"], [1, 2], [1], [2]]
-    # The one that answered ran alone: a batch of one, its own pass timed.
-    assert timings[0].batch_size == 1
-    assert timings[0].model_s > 0
-
-
-async def test_wrong_result_count_fails_every_request_of_the_batch(make_batcher) -> None:
-    fake = FakeModel()
-    calls: list[list[Any]] = []
-
-    def short(items: list[Any]) -> list[Any]:
-        calls.append(items)
-        return fake(items) if items == ["hold"] else items[:-1]
-
-    batcher = make_batcher({"run": short}, max_batch_size=3, max_wait_ms=30_000)
-    holder, tasks = await queue_behind(batcher, fake, [batcher.submit("run", i) for i in (1, 2, 3)])
-    fake.gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    await holder
-    assert all(isinstance(r, ResultCountMismatch) for r in results)
-    assert "returned 2 results for 3 items" in str(results[0])
-    assert calls == [["hold"], [1, 2, 3]]
-
-
-async def test_cancelled_request_is_not_run(fake: FakeModel, make_batcher) -> None:
-    batcher = make_batcher({"run": fake}, max_wait_ms=0)
-    holder = await hold_model_thread(batcher, fake)
-    task = asyncio.create_task(batcher.submit("run", 9))
-    await until_pending(batcher, 1)
-    task.cancel()
-    await until_pending(batcher, 0)
-    fake.gate.set()
-    await holder
-    assert await batcher.submit("run", 4) == 40
-    assert not fake.ran(9)
-
-
-async def test_close_fails_pending_and_finishes_the_running_batch(
-    fake: FakeModel, make_batcher
-) -> None:
-    batcher = make_batcher({"run": fake}, max_wait_ms=0)
-    holder = await hold_model_thread(batcher, fake)
-    waiting = [asyncio.create_task(batcher.submit("run", i)) for i in (1, 2)]
-    await until_pending(batcher, 2)
-    closing = asyncio.create_task(batcher.close())
-    for task in waiting:
-        with pytest.raises(BatcherClosed):
-            await task
-    fake.gate.set()
-    await closing
-    assert await holder == "hold"
-    assert not fake.ran(1)
-    with pytest.raises(BatcherClosed):
-        await batcher.submit("run", 3)
 
 
 async def test_metrics_record_batch_size_wait_and_model_time(fake: FakeModel, make_batcher) -> None:
@@ -394,12 +188,6 @@ async def test_a_stream_waiting_for_its_sibling_does_not_hold_up_another_kind(
     assert other.batches == [[4]] and runs.batches == [[1, 2]]
 
 
-async def test_stream_of_unknown_kind_is_refused(fake: FakeModel, make_batcher) -> None:
-    batcher = make_batcher({"run": fake})
-    with pytest.raises(ValueError, match="unknown kind 'nope'"), batcher.stream("nope"):
-        pass
-
-
 async def test_call_runs_on_the_model_thread_and_returns_its_result(
     fake: FakeModel, make_batcher
 ) -> None:
@@ -433,24 +221,6 @@ async def test_call_goes_before_batches_already_waiting(fake: FakeModel, make_ba
     await asyncio.gather(holder, waiting, call)
     assert order == [("call", 1)]  # after the holder's batch, before the waiting one
     assert fake.batches == [["hold"], [1]]
-
-
-async def test_call_that_raises_raises_in_the_caller(fake: FakeModel, make_batcher) -> None:
-    batcher = make_batcher({"run": fake})
-
-    def broken() -> None:
-        raise RuntimeError("no checkpoint")
-
-    with pytest.raises(RuntimeError, match="no checkpoint"):
-        await batcher.call(broken)
-    assert await batcher.submit("run", 2) == 20  # the model thread goes on
-
-
-async def test_call_after_close_is_refused(fake: FakeModel, make_batcher) -> None:
-    batcher = make_batcher({"run": fake})
-    await batcher.close()
-    with pytest.raises(BatcherClosed):
-        await batcher.call(lambda: None)
 
 
 async def test_a_due_batch_is_not_held_behind_an_interactive_queue_that_is_not_ready(
