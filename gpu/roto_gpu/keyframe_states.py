@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 from collections.abc import Awaitable
 
 import structlog
@@ -37,6 +36,7 @@ class RecentStates:
         self._entries = entries
         self._states: collections.OrderedDict[str, KeyframeState] = collections.OrderedDict()
         self._writes: set[asyncio.Task[None]] = set()
+        self._flushing = asyncio.Event()  # set while ``flush`` waits: held writes start
 
     def get(self, key: str) -> KeyframeState | None:
         state = self._states.get(key)
@@ -66,19 +66,32 @@ class RecentStates:
         return len(self._writes)
 
     async def flush(self, timeout_s: float) -> int:
-        """Wait up to ``timeout_s`` for the writes under way; how many did not finish."""
+        """Start the held writes and wait up to ``timeout_s`` for all those under way; how many
+        did not finish."""
         if not self._writes:
             return 0
-        _, unfinished = await asyncio.wait(set(self._writes), timeout=timeout_s)
+        self._flushing.set()
+        try:
+            _, unfinished = await asyncio.wait(set(self._writes), timeout=timeout_s)
+        finally:
+            self._flushing.clear()
         if unfinished:
             log.warning("keyframe_state_writes_unfinished", count=len(unfinished))
         return len(unfinished)
 
     async def _write(self, key: str, write: Awaitable[None], after: asyncio.Event | None) -> None:
         if after is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(after.wait(), WRITE_HOLD_MAX_S)
+            await self._hold(after)
         try:
             await write
         except Exception as exc:  # made again from the prompts by whoever needs it next
             log.warning("keyframe_state_not_stored", key=key, error=repr(exc))
+
+    async def _hold(self, after: asyncio.Event) -> None:
+        """Until ``after`` is set or a flush starts, ``WRITE_HOLD_MAX_S`` at the most."""
+        waits = {asyncio.ensure_future(after.wait()), asyncio.ensure_future(self._flushing.wait())}
+        try:
+            await asyncio.wait(waits, timeout=WRITE_HOLD_MAX_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()

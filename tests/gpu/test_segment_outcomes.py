@@ -126,9 +126,11 @@ async def test_running_a_job_twice_stores_the_same_mask_once(
 async def _click(resources: Resources, jobs: SegmentJobs, clip: Any) -> Any:
     """One segment job of ``clip``'s keyframe, run and stored; the mask it made."""
     job = await claim(resources, (await enqueue_segment(resources, clip)).id)
-    result = await jobs.run(JobContext(resources, job, JobMessage(str(job.id), "segment"), 1))
+    ctx = JobContext(resources, job, JobMessage(str(job.id), "segment"), 1)
+    result = await jobs.run(ctx)
     async with resources.pool.acquire() as conn, conn.transaction():
         await jobs.on_success(conn, job, SEGMENT.encode_result(result))
+    ctx.finished.set()  # as the runtime does once the outcome is stored
     return SEGMENT.decode_result(SEGMENT.encode_result(result)).mask
 
 
