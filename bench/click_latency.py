@@ -1,4 +1,4 @@
-"""Click-to-mask latency through the whole embedded stack (API -> SQS -> GPU daemon -> API), next to
+"""Click-to-mask latency through the whole embedded stack (API -> GPU daemon -> API), next to
 the model's own time measured in this process, so that the stack's overhead is a visible number;
 and a refinement click (a correction, decoded as SAM2's video predictor decodes it) against a
 fresh click at the same image size.
@@ -15,6 +15,8 @@ creates two objects, then clicks (``POST /prompts?wait=30``):
   frame is rebuilt from stored track records: encoder passes for frames not cached, memory
   encoder and attention, then the decoder);
 - a few fresh clicks after a pause longer than the daemon's SQS long poll.
+A click's job reaches the daemon through the fast lane (``roto.jobs.lane``), or through the
+outbox and SQS when the stack runs with ``ROTO_JOB_LANE=false`` (``--no-lane``).
 Then it builds the same model here and times the encoder and the decoder alone, and times the
 bare server calls a click cannot avoid (``bench/stack_floor.py``: the floor under the stack's
 share). Prints figures; asserts nothing.
@@ -23,6 +25,7 @@ share). Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import signal
@@ -46,13 +49,14 @@ READY_TIMEOUT_S = 300.0
 # The daemon's own timings (its segment_done and segment_mask_stored log lines).
 # The log lines, one per stage boundary, that ``stages`` reads (all processes, by job id).
 STAGE_EVENTS = (
-    "job_queued",  # the API committed the job and its outbox row
-    "outbox_sent",  # the relay's SendMessageBatch returned
-    "job_received",  # the daemon's receive returned it
+    "job_queued",  # the API committed the job and its outbox row (and offered it on the lane)
+    "job_received",  # the daemon took it from the lane, or its SQS receive returned it
     "job_started",  # claimed (running) and announced
     "segment_done",  # the mask is made
     "job_succeeded",  # finished, stored and announced
 )
+# Seen only when the job went through SQS: the relay's SendMessageBatch returned.
+SQS_EVENT = "outbox_sent"
 DAEMON_STEPS = {
     "states_ms": "prompt rows and stored states",
     "embedding_ms": "embedding (cache or S3+encoder)",
@@ -120,6 +124,7 @@ def start_stack(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Po
         ROTO_MODEL_IMAGE_SIZE=str(args.image_size),
         ROTO_LOG_LEVEL="INFO",
         ROTO_LOG_JSON="true",
+        ROTO_JOB_LANE="false" if args.no_lane else "true",
     )
     log = (data_dir / "bench-stack.log").open("ab")
     proc = subprocess.Popen(
@@ -229,7 +234,9 @@ def job_timeline(entries: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if event in ("segment_done", "segment_mask_stored"):
             timings = {k: v for k, v in entry.items() if k.endswith("_ms")}
             jobs.setdefault(entry.get("job_id", ""), {}).update(timings)
-        if event not in STAGE_EVENTS or "timestamp" not in entry:
+        if event == "job_received":
+            jobs.setdefault(entry.get("job_id", ""), {}).setdefault("via", entry.get("via", "sqs"))
+        if (event not in STAGE_EVENTS and event != SQS_EVENT) or "timestamp" not in entry:
             continue
         at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
         ids = entry.get("job_ids") or [entry.get("job_id", "")]
@@ -249,8 +256,7 @@ def stages(click: dict[str, Any]) -> dict[str, float] | None:
     store = (click.get("state_store_ms", 0.0) + click["store_ms"]) * ms
     return {
         "API: request, checks, transaction": click["at_job_queued"] - click["sent_at"],
-        "outbox relay to SQS": click["at_outbox_sent"] - click["at_job_queued"],
-        "queue: sent -> received": click["at_job_received"] - click["at_outbox_sent"],
+        "hand-over: committed -> received": click["at_job_received"] - click["at_job_queued"],
         "receive: claim the job": click["at_job_started"] - click["at_job_received"],
         "frame fetch: prompts, embedding": run
         - click["decode_ms"] * ms
@@ -401,7 +407,11 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         show("  daemon: started -> finished", [c["run"] for c in clicks if c["run"] is not None])
         for step, what in DAEMON_STEPS.items():
             show(f"    {what}", [c[step] / 1000 for c in clicks if step in c])
-    print(" where a fresh cached click's time goes (p50 of each stage; p50s do not add up):")
+    via = collections.Counter(str(c.get("via", "?")) for c in cached)
+    path = via.most_common(1)[0][0] if via else "lane"
+    routes = ", ".join(f"{count} through the {name}" for name, count in via.items())
+    print(" where a fresh cached click's time goes (p50 of each stage; p50s do not add up;")
+    print(f"  its job reached the daemon: {routes}):")
     broken = [b for b in (stages(c) for c in cached) if b is not None]
     for stage in broken[0] if broken else {}:
         show(stage, [b[stage] for b in broken])
@@ -426,11 +436,14 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         f"correction on a propagated frame {correction_p50 / cached_p50:.2f}x "
         f"({correction_p50 / uncached_p50:.2f}x a fresh uncached click)"
     )
-    stack_floor.show(bare)
+    if path not in stack_floor.PER_CLICK:
+        path = "lane"
+    stack_floor.show(bare, path)
     if shares:
+        least = bare[f"floor {path}"]
         print(
-            f" the stack's share of a fresh cached click is {share / bare['floor']:.2f}x its floor "
-            f"({share - bare['floor']:.1f} ms above it)"
+            f" the stack's share of a fresh cached click is {share / least:.2f}x its floor "
+            f"({share - least:.1f} ms above it)"
         )
 
 
@@ -443,6 +456,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--idle-clicks", type=int, default=3, help="clicks after a pause")
     parser.add_argument("--idle-s", type=float, default=12.0, help="the pause before each")
+    parser.add_argument(
+        "--no-lane", action="store_true", help="clicks' jobs through SQS (ROTO_JOB_LANE=false)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="roto-bench-") as folder:
         run(args, Path(folder))

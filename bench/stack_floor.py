@@ -4,13 +4,15 @@ against the servers of a running embedded stack, with no application code around
     .venv/bin/python bench/stack_floor.py                 # against `make run` (.roto/)
     .venv/bin/python bench/stack_floor.py --data-dir DIR  # another stack's ROTO_DATA_DIR
 
-A click is a row first and an SQS message second, its mask lives in S3, and its answer comes back
+A click is a row first and a message second, its mask lives in S3, and its answer comes back
 through Redis (docs/architecture.md). So however lean the code, one click costs at least: the
 client's HTTP round trip to the API, three committed PostgreSQL transactions (the job with its
-outbox row, the claim, the finish), one SQS send and the wait until a long poll that is already
-waiting returns it, one S3 put of the mask, and one Redis publish reaching a subscriber. This
-script times each of those (p50 of ``--samples``) and prints their sum: a lower bound for the
-stack's share of a click on this machine, to read the click benchmark's stages against.
+outbox row, the claim, the finish), the hand-over to the daemon, one S3 put of the mask, and one
+Redis publish reaching a subscriber. The hand-over is one of two (``roto.jobs.lane``): through
+the fast lane, a Redis list push returned to a pop already waiting; through SQS, one send and
+the wait until a long poll already waiting returns it. This script times each call (p50 of
+``--samples``) and prints the sum along each path: a lower bound for the stack's share of a
+click on this machine, to read the click benchmark's stages against.
 It writes only scratch objects (a table, a key, a queue) and removes them. Asserts nothing.
 """
 
@@ -35,14 +37,21 @@ from roto.devstack.services import LOCAL_AWS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 MASK_BYTES = 2048  # a keyframe mask's compressed RLE is about this size
-# How many of each call one click makes at the least (see the docstring).
-PER_CLICK = {
+# How many of each call one click makes at the least (see the docstring), by the path its job
+# takes to the daemon.
+COMMON = {
     "HTTP round trip to the API": 1,
     "PostgreSQL: committed write transaction": 3,
-    "SQS: send a message": 1,
-    "SQS: sent -> returned to a waiting long poll": 1,
     "S3: put a mask": 1,
     "Redis: publish -> subscriber has it": 1,
+}
+PER_CLICK = {
+    "lane": {**COMMON, "Redis: list push -> returned to a waiting pop": 1},
+    "sqs": {
+        **COMMON,
+        "SQS: send a message": 1,
+        "SQS: sent -> returned to a waiting long poll": 1,
+    },
 }
 
 
@@ -89,6 +98,26 @@ async def redis_publish(url: str, samples: int) -> list[float]:
     finally:
         await pubsub.aclose()
         await client.aclose()
+
+
+async def redis_lane(url: str, samples: int) -> list[float]:
+    pusher, popper = aioredis.Redis.from_url(url), aioredis.Redis.from_url(url)
+    key = f"bench-floor-{uuid.uuid4().hex[:8]}"
+
+    async def push_to_waiting_pop() -> float:
+        waiting = asyncio.create_task(popper.brpop([key], timeout=5))
+        await asyncio.sleep(0.05)  # the pop is waiting, as the daemon's is
+        began = time.perf_counter()
+        await pusher.lpush(key, b"hint")
+        await waiting
+        return time.perf_counter() - began
+
+    try:
+        return await timed(samples, push_to_waiting_pop)
+    finally:
+        await pusher.delete(key)
+        await pusher.aclose()
+        await popper.aclose()
 
 
 async def aws_calls(endpoint: str, samples: int) -> dict[str, list[float]]:
@@ -160,23 +189,31 @@ async def measure(stack: dict[str, Any], samples: int) -> dict[str, list[float]]
     figures["Redis: publish -> subscriber has it"] = await redis_publish(
         stack["redis_url"], samples
     )
+    figures["Redis: list push -> returned to a waiting pop"] = await redis_lane(
+        stack["redis_url"], samples
+    )
     return figures
 
 
 def floor(data_dir: Path, samples: int = 30) -> dict[str, float]:
-    """p50 in ms of each bare call, and ``"floor"``: the sum one click needs of them."""
+    """p50 in ms of each bare call, and ``"floor lane"``/``"floor sqs"``: the sum of them that
+    one click needs along each path."""
     stack = json.loads((data_dir / "devstack.json").read_text())
     figures = asyncio.run(measure(stack, samples))
     p50 = {name: statistics.median(values) * 1000 for name, values in figures.items()}
-    p50["floor"] = sum(PER_CLICK[name] * p50[name] for name in PER_CLICK)
+    for path, calls in PER_CLICK.items():
+        p50[f"floor {path}"] = sum(count * p50[name] for name, count in calls.items())
     return p50
 
 
-def show(p50: dict[str, float]) -> None:
-    print(" the floor: bare calls one click makes at the least (p50 each):")
-    for name, count in PER_CLICK.items():
+def show(p50: dict[str, float], path: str = "lane") -> None:
+    print(f" the floor: bare calls one click makes at the least, through the {path} (p50 each):")
+    for name, count in PER_CLICK[path].items():
         print(f"  {name:<46} {p50[name]:6.1f} ms x {count}")
-    print(f"  {'sum: the least a click can spend outside the model':<46} {p50['floor']:6.1f} ms")
+    total = p50[f"floor {path}"]
+    print(f"  {'sum: the least a click can spend outside the model':<46} {total:6.1f} ms")
+    for other in PER_CLICK.keys() - {path}:
+        print(f"  (through the {other}: {p50[f'floor {other}']:.1f} ms)")
 
 
 def main() -> None:

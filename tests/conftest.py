@@ -84,6 +84,10 @@ def make_settings(services: Services, database: str, tag: str, **overrides: obje
         # Every test's requests come from one client address into one Redis: the per-address
         # limit on auth calls would count the whole session. Its own tests turn it on.
         "auth_requests_per_address_per_minute": 0,
+        # Most tests take clicks' jobs from SQS (some with a stand-in daemon that reads only
+        # SQS): the fast lane would hold their messages back. Its own tests, and the dev stack's,
+        # turn it on.
+        "job_lane": False,
     }
     values.update(overrides)
     return load_settings({}, **values)

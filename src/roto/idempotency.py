@@ -17,6 +17,7 @@ import structlog
 from litestar.params import HeaderParameter
 
 from roto.errors import BadRequest, DomainError, Unprocessable
+from roto.jobs import lane
 from roto.jobs import repository as jobs_repo
 from roto.resources import Resources
 
@@ -112,7 +113,8 @@ async def create_job_once(
     status_code: int,
     create: CreateJob,
 ) -> Outcome:
-    """Run ``create`` in a transaction that also records ``key``; then wake the outbox relay.
+    """Run ``create`` in a transaction that also records ``key``; then hand the job on
+    (``lane.dispatch``: its fast lane, the outbox relay).
 
     When a concurrent request with the same key commits first, ours fails (the key's primary key,
     or a state check in ``create`` raising a domain error) and rolls back: answer its job instead.
@@ -138,6 +140,6 @@ async def create_job_once(
         if replay is not None:
             return replay
         raise
-    resources.outbox_wake.set()
+    await lane.dispatch(resources, job)
     log.info("job_queued", job_id=str(job.id), job_type=job.type)
     return Outcome(job, status_code, is_replay=False)

@@ -90,6 +90,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Job pipeline.
     outbox_poll_interval_s: float = 1.0
     idempotency_ttl_s: int = 24 * 3600
+    # Clicks' jobs go to a waiting worker through Redis, their SQS messages held back this long
+    # in case the lane fails them (``roto.jobs.lane``).
+    job_lane: bool = True
+    job_lane_hold_s: float = 2.0
     worker_role: str = "media"
     worker_concurrency: int = 2
     worker_wait_time_s: int = 10

@@ -2,7 +2,9 @@
 
 ``create_job`` writes the job and its message in the caller's transaction. After the commit,
 ``relay`` sends due messages to SQS and deletes them from the outbox; a message that cannot be
-sent stays and is retried with backoff by the relay loop, so a job survives an SQS outage.
+sent stays and is retried with backoff by the relay loop, so a job survives an SQS outage. A
+click's message is held back for a moment while its job goes through the fast lane
+(``roto.jobs.lane``), and withdrawn unsent once the job has its outcome.
 
 While tracing is on, a row keeps the trace context of the request that queued it; its send is a
 span of that trace, and the message carries the send's context (the ``traceparent`` attribute)
@@ -42,8 +44,10 @@ async def create_job(
     payload: dict[str, Any] | None = None,
     progress_total: int = 0,
     request_id: str | None = None,
+    hold_s: float = 0.0,
 ) -> repo.JobRow:
-    """Insert a queued job and its outbox message; call inside a transaction."""
+    """Insert a queued job and its outbox message, due after ``hold_s`` seconds (a job offered
+    on its fast lane, ``roto.jobs.lane``); call inside a transaction."""
     job_id = uuid.uuid4()
     job = await repo.insert_job(
         conn,
@@ -57,7 +61,7 @@ async def create_job(
     )
     body = encode_message(JobMessage(job_id=str(job_id), type=job_type, request_id=request_id))
     queue = JOB_QUEUES[job_type]
-    await repo.insert_outbox(conn, job_id, queue, body, tracing.current_traceparent())
+    await repo.insert_outbox(conn, job_id, queue, body, tracing.current_traceparent(), hold_s)
     return job
 
 

@@ -140,8 +140,17 @@ RETURNING {JOB_COLUMNS}
 SELECT_STATUS = "SELECT status FROM jobs WHERE id = $1"
 
 INSERT_OUTBOX = """
-INSERT INTO outbox (job_id, queue, body, traceparent) VALUES ($1, $2, $3, $4) RETURNING id
+INSERT INTO outbox (job_id, queue, body, traceparent, available_at)
+VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+RETURNING id
 """
+# A job with an outcome needs no message: its unsent rows go (rows a relay pass is sending are
+# left to it, not waited for).
+WITHDRAW_OUTBOX = """
+DELETE FROM outbox
+WHERE id IN (SELECT id FROM outbox WHERE job_id = $1 FOR UPDATE SKIP LOCKED)
+"""
+SEND_OUTBOX_NOW = "UPDATE outbox SET available_at = now() WHERE job_id = $1"
 # Up to $1 due rows of each queue in $2, oldest first: a burst on one queue does not hold back
 # another's messages (a click behind a thousand propagations goes out in the same pass).
 SELECT_DUE_OUTBOX = """
@@ -288,9 +297,21 @@ async def insert_outbox(
     queue: str,
     body: str,
     traceparent: str | None = None,
+    hold_s: float = 0.0,
 ) -> int:
-    outbox_id: int = await conn.fetchval(INSERT_OUTBOX, job_id, queue, body, traceparent)
+    """The job's message, due to be sent after ``hold_s`` seconds."""
+    outbox_id: int = await conn.fetchval(INSERT_OUTBOX, job_id, queue, body, traceparent, hold_s)
     return outbox_id
+
+
+async def withdraw_outbox(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """Drop the job's messages that are not sent yet (it has its outcome)."""
+    await conn.execute(WITHDRAW_OUTBOX, job_id)
+
+
+async def send_outbox_now(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """Make the job's held messages due at once."""
+    await conn.execute(SEND_OUTBOX_NOW, job_id)
 
 
 async def lock_due_outbox(

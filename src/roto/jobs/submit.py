@@ -3,7 +3,8 @@
 A repeated ``Idempotency-Key`` answers the first job before anything else happens (its checks may
 no longer pass: the first call changed the state they look at). Otherwise the caller's checks
 run, then the caller's ``prepare`` and the job with its outbox message commit in one transaction
-that also records the key; the outbox relay is woken once it has committed.
+that also records the key; once it has committed, the job is offered on its fast lane (if its
+queue has one) and the outbox relay is woken.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncpg
 import msgspec
 
 from roto import idempotency
+from roto.jobs import lane
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import JobKind
 from roto.jobs.outbox import create_job
@@ -83,6 +85,7 @@ async def submit_job(
             payload=kind.encode_payload(spec.payload),
             progress_total=spec.progress_total,
             request_id=origin.request_id,
+            hold_s=lane.hold_s(resources.settings, kind.name),
         )
         if on_queued is not None:
             await on_queued(conn, job)

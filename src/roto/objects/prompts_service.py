@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from roto.billing import service as billing
 from roto.errors import BadRequest, Conflict, NotFound, Unprocessable
+from roto.jobs import lane
 from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import SEGMENT, SegmentPayload
 from roto.jobs.outbox import create_job
@@ -292,13 +293,14 @@ async def delete_prompt(
                     payload=SEGMENT.encode_payload(payload),
                     progress_total=1,
                     request_id=origin.request_id,
+                    hold_s=lane.hold_s(resources.settings, SEGMENT.name),
                 )
                 if wait_s > 0:
                     await watch.subscribe(job.id)
         if job is None:
             await _drop_keyframe_copies(resources, video_id, row.object_id, row.frame_index)
             return None, None, deleted[0].to_wire()
-        resources.outbox_wake.set()
+        await lane.dispatch(resources, job)
         job = await watch.wait(job, wait_s)
     return job, job_mask(job), deleted[0].to_wire()
 

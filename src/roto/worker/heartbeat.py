@@ -1,5 +1,6 @@
 """Keeps a running job's claim alive: its message invisible (so it is not delivered twice) and its
-lease in the database (so no other worker claims it), for as long as the job may run."""
+lease in the database (so no other worker claims it), for as long as the job may run. A job taken
+from the fast lane has no message in hand: only its lease is kept."""
 
 from __future__ import annotations
 
@@ -21,15 +22,16 @@ ExtendLease = Callable[[], Awaitable[bool]]
 
 class VisibilityHeartbeat:
     """While entered, every ``interval_s``: extends the job's lease (``lease``, when given) and
-    the message's visibility by ``extend_s``. It stops at ``until`` (a ``time.monotonic()``
-    instant, the job's deadline): a job hung past its maximum run time is no longer kept, so its
-    message comes back and another worker may claim it once the lease has run out."""
+    the message's visibility by ``extend_s`` (when there is a message: ``receipt``). It stops at
+    ``until`` (a ``time.monotonic()`` instant, the job's deadline): a job hung past its maximum
+    run time is no longer kept, so its message comes back and another worker may claim it once
+    the lease has run out."""
 
     def __init__(
         self,
         sqs: Any,
         queue_url: str,
-        receipt: str,
+        receipt: str | None,
         *,
         interval_s: float,
         extend_s: int,
@@ -69,6 +71,8 @@ class VisibilityHeartbeat:
             if not await self._extend_lease():
                 log.info("heartbeat_stopped_lease_lost")
                 return
+            if self._receipt is None:
+                continue
             try:
                 await self._sqs.change_message_visibility(
                     QueueUrl=self._queue_url,

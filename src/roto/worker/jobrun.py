@@ -266,6 +266,8 @@ async def _finish(
         elif handler is not None and status == "failed" and handler.on_failure:
             await handler.on_failure(conn, row, code or INTERNAL_ERROR, reason or "")
         await billing.record_job_usage(conn, row)
+        # A message the fast lane held back is no longer needed (``roto.jobs.lane``).
+        await jobs_repo.withdraw_outbox(conn, row.id)
     await _publish_status(resources, row)
     return row.status == status
 

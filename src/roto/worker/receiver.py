@@ -28,6 +28,13 @@ class Delivery:
     sent_at: float | None = None
     #: The message's string attributes (the trace context travels as ``traceparent``).
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: "sqs", or "lane": a hint taken from the job's fast lane (``roto.jobs.lane``), with no
+    #: SQS message in hand to settle (its ``queue_url`` and ``receipt`` are empty).
+    via: str = "sqs"
+
+    @property
+    def from_lane(self) -> bool:
+        return self.via == "lane"
 
 
 def retry_backoff_s(receives: int, cap_s: int) -> int:
