@@ -12,5 +12,10 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_rfc3339(value: str | None) -> datetime | None:
+    """The aware datetime ``rfc3339`` wrote (to its milliseconds); None stays None."""
+    return datetime.fromisoformat(value) if value is not None else None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

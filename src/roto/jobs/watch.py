@@ -21,8 +21,9 @@ from redis.exceptions import RedisError
 
 from roto.jobs import events
 from roto.jobs import repository as jobs_repo
-from roto.jobs.schemas import TERMINAL_STATUSES
+from roto.jobs.schemas import TERMINAL_STATUSES, Job
 from roto.resources import Resources
+from roto.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,31 @@ def is_terminal(event: events.JobEvent) -> bool:
         event.event == "status"
         and isinstance(event.data, dict)
         and event.data.get("status") in TERMINAL_STATUSES
+    )
+
+
+def as_announced(job: jobs_repo.JobRow, event: events.JobEvent) -> jobs_repo.JobRow | None:
+    """``job`` as a status event of it says it now is; None when the event does not describe
+    it. A worker publishes a job's status after committing it, so a terminal event is the row as
+    stored, and the answer needs no read of its own (its lease, which no answer shows, is left
+    as it was)."""
+    try:
+        wire = msgspec.convert(event.data, Job)
+    except msgspec.ValidationError:
+        return None
+    if wire.id != str(job.id):
+        return None
+    error = wire.error
+    return msgspec.structs.replace(
+        job,
+        status=wire.status,
+        progress_done=wire.progress.done,
+        progress_total=wire.progress.total,
+        result=wire.result,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        started_at=parse_rfc3339(wire.started_at),
+        finished_at=parse_rfc3339(wire.finished_at),
     )
 
 
@@ -128,7 +154,8 @@ class JobWatch:
                 next_read = time.monotonic() + self._read_interval()
 
     async def wait(self, job: jobs_repo.JobRow, wait_s: float) -> jobs_repo.JobRow:
-        """The job once it is finished, or as it stands after ``wait_s`` seconds."""
+        """The job once it is finished (as its terminal event announced it), or as it stands
+        after ``wait_s`` seconds."""
         if wait_s <= 0 or job.status in TERMINAL_STATUSES:
             return job
         until = time.monotonic() + wait_s
@@ -138,6 +165,9 @@ class JobWatch:
             job = await self.read(job.id) or job
         async for event in self.follow(job, until=until):
             if isinstance(event, events.JobEvent) and is_terminal(event):
+                announced = as_announced(job, event)
+                if announced is not None:
+                    return announced
                 break
         return await self.read(job.id) or job
 
