@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import msgspec
 import structlog
@@ -278,15 +279,11 @@ class WorkerRuntime:
             )
             disposition: Disposition | Defer = Disposition.RETRY
             try:
-                disposition = await self._run(job_id, message, delivery)
-                outcome = "defer" if isinstance(disposition, Defer) else disposition.value
-                span.set_attribute("roto.job.disposition", outcome)
-                await self._settle(delivery, disposition)
-            except asyncio.CancelledError:
-                await self._hand_back(delivery)
-                raise
-            except Exception as exc:  # settling itself failed: SQS redelivers after the timeout
-                log.error("message_settle_failed", error=repr(exc))
+                async with self._settling(delivery):
+                    disposition = await self._run(job_id, message, delivery)
+                    outcome = "defer" if isinstance(disposition, Defer) else disposition.value
+                    span.set_attribute("roto.job.disposition", outcome)
+                    await self._settle(delivery, disposition)
             finally:
                 if delivery.from_lane:
                     self._end_lane_run(job_id, disposition)
@@ -348,14 +345,21 @@ class WorkerRuntime:
             interval_s=self._settings.worker_heartbeat_interval_s,
             extend_s=self._settings.worker_visibility_timeout_s,
         )
-        try:
+        async with self._settling(delivery):
             async with hidden:
                 disposition = await asyncio.shield(run)
             await self._settle(delivery, disposition)
+
+    @contextlib.asynccontextmanager
+    async def _settling(self, delivery: Delivery) -> AsyncIterator[None]:
+        """Around running and settling ``delivery``: cancelled (the drain timed out), it goes back
+        to its queue at once; settling it failed, SQS delivers it again after its timeout."""
+        try:
+            yield
         except asyncio.CancelledError:
             await self._hand_back(delivery)
             raise
-        except Exception as exc:  # settling itself failed: SQS redelivers after the timeout
+        except Exception as exc:
             log.error("message_settle_failed", error=repr(exc))
 
     async def _settle(self, delivery: Delivery, disposition: Disposition | Defer) -> None:
