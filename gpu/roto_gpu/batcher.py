@@ -224,7 +224,8 @@ class Batcher:
                 return await asyncio.shield(request.future)
             remaining = request.deadline - time.monotonic()
             try:
-                return await asyncio.wait_for(asyncio.shield(request.future), remaining)
+                async with asyncio.timeout(remaining):
+                    return await asyncio.shield(request.future)
             except TimeoutError:
                 if self._withdraw(request):
                     self.metrics.requests.labels(request.kind, "deadline").inc()

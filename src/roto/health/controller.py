@@ -21,7 +21,8 @@ async def healthz() -> dict[str, str]:
 
 async def _check(name: str, probe: Any) -> tuple[str, str]:
     try:
-        await asyncio.wait_for(probe, timeout=CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await probe
     except Exception as exc:
         return name, f"error: {type(exc).__name__}: {exc}"[:300]
     return name, "ok"
@@ -61,7 +62,8 @@ async def _model_info(resources: Resources) -> dict[str, Any]:
     """What the GPU daemon last reported about its model (it publishes to Redis), if known;
     nothing when Redis does not answer in time (its check says why)."""
     try:
-        raw = await asyncio.wait_for(resources.redis.get("roto:model:info"), CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            raw = await resources.redis.get("roto:model:info")
     except Exception:
         return {}
     if not raw:
