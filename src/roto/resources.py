@@ -17,6 +17,7 @@ from roto import aws, db
 from roto.emf import MetricLog
 from roto.ratelimit import UserSlots
 from roto.settings import Settings
+from roto.subscribers import Subscribers
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Resources:
     # What each user holds open in this process (the API's caps per user).
     event_streams: UserSlots = field(default_factory=lambda: UserSlots("open event streams", 5))
     prompt_waits: UserSlots = field(default_factory=lambda: UserSlots("waiting prompts", 1))
+    # Pub/sub connections kept between job watches (no connect per watch).
+    subscribers: Subscribers = field(default_factory=Subscribers)
     # CloudWatch metrics (EMF lines on stdout; off unless ``metrics_emf``).
     metrics: MetricLog = field(default_factory=MetricLog.off)
 
@@ -69,4 +72,6 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         s3, sqs = await aws.open_clients(settings, stack)
         queue_urls = await aws.resolve_queue_urls(sqs, settings)
         metrics = MetricLog.from_settings(settings)
-        yield Resources(settings, pool, redis, s3, sqs, queue_urls, metrics=metrics)
+        resources = Resources(settings, pool, redis, s3, sqs, queue_urls, metrics=metrics)
+        stack.push_async_callback(resources.subscribers.close_all)
+        yield resources

@@ -17,20 +17,18 @@ from typing import Any
 import anyio
 import msgspec
 import structlog
-from redis.exceptions import RedisError
 
 from roto.jobs import events
 from roto.jobs import repository as jobs_repo
 from roto.jobs.schemas import TERMINAL_STATUSES, Job
 from roto.resources import Resources
+from roto.subscribers import REDIS_ERRORS
 from roto.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
 
 #: A subscription that takes longer than this counts as Redis being away.
 SUBSCRIBE_TIMEOUT_S = 2.0
-CLOSE_TIMEOUT_S = 2.0
-_REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 
 class Ping:
@@ -81,6 +79,10 @@ class JobWatch:
         self._resync_s = resync_s
         self._poll_s = poll_s
         self._pubsub: Any | None = None
+        self._channel = ""
+        # False while a read is under way or after one failed: the connection may then hold
+        # half a reply, and is closed rather than kept for the next watch.
+        self._between_reads = True
         self.job_id: uuid.UUID | None = None
 
     async def __aenter__(self) -> JobWatch:
@@ -98,16 +100,17 @@ class JobWatch:
         the watch reading PostgreSQL instead."""
         await self._close()
         self.job_id = job_id
-        pubsub = self._resources.redis.pubsub()
+        channel = events.channel(str(job_id))
+        pubsub = self._resources.subscribers.take(self._resources.redis)
+        self._pubsub, self._channel, self._between_reads = pubsub, channel, False
         try:
             with anyio.fail_after(SUBSCRIBE_TIMEOUT_S):
-                await pubsub.subscribe(events.channel(str(job_id)))
-        except _REDIS_ERRORS as exc:
+                await pubsub.subscribe(channel)
+        except REDIS_ERRORS as exc:
             log.warning("job_watch_subscribe_failed", job_id=str(job_id), error=repr(exc))
-            self._pubsub = pubsub
             await self._close()
             return
-        self._pubsub = pubsub
+        self._between_reads = True
 
     async def read(self, job_id: uuid.UUID) -> jobs_repo.JobRow | None:
         async with self._resources.pool.acquire() as conn:
@@ -180,15 +183,19 @@ class JobWatch:
         if self._pubsub is None:
             await anyio.sleep(timeout_s)
             return None
+        self._between_reads = False
         try:
             message = await self._pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=timeout_s
             )
-        except _REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             log.warning("job_watch_redis_lost", job_id=str(self.job_id), error=repr(exc))
             await self._close()
             return None
+        self._between_reads = True
         if message is None or message.get("type") != "message":
+            return None
+        if _text(message.get("channel")) != self._channel:  # an earlier watch's, on a reused PubSub
             return None
         try:
             return events.decode_event(message["data"])
@@ -198,11 +205,9 @@ class JobWatch:
 
     async def _close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
-        if pubsub is None:
-            return
-        # Shielded: a client that hung up cancels the watch, and the connection must still go back.
-        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
-            try:
-                await pubsub.aclose()
-            except _REDIS_ERRORS as exc:
-                log.warning("job_watch_close_failed", error=repr(exc))
+        if pubsub is not None:
+            await self._resources.subscribers.give_back(pubsub, reusable=self._between_reads)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
