@@ -8,11 +8,13 @@ import socket
 import time
 import uuid
 
+import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from roto.ratelimit import WINDOW_S
+from roto.settings import Settings
 from tests.factories import PASSWORD, signup
 
 
@@ -151,3 +153,36 @@ async def test_limits_hold_while_redis_is_down(client: AsyncTestClient) -> None:
 
     assert guesses == [401, 401, 429]
     assert calls == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("settings", [{"rate_limit_per_minute": 2}], indirect=True)
+async def test_the_limit_counts_bearer_and_api_key_calls_and_a_gone_account_is_401(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    """A bearer request is counted while its account is looked up: the count is the same as
+    counting after, and a token whose account is gone is 401, not 429, past the limit."""
+    headers = await signup(client)
+    await fresh_window()
+    created = (await client.post("/v1/api-keys", json={"name": "ci"}, headers=headers)).json()
+    key = created["key"]
+    # The key and the token name one user: one count between them.
+    statuses = [
+        (await client.get("/v1/videos", headers=headers)).status_code,
+        (await client.get("/v1/videos", headers={"X-API-Key": key})).status_code,
+        (await client.get("/v1/videos", headers={"X-API-Key": key})).status_code,
+        (await client.get("/v1/videos", headers=headers)).status_code,
+    ]
+    assert statuses == [200, 429, 429, 429]  # the key-creating call counted too
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        me = await client.get("/v1/me", headers=headers)  # still 429: the account exists
+        assert me.status_code == 429
+        user_id = await conn.fetchval(
+            "SELECT user_id FROM api_keys WHERE id = $1", uuid.UUID(created["id"])
+        )
+        await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+    finally:
+        await conn.close()
+    gone = await client.get("/v1/videos", headers=headers)
+    assert gone.status_code == 401 and "no longer exists" in gone.json()["detail"]

@@ -186,22 +186,13 @@ async def authenticate(
     resources: Resources, authorization: str | None, api_key: str | None
 ) -> CurrentUser:
     """The caller named by a bearer access token or else an API key; 401 otherwise."""
-    pool, settings = resources.pool, resources.settings
     if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise security.unauthorized("Authorization header must be 'Bearer <access_token>'")
-        user_id = security.decode_access_token(settings, token.strip())
-        async with pool.acquire() as conn:
-            user = await repo.get_identity(conn, user_id)
-        if user is None:
-            raise security.unauthorized("invalid access token: the account no longer exists")
-        return user
+        return await bearer_identity(resources, bearer_subject(resources.settings, authorization))
     if api_key is not None:
         # Only keys we issued can match; skip the query for anything else.
         if not api_key.startswith(security.API_KEY_PREFIX):
             raise security.unauthorized("invalid API key")
-        async with pool.acquire() as conn:
+        async with resources.pool.acquire() as conn:
             user = await repo.authenticate_api_key(conn, security.digest(api_key))
         if user is None:
             raise security.unauthorized("invalid API key")
@@ -209,6 +200,24 @@ async def authenticate(
     raise security.unauthorized(
         "authentication required: send 'Authorization: Bearer <access_token>' or 'X-API-Key'"
     )
+
+
+def bearer_subject(settings: Settings, authorization: str) -> uuid.UUID:
+    """The user id of a valid ``Bearer <access_token>`` header (signature, expiry, issuer and
+    type checked, no query); 401 otherwise."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise security.unauthorized("Authorization header must be 'Bearer <access_token>'")
+    return security.decode_access_token(settings, token.strip())
+
+
+async def bearer_identity(resources: Resources, user_id: uuid.UUID) -> CurrentUser:
+    """The account a valid access token names; 401 when it no longer exists."""
+    async with resources.pool.acquire() as conn:
+        user = await repo.get_identity(conn, user_id)
+    if user is None:
+        raise security.unauthorized("invalid access token: the account no longer exists")
+    return user
 
 
 async def get_account(resources: Resources, user: CurrentUser) -> Me:
