@@ -37,18 +37,20 @@ SET base_score = CASE WHEN masks.source = 'propagation' THEN masks.score ELSE ma
     storage_key = EXCLUDED.storage_key, job_id = EXCLUDED.job_id, updated_at = now()
 """
 # The frame is no longer a keyframe: the propagated mask it covered comes back, or the row goes.
-RESTORE_BASE_MASK = """
-UPDATE masks
-SET source = 'propagation', score = base_score, area = base_area,
-    storage_key = base_storage_key, job_id = base_job_id,
-    base_score = NULL, base_area = NULL, base_storage_key = NULL, base_job_id = NULL,
-    updated_at = now()
-WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
-  AND source = 'prompt' AND base_storage_key IS NOT NULL
-"""
-DELETE_KEYFRAME_MASK = """
+# One statement (one round trip); its two parts touch disjoint rows (with a base, without).
+END_KEYFRAME_MASK = """
+WITH restored AS (
+    UPDATE masks
+    SET source = 'propagation', score = base_score, area = base_area,
+        storage_key = base_storage_key, job_id = base_job_id,
+        base_score = NULL, base_area = NULL, base_storage_key = NULL, base_job_id = NULL,
+        updated_at = now()
+    WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
+      AND source = 'prompt' AND base_storage_key IS NOT NULL
+)
 DELETE FROM masks
-WHERE video_id = $1 AND object_id = $2 AND frame_index = $3 AND source = 'prompt'
+WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
+  AND source = 'prompt' AND base_storage_key IS NULL
 """
 LIST_MASKS = """
 SELECT video_id, object_id, frame_index, source, score, area, storage_key, job_id, updated_at
@@ -90,8 +92,7 @@ async def end_keyframe_mask(
     conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int, frame_index: int
 ) -> None:
     """Put back the propagated mask a keyframe covered (or drop the row when there was none)."""
-    await conn.execute(RESTORE_BASE_MASK, video_id, object_id, frame_index)
-    await conn.execute(DELETE_KEYFRAME_MASK, video_id, object_id, frame_index)
+    await conn.execute(END_KEYFRAME_MASK, video_id, object_id, frame_index)
 
 
 async def list_masks(

@@ -57,8 +57,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id, video_id, object_id, frame_index, points, labels, box, created_at, mask, version,
        state_key
 """
-DELETE_FRAME_PROMPTS = """
-DELETE FROM prompts WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
+# The frame stops being a keyframe: its prompts and its context row go, in one round trip.
+END_KEYFRAME = """
+WITH context AS (
+    DELETE FROM keyframes WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
+), gone AS (
+    DELETE FROM prompts WHERE video_id = $1 AND object_id = $2 AND frame_index = $3
+    RETURNING 1
+)
+SELECT count(*) FROM gone
 """
 SELECT_KEYFRAME_PROMPTS = """
 SELECT id, video_id, object_id, frame_index, points, labels, box, created_at, mask, version,
@@ -146,12 +153,13 @@ async def insert_prompt(
     return row
 
 
-async def delete_frame_prompts(
+async def end_keyframe(
     conn: asyncpg.Connection, video_id: uuid.UUID, object_id: int, frame_index: int
 ) -> int:
-    """Drop an object's prompts on one frame; returns how many went."""
-    status: str = await conn.execute(DELETE_FRAME_PROMPTS, video_id, object_id, frame_index)
-    return int(status.split()[-1])
+    """Drop an object's prompts on one frame and the frame's keyframe row; returns how many
+    prompts went."""
+    deleted: int = await conn.fetchval(END_KEYFRAME, video_id, object_id, frame_index)
+    return deleted
 
 
 async def keyframe_prompts(

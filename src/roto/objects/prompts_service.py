@@ -165,9 +165,11 @@ async def submit_prompt(
             object_id, frame = prompt.object_id, prompt.frame_index
             if await repo.lock_object_for_prompt(conn, video_id, object_id) is None:
                 raise unknown_object(object_id)
+            held = 0  # after a replace the frame holds no prompt
             if prompt.mode == "replace":
                 await end_keyframe(conn, video_id, object_id, frame)
-            held = await prompts_repo.keyframe_points(conn, video_id, object_id, frame)
+            else:
+                held = await prompts_repo.keyframe_points(conn, video_id, object_id, frame)
             if held + len(prompt.points) > MAX_POINTS:
                 raise too_many_points(held, len(prompt.points))
             row = await prompts_repo.insert_prompt(
@@ -216,8 +218,7 @@ async def end_keyframe(
 ) -> int:
     """Drop every prompt of the object on the frame, which stops being a keyframe: its mask row
     gives back the propagated mask it covered (or goes). Returns how many prompts went."""
-    deleted = await prompts_repo.delete_frame_prompts(conn, video_id, object_id, frame_index)
-    await prompts_repo.delete_keyframe(conn, video_id, object_id, frame_index)
+    deleted = await prompts_repo.end_keyframe(conn, video_id, object_id, frame_index)
     await masks_repo.end_keyframe_mask(conn, video_id, object_id, frame_index)
     return deleted
 
