@@ -159,13 +159,18 @@ async def _run(
 
 async def _run_handler(ctx: JobContext, handler: JobHandler, max_run_s: float) -> Disposition:
     resources, job, receives = ctx.resources, ctx.job, ctx.receives
-    await _publish_status(resources, job)
+    # "running" goes out while the handler starts (a Redis round trip off a click's path); it is
+    # out before any outcome is, since every outcome is stored after the run.
+    announcing = asyncio.ensure_future(_publish_status(resources, job))
     log.info("job_started", attempt=job.attempts, receives=receives)
     started = time.monotonic()
     deadline = asyncio.timeout(max_run_s)
     try:
         async with deadline:
-            outcome = await handler.run(ctx)
+            try:
+                outcome = await handler.run(ctx)
+            finally:
+                await announcing
         result: dict[str, Any] = msgspec.to_builtins(outcome)
     except JobFailed as exc:
         log.info("job_failed", code=exc.code, reason=exc.message)
