@@ -44,13 +44,14 @@ class RecentStates:
             self._states.move_to_end(key)
         return state
 
-    def keep(self, key: str, data: bytes) -> None:
-        """Remember the state stored as ``data`` (``KeyframeState.to_bytes``), in the form a read
-        from S3 gives: the next decode starts from the same numbers either way."""
-        self._states[key] = KeyframeState.from_bytes(data)
+    def keep(self, key: str, state: KeyframeState) -> KeyframeState:
+        """Remember ``state`` in the form a read from S3 gives (``KeyframeState.as_stored``):
+        the next decode starts from the same numbers either way. Returns what is kept."""
+        kept = self._states[key] = state.as_stored()
         self._states.move_to_end(key)
         while len(self._states) > self._entries:
             self._states.popitem(last=False)
+        return kept
 
     def write_behind(
         self, key: str, write: Awaitable[None], *, after: asyncio.Event | None = None

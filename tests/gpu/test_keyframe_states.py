@@ -16,12 +16,29 @@ def state(value: float) -> KeyframeState:
     return KeyframeState(logits, np.arange(3, dtype=np.float32), 0.5, 0.9)
 
 
+def test_a_state_as_stored_is_what_a_read_of_its_bytes_gives() -> None:
+    rng = np.random.default_rng(3)
+    made = KeyframeState(
+        rng.normal(size=(8, 8)),  # float64, as a model output could be
+        rng.normal(size=5).astype(np.float32),
+        np.float32(-0.37),
+        0.123456789012345,
+    )
+    kept, read = made.as_stored(), KeyframeState.from_bytes(made.to_bytes())
+    assert kept.pred_masks.dtype == read.pred_masks.dtype == np.float32
+    np.testing.assert_array_equal(kept.pred_masks, read.pred_masks)
+    np.testing.assert_array_equal(kept.obj_ptr, read.obj_ptr)
+    assert (kept.object_score_logits, kept.score) == (read.object_score_logits, read.score)
+    assert type(kept.score) is float and type(kept.object_score_logits) is float
+    assert kept.obj_ptr is not made.obj_ptr  # its own copy
+
+
 def test_a_kept_state_reads_back_as_stored_and_the_oldest_goes_first() -> None:
     states = RecentStates(entries=2)
     for name, value in (("a", 1.0), ("b", 2.0)):
-        states.keep(name, state(value).to_bytes())
+        states.keep(name, state(value))
     assert states.get("a") is not None  # now the most recently used
-    states.keep("c", state(3.0).to_bytes())
+    states.keep("c", state(3.0))
     assert states.get("b") is None
     kept = states.get("a")
     assert kept is not None

@@ -38,7 +38,11 @@ from roto_gpu.batcher import DeadlineExceeded, Priority, QueueFull
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as repo
 from roto_gpu.jobs.frames import check_frame, load_frame
-from roto_gpu.jobs.keyframe_masks import index_keyframe_mask, put_keyframe_mask
+from roto_gpu.jobs.keyframe_masks import (
+    index_keyframe_mask,
+    keyframe_mask_object,
+    put_keyframe_mask,
+)
 from roto_gpu.jobs.keyframes import KeyframeComputer, KeyframeOutcome
 from roto_gpu.model.detector import DetectRequest, Instance
 
@@ -199,11 +203,11 @@ class DetectJobs:
             for state_prompt, key in outcome.new_states:
                 await prompts_repo.set_state_key(conn, state_prompt, key)
         resources = self._engine.resources
-        stored = await asyncio.gather(
-            *(put_keyframe_mask(resources, job.video_id, item.mask) for item in made)
-        )
-        for mask in stored:
-            await index_keyframe_mask(conn, resources, job.video_id, mask, row.id)
+        async with asyncio.TaskGroup() as group:
+            for item in made:
+                stored = keyframe_mask_object(job.video_id, item.mask)
+                group.create_task(put_keyframe_mask(resources, stored))
+                await index_keyframe_mask(conn, stored, row.id)
         await repo.release_object_ids(conn, row.id)
         if job.propagate:
             await _queue_propagation(conn, row, job, object_ids)

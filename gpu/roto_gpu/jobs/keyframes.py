@@ -187,10 +187,10 @@ class KeyframeComputer:
             if last_of_prompt:
                 row = rows[step.prompt]
                 key = state_key(self.video_id, object_id, frame, row.id)
-                data = result.state.to_bytes()
-                self.engine.states.keep(key, data)
+                kept = self.engine.states.keep(key, result.state)
+                # Serialized in the write itself, behind the answer.
                 self.engine.states.write_behind(
-                    key, self.store.put(key, data), after=self.writes_after
+                    key, self._put_state(key, kept), after=self.writes_after
                 )
                 new_states.append((row.id, key))
                 clock.lap("state_store_ms")
@@ -326,6 +326,9 @@ class KeyframeComputer:
             encoded=len(wanted),
         )
         return features
+
+    async def _put_state(self, key: str, state: KeyframeState) -> None:
+        await self.store.put(key, state.to_bytes())
 
     async def _submit(self, kind: str, item: Any, timing: RequestTiming | None = None) -> Any:
         return await model_spans.submit(

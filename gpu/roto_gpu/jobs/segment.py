@@ -4,8 +4,8 @@ predictor decodes them (``roto_gpu.jobs.keyframes``), stored as COCO RLE.
 What the job makes is stored in the transaction that finishes it, under a per-keyframe lock and
 only while the keyframe's prompts are still those it was made from: a slower job for an earlier
 click never overwrites the mask of a later one. The prompts' states and the keyframe's context
-(already in S3) are recorded there too; the mask goes to S3, the masks row and the Redis copy
-(``roto_gpu.jobs.keyframe_masks``).
+(already in S3) are recorded there too; the mask goes to S3 and its Redis copy while the masks row
+is written (``roto_gpu.jobs.keyframe_masks``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from roto_gpu.batcher import DeadlineExceeded, Priority, QueueFull
 from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as repo
 from roto_gpu.jobs.frames import check_frame
-from roto_gpu.jobs.keyframe_masks import index_keyframe_mask, put_keyframe_mask
+from roto_gpu.jobs.keyframe_masks import (
+    index_keyframe_mask,
+    keyframe_mask_object,
+    put_keyframe_mask,
+)
 from roto_gpu.jobs.keyframes import KeyframeComputer, KeyframeOutcome
 
 log = structlog.get_logger(__name__)
@@ -113,15 +117,16 @@ class SegmentJobs:
         if made is None or tuple(r.id for r in current) != made.used:
             log.info("segment_mask_superseded", prompts_now=len(current))
             return
-        resources = self._engine.resources
+        stored = keyframe_mask_object(job.video_id, mask)
         async with asyncio.TaskGroup() as group:
-            # The mask's S3 write runs while this connection records the keyframe and states.
-            putting = group.create_task(put_keyframe_mask(resources, job.video_id, mask))
+            # The mask's S3 write runs while this connection records the keyframe, the states
+            # and the mask's row; the transaction commits only once it is written.
+            group.create_task(put_keyframe_mask(self._engine.resources, stored))
             if made.new_keyframe is not None:
                 await prompts_repo.insert_keyframe(conn, made.new_keyframe)
             for prompt_id, key in made.new_states:
                 await prompts_repo.set_state_key(conn, prompt_id, key)
-        await index_keyframe_mask(conn, resources, job.video_id, putting.result(), row.id)
+            await index_keyframe_mask(conn, stored, row.id)
         log.info("segment_mask_stored", store_ms=round((time.monotonic() - started) * 1000, 1))
 
     async def on_failure(

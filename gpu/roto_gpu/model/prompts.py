@@ -65,6 +65,16 @@ class KeyframeState:
         )
         return buffer.getvalue()
 
+    def as_stored(self) -> KeyframeState:
+        """This state as ``from_bytes(to_bytes())`` gives it back (float32 arrays of its own,
+        float scalars), without serializing it."""
+        return KeyframeState(
+            self.pred_masks.astype(np.float32),
+            self.obj_ptr.astype(np.float32),
+            float(np.float64(self.object_score_logits)),
+            float(np.float64(self.score)),
+        )
+
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyframeState:
         """Parse what ``to_bytes`` wrote; ValueError for anything else."""
