@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from roto.devstack.children import CPU_IMAGE_SIZE, app_processes, gpu_banner, gpu_env
+from roto.devstack.children import (
+    CPU_IMAGE_SIZE,
+    CPU_OMP_SPINCOUNT,
+    app_processes,
+    gpu_banner,
+    gpu_env,
+)
 from roto.settings import load_settings
 
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no GPU daemon child")
@@ -36,11 +42,24 @@ def test_a_checkpoint_and_an_image_size_that_are_set_are_left_alone() -> None:
             {}, model_device="cpu", model_checkpoint="/models/sam2.pt", model_image_size=768
         )
     )
-    assert env == {}
+    assert [name for name in env if name.startswith("ROTO_")] == []
 
 
 def test_a_gpu_keeps_the_configs_image_size() -> None:
     assert "ROTO_MODEL_IMAGE_SIZE" not in gpu_env(load_settings({}, model_device="cuda"))
+
+
+def test_on_a_cpu_openmp_threads_spin_less_unless_the_environment_says_how_they_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    assert gpu_env(load_settings({}, model_device="cpu"))["GOMP_SPINCOUNT"] == str(
+        CPU_OMP_SPINCOUNT
+    )
+    assert "GOMP_SPINCOUNT" not in gpu_env(load_settings({}, model_device="cuda"))
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert "GOMP_SPINCOUNT" not in gpu_env(load_settings({}, model_device="cpu"))
 
 
 def test_the_banner_says_random_weights_and_the_reduced_size() -> None:

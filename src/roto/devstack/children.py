@@ -20,6 +20,13 @@ STACK_SETTINGS = ("data_dir", "host", "port", "database_url", "redis_url", "aws_
 # Without a GPU the dev stack runs SAM2 at this input size unless told otherwise: on a 2-core
 # machine one encoder pass of the tiny model took 3-6 s at the config's 1024 px, 0.5 s at 512.
 CPU_IMAGE_SIZE = 512
+# On a CPU, torch's OpenMP threads spin this many rounds after each parallel region before they
+# sleep (libgomp's default is 300000, hundreds of microseconds on every core after every model
+# call). The daemon shares a few cores with PostgreSQL, Redis, the S3 endpoint and the API: on
+# the 2-core reference machine the spinning held up the work after each mask decode, and a click
+# on a cached frame took 3 ms less with this (docs/performance.md, section 4), the decoder as fast.
+CPU_OMP_SPINCOUNT = 20000
+OMP_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 # Present whenever the NVIDIA driver is loaded; cheaper than importing torch to ask it.
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 JWT_SECRET = ENV_PREFIX + "JWT_SECRET"
@@ -82,8 +89,9 @@ def local_checkpoint(settings: Settings) -> tuple[Path, str] | None:
 def gpu_env(settings: Settings) -> dict[str, str]:
     """What the dev stack adds for its GPU daemon: the checkpoint `make weights` fetched, else
     random weights, when no checkpoint is set (and beside a fetched one, random weights for the
-    concept detector, whose gated weights `make weights` cannot fetch); a
-    smaller input on a CPU so a click stays interactive."""
+    concept detector, whose gated weights `make weights` cannot fetch); on a CPU, a smaller input
+    so a click stays interactive, and OpenMP threads that spin less (unless the environment
+    says how they wait)."""
     env: dict[str, str] = {}
     fetched = None if settings.model_checkpoint else local_checkpoint(settings)
     if fetched is not None:
@@ -95,6 +103,8 @@ def gpu_env(settings: Settings) -> dict[str, str]:
         env[ENV_PREFIX + "MODEL_ALLOW_RANDOM_WEIGHTS"] = "true"
     if settings.model_image_size == 0 and runs_on_cpu(settings):
         env[ENV_PREFIX + "MODEL_IMAGE_SIZE"] = str(CPU_IMAGE_SIZE)
+    if runs_on_cpu(settings) and not any(name in os.environ for name in OMP_VARIABLES):
+        env["GOMP_SPINCOUNT"] = str(CPU_OMP_SPINCOUNT)
     return env
 
 
