@@ -46,23 +46,30 @@ class Subscribers:
 
     async def give_back(self, pubsub: Any, *, reusable: bool) -> None:
         """Unsubscribe ``pubsub`` and keep it for the next watch; close it instead when it is
-        not ``reusable``, when enough are kept, or when the UNSUBSCRIBE fails. Shielded: a client
-        that hung up cancels its watch, and the connection must still go back."""
+        not ``reusable``, when enough are kept, or when the UNSUBSCRIBE fails or hangs.
+        Shielded: a client that hung up cancels its watch, and the connection must still go
+        back."""
         with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
-            if reusable and len(self._idle) < self._keep:
-                try:
-                    await pubsub.unsubscribe()  # sent only: the next user reads its reply
-                except REDIS_ERRORS as exc:
-                    log.info("subscriber_not_kept", error=repr(exc))
-                else:
-                    self._idle.append(pubsub)
-                    return
+            kept = reusable and len(self._idle) < self._keep and await _unsubscribed(pubsub)
+            if kept and len(self._idle) < self._keep:  # others may have come back meanwhile
+                self._idle.append(pubsub)
+                return
+        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
             await close(pubsub)
 
     async def close_all(self) -> None:
         idle, self._idle = self._idle, []
         for pubsub in idle:
             await close(pubsub)
+
+
+async def _unsubscribed(pubsub: Any) -> bool:
+    try:
+        await pubsub.unsubscribe()  # sent only: the next user reads its reply
+    except REDIS_ERRORS as exc:
+        log.info("subscriber_not_kept", error=repr(exc))
+        return False
+    return True
 
 
 async def close(pubsub: Any) -> None:
