@@ -112,9 +112,15 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def start_stack(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+def start_stack(
+    data_dir: Path, args: argparse.Namespace, tree: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The dev stack on free ports; its code from ``tree`` (another checkout of this
+    repository) instead of the installed one when given."""
     port, redis_port, aws_port = free_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROTO_", "AWS_"))}
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(str(tree / part) for part in ("src", "gpu"))
     env.update(
         ROTO_DATA_DIR=str(data_dir),
         ROTO_PORT=str(port),
@@ -129,7 +135,7 @@ def start_stack(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Po
     log = (data_dir / "bench-stack.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "roto.devstack"],
-        cwd=REPO,
+        cwd=tree or REPO,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
