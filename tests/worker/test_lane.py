@@ -120,6 +120,7 @@ async def test_a_job_redis_cannot_take_has_its_message_sent_at_once(
         began = time.monotonic()
         await lane.dispatch(dataclasses.replace(resources, redis=away), job)
         assert time.monotonic() - began < 2 * settings.redis_timeout_s + 1
+        assert resources.outbox_wake.is_set()  # the relay is woken to send it
         assert await relay(resources) == 1  # not offered: sent at once
         # Paused after the failure: the next offer does not even try.
         began = time.monotonic()
@@ -135,6 +136,7 @@ async def test_a_hint_nobody_takes_leaves_the_job_to_sqs_once_its_hold_is_over(
 ) -> None:
     job = await queue_job(resources)
     await lane.dispatch(resources, job)
+    assert not resources.outbox_wake.is_set()  # offered: nothing is due for the relay yet
     assert await relay(resources) == 0
     deadline = time.monotonic() + 10
     while await relay(resources) == 0:  # due half a second after the commit

@@ -73,10 +73,14 @@ def hold_s(settings: Settings, job_type: str) -> float:
 
 
 async def dispatch(resources: Resources, job: JobRow) -> None:
-    """Once ``job`` has committed: offer it on its lane, and wake the outbox relay. A job whose
-    message was held for the lane and could not be offered has it sent at once instead."""
-    held = hold_s(resources.settings, job.type) > 0
-    if held and not await offer(resources.redis, resources.settings.queue_names, job):
+    """Once ``job`` has committed: offer it on its lane, or else wake the outbox relay to send
+    its message. A job whose message was held for the lane and could not be offered has it sent
+    at once instead. A message held for an offered job is not due yet: the relay's periodic
+    pass sends it if the hold runs out, and a pass now would find nothing to send (on a click's
+    path, a query and the CPU it takes while the daemon decodes)."""
+    if hold_s(resources.settings, job.type) > 0:
+        if await offer(resources.redis, resources.settings.queue_names, job):
+            return
         async with resources.pool.acquire() as conn:
             await repo.send_outbox_now(conn, job.id)
     resources.outbox_wake.set()
