@@ -1,11 +1,14 @@
 """The pool's release without asyncpg's reset query (``roto.db.create_pool``): what it rests on
-holds in the sources, and a transaction left open still ends at release."""
+holds in the sources, and a transaction left open still ends at release. The outbox's job
+index serves the withdrawal every finished job makes."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
+from roto.jobs.repository import WITHDRAW_OUTBOX
 from roto.resources import Resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,3 +70,14 @@ async def test_a_transaction_left_open_is_rolled_back_at_release(resources: Reso
     finally:
         for conn in held:
             await pool.release(conn)
+
+
+async def test_a_finished_jobs_withdrawal_finds_its_messages_by_index(
+    resources: Resources,
+) -> None:
+    """Every finished job withdraws its held message: by ``outbox_job_idx``, not by a scan of
+    the whole outbox (which grows while SQS is away)."""
+    async with resources.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # as on a table too big to scan
+        plan = await conn.fetch("EXPLAIN " + WITHDRAW_OUTBOX, uuid.uuid4())
+    assert "outbox_job_idx" in "\n".join(row[0] for row in plan)
