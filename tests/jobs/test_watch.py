@@ -35,12 +35,10 @@ async def announce_when_subscribed(
     await events.publish(resources.redis, str(job.id), "status", data)
 
 
-async def test_the_answer_is_the_job_its_terminal_event_announced(resources: Resources) -> None:
-    job = await queued_job(resources)
-    now = utcnow()
-    finished = msgspec.structs.replace(
-        job, status="succeeded", result={"mask": "m"}, started_at=now, finished_at=now
-    )
+async def wait_for_announced(
+    resources: Resources, job: jobs_repo.JobRow, finished: jobs_repo.JobRow
+) -> jobs_repo.JobRow:
+    """A watch's answer to a ``?wait=`` of ``job`` while ``finished`` is announced for it."""
     async with JobWatch(resources, resync_s=60, poll_s=60) as watch:
         await watch.subscribe(job.id)
         announcing = asyncio.create_task(
@@ -48,6 +46,16 @@ async def test_the_answer_is_the_job_its_terminal_event_announced(resources: Res
         )
         answer = await watch.wait(job, 10)
         await announcing
+    return answer
+
+
+async def test_the_answer_is_the_job_its_terminal_event_announced(resources: Resources) -> None:
+    job = await queued_job(resources)
+    now = utcnow()
+    finished = msgspec.structs.replace(
+        job, status="succeeded", result={"mask": "m"}, started_at=now, finished_at=now
+    )
+    answer = await wait_for_announced(resources, job, finished)
     # The row still says queued: the answer came from the event, not from a read.
     assert answer.status == "succeeded" and answer.result == {"mask": "m"}
     assert answer.to_wire() == finished.to_wire()
@@ -80,15 +88,8 @@ async def test_watches_one_after_another_reuse_one_subscriber_connection(
     await resources.redis.ping()
     before = None
     for job in jobs:
-        now = utcnow()
-        finished = msgspec.structs.replace(job, status="succeeded", finished_at=now)
-        async with JobWatch(resources, resync_s=60, poll_s=60) as watch:
-            await watch.subscribe(job.id)
-            announcing = asyncio.create_task(
-                announce_when_subscribed(resources, job, msgspec.to_builtins(finished.to_wire()))
-            )
-            answer = await watch.wait(job, 10)
-            await announcing
+        finished = msgspec.structs.replace(job, status="succeeded", finished_at=utcnow())
+        answer = await wait_for_announced(resources, job, finished)
         assert answer.status == "succeeded"  # each answer came from its own job's event
         assert resources.subscribers.idle == 1
         if before is None:
