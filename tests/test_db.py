@@ -8,7 +8,9 @@ import re
 import uuid
 from pathlib import Path
 
-from roto.jobs.repository import WITHDRAW_OUTBOX
+import pytest
+
+from roto.jobs.repository import FINISH_JOB_AND_WITHDRAW, WITHDRAW_OUTBOX
 from roto.resources import Resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,12 +74,20 @@ async def test_a_transaction_left_open_is_rolled_back_at_release(resources: Reso
             await pool.release(conn)
 
 
+@pytest.mark.parametrize(
+    ("statement", "arguments"),
+    [
+        (WITHDRAW_OUTBOX, ()),
+        (FINISH_JOB_AND_WITHDRAW, ("succeeded", None, None, None, None)),
+    ],
+    ids=["withdraw", "finish-and-withdraw"],
+)
 async def test_a_finished_jobs_withdrawal_finds_its_messages_by_index(
-    resources: Resources,
+    resources: Resources, statement: str, arguments: tuple[object, ...]
 ) -> None:
     """Every finished job withdraws its held message: by ``outbox_job_idx``, not by a scan of
     the whole outbox (which grows while SQS is away)."""
     async with resources.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")  # as on a table too big to scan
-        plan = await conn.fetch("EXPLAIN " + WITHDRAW_OUTBOX, uuid.uuid4())
+        plan = await conn.fetch("EXPLAIN " + statement, uuid.uuid4(), *arguments)
     assert "outbox_job_idx" in "\n".join(row[0] for row in plan)

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from roto.jobs import outbox
+from roto.jobs import repository as jobs_repo
 from roto.resources import Resources
 from roto.settings import Settings
 from tests.videos.helpers import receive_job_messages
@@ -110,3 +111,34 @@ async def test_a_click_behind_a_burst_of_propagations_goes_out_in_the_first_pass
     assert await outbox_rows(resources) == []
     batch = await receive_job_messages(sqs_sync, settings.queue_batch, expect=len(propagations))
     assert {m.job_id for m in batch} == propagations
+
+
+async def test_a_job_and_its_held_message_are_written_together_and_withdrawn_with_its_outcome(
+    resources: Resources,
+) -> None:
+    """``create_job`` writes the job and its message in one statement; finishing it withdraws
+    the message in one more, and only when the job was moved (not for a stale attempt)."""
+    user_id = await create_user(resources)
+    async with resources.pool.acquire() as conn, conn.transaction():
+        job = await outbox.create_job(
+            conn, user_id=user_id, video_id=None, job_type="segment", hold_s=60
+        )
+        other = await outbox.create_job(conn, user_id=user_id, video_id=None, job_type="ingest")
+    assert job.status == "queued" and job.type == "segment"
+    async with resources.pool.acquire() as conn:
+        held = await conn.fetchrow(
+            "SELECT queue, body, available_at - now() > interval '50 seconds' AS held "
+            "FROM outbox WHERE job_id = $1",
+            job.id,
+        )
+        assert held is not None and held["queue"] == "interactive" and held["held"]
+        assert str(job.id) in held["body"]
+
+        # A stale attempt moves nothing and withdraws nothing.
+        stale = await jobs_repo.finish_job_and_withdraw(conn, job.id, "succeeded", attempt=7)
+        assert stale is None
+        assert [row["job_id"] for row in await outbox_rows(resources)] == [job.id, other.id]
+
+        finished = await jobs_repo.finish_job_and_withdraw(conn, job.id, "succeeded")
+        assert finished is not None and finished.status == "succeeded"
+        assert [row["job_id"] for row in await outbox_rows(resources)] == [other.id]

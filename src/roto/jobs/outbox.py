@@ -49,7 +49,8 @@ async def create_job(
     """Insert a queued job and its outbox message, due after ``hold_s`` seconds (a job offered
     on its fast lane, ``roto.jobs.lane``); call inside a transaction."""
     job_id = uuid.uuid4()
-    job = await repo.insert_job(
+    body = encode_message(JobMessage(job_id=str(job_id), type=job_type, request_id=request_id))
+    return await repo.insert_job_with_message(
         conn,
         job_id=job_id,
         user_id=user_id,
@@ -58,11 +59,11 @@ async def create_job(
         payload=payload or {},
         progress_total=progress_total,
         request_id=request_id,
+        queue=JOB_QUEUES[job_type],
+        body=body,
+        traceparent=tracing.current_traceparent(),
+        hold_s=hold_s,
     )
-    body = encode_message(JobMessage(job_id=str(job_id), type=job_type, request_id=request_id))
-    queue = JOB_QUEUES[job_type]
-    await repo.insert_outbox(conn, job_id, queue, body, tracing.current_traceparent(), hold_s)
-    return job
 
 
 class RelayPass(NamedTuple):

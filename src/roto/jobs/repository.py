@@ -82,6 +82,18 @@ INSERT INTO jobs (id, user_id, video_id, type, payload, progress_total, request_
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING {JOB_COLUMNS}
 """
+# The job and its outbox message in one statement (one round trip on a click's path).
+INSERT_JOB_WITH_MESSAGE = f"""
+WITH job AS (
+    INSERT INTO jobs (id, user_id, video_id, type, payload, progress_total, request_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    RETURNING {JOB_COLUMNS}
+), message AS (
+    INSERT INTO outbox (job_id, queue, body, traceparent, available_at)
+    SELECT id, $8, $9, $10, now() + make_interval(secs => $11) FROM job
+)
+SELECT {JOB_COLUMNS} FROM job
+"""
 SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
 SELECT_JOB_FOR_USER = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"
 LIST_JOBS = f"""
@@ -126,6 +138,20 @@ UPDATE jobs SET status = $2, result = $3, error_code = $4, error_message = $5,
 WHERE id = $1 AND status IN ('queued', 'running') AND ($6::int IS NULL OR attempts = $6)
 RETURNING {JOB_COLUMNS}
 """
+# The same, and the job's unsent messages withdrawn once it has its outcome (one round trip);
+# nothing is withdrawn when the job was not moved.
+FINISH_JOB_AND_WITHDRAW = f"""
+WITH finished AS ({FINISH_JOB}),
+withdrawn AS (
+    DELETE FROM outbox
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE job_id = $1 AND EXISTS (SELECT FROM finished)
+        FOR UPDATE SKIP LOCKED
+    )
+)
+SELECT {JOB_COLUMNS} FROM finished
+"""
 # A video's unfinished jobs, canceled before the video goes.
 CANCEL_VIDEO_JOBS = f"""
 UPDATE jobs SET status = 'canceled', finished_at = now()
@@ -139,11 +165,6 @@ RETURNING {JOB_COLUMNS}
 """
 SELECT_STATUS = "SELECT status FROM jobs WHERE id = $1"
 
-INSERT_OUTBOX = """
-INSERT INTO outbox (job_id, queue, body, traceparent, available_at)
-VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
-RETURNING id
-"""
 # A job with an outcome needs no message: its unsent rows go (rows a relay pass is sending are
 # left to it, not waited for).
 WITHDRAW_OUTBOX = """
@@ -203,6 +224,41 @@ async def insert_job(
 ) -> JobRow:
     record = await conn.fetchrow(
         INSERT_JOB, job_id, user_id, video_id, job_type, payload, progress_total, request_id
+    )
+    job = _job(record)
+    assert job is not None
+    return job
+
+
+async def insert_job_with_message(
+    conn: asyncpg.Connection,
+    *,
+    job_id: uuid.UUID,
+    user_id: uuid.UUID,
+    video_id: uuid.UUID | None,
+    job_type: str,
+    payload: dict[str, Any],
+    progress_total: int,
+    request_id: str | None,
+    queue: str,
+    body: str,
+    traceparent: str | None,
+    hold_s: float,
+) -> JobRow:
+    """A queued job and its outbox message (for ``queue``), due after ``hold_s`` seconds."""
+    record = await conn.fetchrow(
+        INSERT_JOB_WITH_MESSAGE,
+        job_id,
+        user_id,
+        video_id,
+        job_type,
+        payload,
+        progress_total,
+        request_id,
+        queue,
+        body,
+        traceparent,
+        hold_s,
     )
     job = _job(record)
     assert job is not None
@@ -275,6 +331,25 @@ async def finish_job(
     )
 
 
+async def finish_job_and_withdraw(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    attempt: int | None = None,
+) -> JobRow | None:
+    """``finish_job``, and the job's unsent outbox messages withdrawn when it finished (a
+    message the fast lane held back is no longer needed)."""
+    return _job(
+        await conn.fetchrow(
+            FINISH_JOB_AND_WITHDRAW, job_id, status, result, error_code, error_message, attempt
+        )
+    )
+
+
 async def cancel_job(
     conn: asyncpg.Connection, job_id: uuid.UUID, user_id: uuid.UUID
 ) -> JobRow | None:
@@ -289,19 +364,6 @@ async def cancel_video_jobs(conn: asyncpg.Connection, video_id: uuid.UUID) -> li
 async def get_status(conn: asyncpg.Connection, job_id: uuid.UUID) -> str | None:
     status: str | None = await conn.fetchval(SELECT_STATUS, job_id)
     return status
-
-
-async def insert_outbox(
-    conn: asyncpg.Connection,
-    job_id: uuid.UUID,
-    queue: str,
-    body: str,
-    traceparent: str | None = None,
-    hold_s: float = 0.0,
-) -> int:
-    """The job's message, due to be sent after ``hold_s`` seconds."""
-    outbox_id: int = await conn.fetchval(INSERT_OUTBOX, job_id, queue, body, traceparent, hold_s)
-    return outbox_id
 
 
 async def withdraw_outbox(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:

@@ -249,7 +249,8 @@ async def _finish(
     code, reason = error if error else (None, None)
     attempt = job.attempts if job.status == "running" else None
     async with resources.pool.acquire() as conn, conn.transaction():
-        row = await jobs_repo.finish_job(
+        # A message the fast lane held back is withdrawn with it (``roto.jobs.lane``).
+        row = await jobs_repo.finish_job_and_withdraw(
             conn,
             job.id,
             status,
@@ -265,14 +266,13 @@ async def _finish(
             if current is None or current.status != "canceled":
                 return False
             await _on_cancel(conn, handler, current)
+            await jobs_repo.withdraw_outbox(conn, current.id)
             row = current
         elif handler is not None and status == "succeeded" and handler.on_success:
             await handler.on_success(conn, row, result or {})
         elif handler is not None and status == "failed" and handler.on_failure:
             await handler.on_failure(conn, row, code or INTERNAL_ERROR, reason or "")
         await billing.record_job_usage(conn, row)
-        # A message the fast lane held back is no longer needed (``roto.jobs.lane``).
-        await jobs_repo.withdraw_outbox(conn, row.id)
     await _publish_status(resources, row)
     return row.status == status
 
