@@ -152,7 +152,7 @@ class MotoServer:
         port = port or free_port()
         out: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "roto.devstack.moto_server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **LOCAL_AWS_ENV},
