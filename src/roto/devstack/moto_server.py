@@ -32,7 +32,7 @@ def main() -> None:
     from moto.server import main as moto_main
 
     if callable(getattr(backends, "list_of_moto_modules", None)):
-        backends.list_of_moto_modules = listed_once(backends.list_of_moto_modules)  # type: ignore[assignment]
+        backends.list_of_moto_modules = listed_once(backends.list_of_moto_modules)
     moto_main(sys.argv[1:])
 
 
