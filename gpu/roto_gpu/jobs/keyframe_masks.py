@@ -1,6 +1,6 @@
-"""Storing a keyframe's mask: the ``FrameMask`` JSON in S3 with its hot copy in Redis, and the
-masks row that points at it (in the transaction that finishes the job). The segment job and the
-detect job store theirs this one way.
+"""Storing a keyframe's mask: the ``FrameMask`` JSON in S3 with its hot copy in Redis (written
+alongside), and the masks row that points at it (in the transaction that finishes the job). The
+segment job and the detect job store theirs this one way.
 
 The S3 write runs alongside the transaction's statements, the row's among them: the key is known
 before the object is written. The caller awaits both before its transaction commits (a
@@ -10,6 +10,7 @@ at a missing object.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import NamedTuple
 
@@ -40,13 +41,20 @@ def keyframe_mask_object(video_id: uuid.UUID, mask: FrameMask) -> StoredMask:
 
 
 async def put_keyframe_mask(resources: Resources, stored: StoredMask) -> None:
-    """Write the mask to S3, then leave its hot copy in Redis."""
-    await resources.s3.put_object(
-        Bucket=resources.settings.s3_bucket,
-        Key=stored.key,
-        Body=stored.data,
-        ContentType="application/json",
-    )
+    """Write the mask to S3 and, alongside, its hot copy to Redis. A hot copy is served only
+    while it matches the masks row (``roto.masks.loading.is_current``): one whose S3 write fails
+    (the transaction then rolls back and the row stays as it was) is never read."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_leave_hot_copy(resources, stored))
+        await resources.s3.put_object(
+            Bucket=resources.settings.s3_bucket,
+            Key=stored.key,
+            Body=stored.data,
+            ContentType="application/json",
+        )
+
+
+async def _leave_hot_copy(resources: Resources, stored: StoredMask) -> None:
     mask = stored.mask
     try:
         await resources.redis.set(
