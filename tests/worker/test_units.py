@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from roto.worker.jobrun import describe_error
+from roto.worker.main import run_event_loop
 from roto.worker.receiver import retry_backoff_s
 from roto.worker.registry import build_role, role_names
 
@@ -29,3 +32,14 @@ def test_media_role_runs_ingest_and_export_from_the_media_queue() -> None:
 def test_unexpected_error_reason_names_the_exception() -> None:
     assert describe_error(RuntimeError("disk full")) == "RuntimeError: disk full"
     assert describe_error(KeyError()) == "KeyError"
+
+
+def test_a_worker_process_runs_its_event_loop_on_uvloop() -> None:
+    """uvloop is a dependency (as uvicorn runs the API on it): the worker's loop is libuv's."""
+    loops: list[str] = []
+
+    async def probe() -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
+
+    run_event_loop(probe())
+    assert loops == ["uvloop"]

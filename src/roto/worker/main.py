@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
@@ -52,6 +54,17 @@ async def _serve(settings: Settings, role: Role) -> None:
                 loop.remove_signal_handler(sig)
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (libuv's event loop, as uvicorn runs the API) where it is
+    installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = get_settings()
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     # Service roto-<env>-<role>, unless OTEL_SERVICE_NAME names it.
     traced = start_tracing(settings, role_name)
     try:
-        asyncio.run(serve(settings, role_name))
+        run_event_loop(serve(settings, role_name))
     finally:
         if traced:
             stop_tracing()  # exports the spans still waiting
