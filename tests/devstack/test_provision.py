@@ -11,7 +11,6 @@ import pytest
 
 from roto import db
 from roto.devstack.provision import provision, requeue_unfinished_jobs
-from roto.jobs import repository as jobs_repo
 from roto.jobs.contracts import JobMessage, decode_message
 from roto.jobs.outbox import create_job
 from roto.settings import Settings
@@ -20,16 +19,17 @@ from tests.conftest import Services
 INSERT_USER = "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'x')"
 SET_STATUS = "UPDATE jobs SET status = $2 WHERE id = $1"
 SELECT_OUTBOX = "SELECT job_id, queue, body FROM outbox ORDER BY id"
+SENT = "DELETE FROM outbox WHERE job_id = $1"  # as the relay does once SQS has the message
 
 
 async def add_job(
     conn: asyncpg.Connection, user_id: uuid.UUID, job_type: str, status: str
 ) -> uuid.UUID:
     """A job row with no outbox row, as after its message was sent (and lost with the queue)."""
-    job = await jobs_repo.insert_job(
-        conn, job_id=uuid.uuid4(), user_id=user_id, video_id=None, job_type=job_type, payload={}
-    )
-    await conn.execute(SET_STATUS, job.id, status)
+    async with conn.transaction():
+        job = await create_job(conn, user_id=user_id, video_id=None, job_type=job_type)
+        await conn.execute(SENT, job.id)
+        await conn.execute(SET_STATUS, job.id, status)
     return job.id
 
 

@@ -135,10 +135,10 @@ async def test_a_job_and_its_held_message_are_written_together_and_withdrawn_wit
         assert str(job.id) in held["body"]
 
         # A stale attempt moves nothing and withdraws nothing.
-        stale = await jobs_repo.finish_job_and_withdraw(conn, job.id, "succeeded", attempt=7)
+        stale = await jobs_repo.finish_job(conn, job.id, "succeeded", attempt=7, withdraw=True)
         assert stale is None
         assert [row["job_id"] for row in await outbox_rows(resources)] == [job.id, other.id]
 
-        finished = await jobs_repo.finish_job_and_withdraw(conn, job.id, "succeeded")
+        finished = await jobs_repo.finish_job(conn, job.id, "succeeded", withdraw=True)
         assert finished is not None and finished.status == "succeeded"
         assert [row["job_id"] for row in await outbox_rows(resources)] == [other.id]

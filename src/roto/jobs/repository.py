@@ -77,11 +77,6 @@ JOB_COLUMNS = (
     "lease_expires_at"
 )
 
-INSERT_JOB = f"""
-INSERT INTO jobs (id, user_id, video_id, type, payload, progress_total, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING {JOB_COLUMNS}
-"""
 # The job and its outbox message in one statement (one round trip on a click's path).
 INSERT_JOB_WITH_MESSAGE = f"""
 WITH job AS (
@@ -211,25 +206,6 @@ def _job(record: asyncpg.Record | None) -> JobRow | None:
     return None if record is None else msgspec.convert(dict(record), JobRow)
 
 
-async def insert_job(
-    conn: asyncpg.Connection,
-    *,
-    job_id: uuid.UUID,
-    user_id: uuid.UUID,
-    video_id: uuid.UUID | None,
-    job_type: str,
-    payload: dict[str, Any],
-    progress_total: int = 0,
-    request_id: str | None = None,
-) -> JobRow:
-    record = await conn.fetchrow(
-        INSERT_JOB, job_id, user_id, video_id, job_type, payload, progress_total, request_id
-    )
-    job = _job(record)
-    assert job is not None
-    return job
-
-
 async def insert_job_with_message(
     conn: asyncpg.Connection,
     *,
@@ -323,30 +299,15 @@ async def finish_job(
     error_code: str | None = None,
     error_message: str | None = None,
     attempt: int | None = None,
+    withdraw: bool = False,
 ) -> JobRow | None:
     """Move an unfinished job to a terminal status; None if it was already finished (or, with
-    ``attempt``, claimed again since that attempt)."""
+    ``attempt``, claimed again since that attempt). With ``withdraw``, the same statement drops
+    the job's unsent outbox messages once it is moved (a message the fast lane held back is no
+    longer needed)."""
+    statement = FINISH_JOB_AND_WITHDRAW if withdraw else FINISH_JOB
     return _job(
-        await conn.fetchrow(FINISH_JOB, job_id, status, result, error_code, error_message, attempt)
-    )
-
-
-async def finish_job_and_withdraw(
-    conn: asyncpg.Connection,
-    job_id: uuid.UUID,
-    status: str,
-    *,
-    result: dict[str, Any] | None = None,
-    error_code: str | None = None,
-    error_message: str | None = None,
-    attempt: int | None = None,
-) -> JobRow | None:
-    """``finish_job``, and the job's unsent outbox messages withdrawn when it finished (a
-    message the fast lane held back is no longer needed)."""
-    return _job(
-        await conn.fetchrow(
-            FINISH_JOB_AND_WITHDRAW, job_id, status, result, error_code, error_message, attempt
-        )
+        await conn.fetchrow(statement, job_id, status, result, error_code, error_message, attempt)
     )
 
 

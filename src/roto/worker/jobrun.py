@@ -250,7 +250,7 @@ async def _finish(
     attempt = job.attempts if job.status == "running" else None
     async with resources.pool.acquire() as conn, conn.transaction():
         # A message the fast lane held back is withdrawn with it (``roto.jobs.lane``).
-        row = await jobs_repo.finish_job_and_withdraw(
+        row = await jobs_repo.finish_job(
             conn,
             job.id,
             status,
@@ -258,6 +258,7 @@ async def _finish(
             error_code=code,
             error_message=reason,
             attempt=attempt,
+            withdraw=True,
         )
         if row is None:
             # Finished by another delivery of the same message, or canceled while it ran.
