@@ -10,21 +10,14 @@ shares. Nothing else about moto changes; without that function (another moto) mo
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable
 
 
 def listed_once(list_modules: Callable[[], Iterable[str]]) -> Callable[[], tuple[str, ...]]:
     """``list_modules``, called once: its answer is kept and given back on every later call."""
-    modules: tuple[str, ...] | None = None
-
-    def cached() -> tuple[str, ...]:
-        nonlocal modules
-        if modules is None:
-            modules = tuple(list_modules())
-        return modules
-
-    return cached
+    return functools.cache(lambda: tuple(list_modules()))
 
 
 def main() -> None:
