@@ -315,8 +315,11 @@ async function run(page) {
   await page.getByLabel("New name for disc").fill("ball");
   await page.getByLabel("New name for disc").press("Enter");
   await page.getByRole("button", { name: "Rename ball" }).waitFor();
-  await page.getByLabel("Colour of ball").fill("#00ff00");
-  await page.waitForResponse((r) => r.request().method() === "PATCH" && r.ok());
+  // Listening before the change: a PATCH answered before the listener was set would be missed.
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "PATCH" && r.ok() && r.request().postDataJSON()?.color === "#00ff00"),
+    page.getByLabel("Colour of ball").fill("#00ff00"),
+  ]);
   // The category (the class in dataset exports) is saved by PATCH when the field is left.
   const category = page.getByLabel("Category of ball");
   await category.fill("sports ball");
