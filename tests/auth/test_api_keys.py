@@ -12,6 +12,9 @@ from litestar.testing import AsyncTestClient
 from roto.errors import PROBLEM_JSON
 from tests.factories import signup
 
+#: An id no key has (fixed, so that every test runner collects the same test ids).
+UNKNOWN_KEY_ID = uuid.UUID("0b9a1c2e-4d5f-4a6b-8c7d-9e0f1a2b3c4d")
+
 
 async def _create_key(client: AsyncTestClient, headers: dict[str, str], name: str) -> dict:
     response = await client.post("/v1/api-keys", json={"name": name}, headers=headers)
@@ -86,7 +89,7 @@ async def test_deleting_another_users_key_is_404_and_leaves_it_working(
     assert (await client.get("/v1/api-keys", headers=stranger)).json()["items"] == []
 
 
-@pytest.mark.parametrize("key_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("key_id", ["not-a-uuid", str(UNKNOWN_KEY_ID)])
 async def test_deleting_an_unknown_key_is_404(client: AsyncTestClient, key_id: str) -> None:
     headers = await signup(client)
     response = await client.delete(f"/v1/api-keys/{key_id}", headers=headers)
@@ -159,7 +162,7 @@ async def test_bad_api_key_input_is_400_naming_the_field(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/v1/api-keys"), ("GET", "/v1/api-keys"), ("DELETE", f"/v1/api-keys/{uuid.uuid4()}")],
+    [("POST", "/v1/api-keys"), ("GET", "/v1/api-keys"), ("DELETE", f"/v1/api-keys/{UNKNOWN_KEY_ID}")],
 )
 async def test_api_key_endpoints_require_auth(
     client: AsyncTestClient, method: str, path: str
