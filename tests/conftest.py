@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import boto3
@@ -22,11 +23,26 @@ from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisSer
 from roto.resources import Resources, open_resources
 from roto.settings import Settings, load_settings
 from tests.factories import signup
+from tests.faults.support import TALLY_PROPERTY, render_tally
 from tests.videos.live import live
 
 __all__ = ["live"]
 
 TEMPLATE_DB = "roto_template"
+#: The fault tests' rows, from their reports (this hook runs where the reports arrive: in the
+#: pytest process itself, or in pytest-xdist's controller).
+_fault_rows: list[dict[str, Any]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _fault_rows.extend(row for name, row in report.user_properties if name == TALLY_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _fault_rows:
+        terminalreporter.section("faults injected")
+        for line in render_tally(_fault_rows):
+            terminalreporter.write_line(line)
 
 
 class Services:

@@ -1,25 +1,22 @@
-"""The fault suite's closing figures: each fault injected, the jobs it ran, lost and stuck."""
+"""The fault suite's closing figures travel on each test's report (``user_properties``), so the
+summary in ``tests/conftest.py`` sees them whether the tests ran in this process or on a pytest-xdist
+worker."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
-from tests.faults.support import TALLY
+from tests.faults.support import TALLY, TALLY_PROPERTY
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not TALLY:
-        return
-    terminalreporter.section("faults injected")
-    for row in TALLY:
-        extra = ", ".join(
-            f"{k}={v}" for k, v in row.items() if k not in {"fault", "jobs", "lost", "stuck"}
-        )
-        terminalreporter.write_line(
-            f"{row['fault']}: jobs {row['jobs']}, lost {row['lost']}, stuck {row['stuck']}"
-            + (f" ({extra})" if extra else "")
-        )
-    terminalreporter.write_line(
-        f"total: {len(TALLY)} faults, {sum(r['jobs'] for r in TALLY)} jobs, "
-        f"{sum(r['lost'] for r in TALLY)} lost, {sum(r['stuck'] for r in TALLY)} stuck"
-    )
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and TALLY:
+        report.user_properties.extend((TALLY_PROPERTY, row) for row in TALLY)
+        TALLY.clear()
+    return report

@@ -15,8 +15,10 @@ from tests.factories import PASSWORD
 from tests.media import make_video
 
 TERMINAL = {"succeeded", "failed", "canceled"}
-#: Every fault test adds what it injected and what it saw, for the suite's closing figures.
+#: Every fault test adds what it injected and what it saw, for the suite's closing figures; the
+#: rows leave with the test's report under ``TALLY_PROPERTY`` (``tests/faults/conftest.py``).
 TALLY: list[dict[str, Any]] = []
+TALLY_PROPERTY = "fault_tally"
 
 
 def tally(fault: str, *, jobs: int, lost: int, stuck: int, **extra: Any) -> None:
@@ -96,3 +98,21 @@ async def follow_to_the_end(
                 seen.append((event, json.loads(line.removeprefix("data: "))))
             assert time.monotonic() - started < timeout_s, "the stream did not end"
     return seen
+
+
+def render_tally(rows: list[dict[str, Any]]) -> list[str]:
+    """The "faults injected" section: a line per fault and the total."""
+    lines = []
+    for row in rows:
+        extra = ", ".join(
+            f"{k}={v}" for k, v in row.items() if k not in {"fault", "jobs", "lost", "stuck"}
+        )
+        lines.append(
+            f"{row['fault']}: jobs {row['jobs']}, lost {row['lost']}, stuck {row['stuck']}"
+            + (f" ({extra})" if extra else "")
+        )
+    lines.append(
+        f"total: {len(rows)} faults, {sum(r['jobs'] for r in rows)} jobs, "
+        f"{sum(r['lost'] for r in rows)} lost, {sum(r['stuck'] for r in rows)} stuck"
+    )
+    return lines
