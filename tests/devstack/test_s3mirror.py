@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from roto.devstack.s3mirror import MANIFEST, PeriodicSync, S3Mirror
+from roto.masks.storage import keyframe_mask_key
 from roto.settings import Settings
+from roto_gpu.jobs.track_store import context_key, state_key
 
 PART = 5 * 1024 * 1024  # S3's smallest part but the last
 
@@ -38,6 +40,28 @@ def test_sync_saves_new_and_changed_objects_and_forgets_deleted_ones(
     assert (second.saved, second.removed, second.total) == (1, 1, 1)
     saved_files = list((tmp_path / "objects").iterdir())
     assert [p.read_bytes() for p in saved_files] == [b"one, edited"]
+
+
+def test_keyframe_states_are_left_out_and_the_rest_of_a_keyframe_is_kept(
+    settings: Settings, s3_sync: Any, tmp_path: Path
+) -> None:
+    # A state is decoded again from its prompts when it is missing
+    # (tests/gpu/test_segment_outcomes.py); the mask and the keyframe's context are not derived.
+    bucket, video = settings.s3_bucket, uuid.uuid4()
+    state = state_key(video, 1, 4, uuid.uuid4())
+    kept = [keyframe_mask_key(video, 1, 4), context_key(video, 1, 4)]
+    for key in [state, *kept]:
+        s3_sync.put_object(Bucket=bucket, Key=key, Body=b"bytes of " + key.encode())
+    mirror = S3Mirror(s3_sync, bucket, tmp_path)
+
+    stats = mirror.sync()
+
+    assert (stats.saved, stats.total) == (2, 2)
+    assert sorted(mirror.manifest.objects) == sorted(kept)
+    target = fresh_bucket(s3_sync)
+    assert S3Mirror(s3_sync, target, tmp_path).restore() == 2
+    listed = s3_sync.list_objects_v2(Bucket=target)["Contents"]
+    assert sorted(item["Key"] for item in listed) == sorted(kept)
 
 
 def test_restore_puts_objects_back_with_content_type_and_metadata(

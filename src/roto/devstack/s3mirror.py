@@ -1,5 +1,6 @@
 """Keeps the local S3 bucket across restarts: moto holds objects in memory only, so the stack
 copies them to ``<data_dir>/s3`` (incrementally, by ETag and size) and puts them back on start.
+Derived objects (keyframe states) are left out: the service makes them again when missing.
 
 moto 5.2 has no persistence of its own; its request recorder could be replayed, but it records
 every request (uploads included) in one growing file, which is slower and fragile to replay.
@@ -18,6 +19,16 @@ import msgspec
 
 MANIFEST = "manifest.json"
 CHUNK = 1024 * 1024
+#: A keyframe's state after one of its prompts (``roto_gpu.jobs.track_store.state_key``): derived
+#: data that the GPU daemon decodes again from the prompts when it is missing. Every click makes
+#: a new one (about 0.3 MB at 1024 px), so the copy leaves them out.
+DERIVED_PART = "/states/"
+DERIVED_SUFFIX = ".npz"
+
+
+def is_derived(key: str) -> bool:
+    """Whether the object at ``key`` is one the service makes again when it is missing."""
+    return DERIVED_PART in key and key.endswith(DERIVED_SUFFIX)
 
 
 class StoredObject(msgspec.Struct):
@@ -79,11 +90,12 @@ class S3Mirror:
         return len(self.manifest.objects)
 
     def sync(self) -> SyncStats:
-        """Save new or changed objects and forget deleted ones."""
+        """Save new or changed objects and forget deleted ones (derived objects are not kept)."""
         listed: dict[str, tuple[str, int]] = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             for item in page.get("Contents", []):
-                listed[item["Key"]] = (item["ETag"], item["Size"])
+                if not is_derived(item["Key"]):
+                    listed[item["Key"]] = (item["ETag"], item["Size"])
         saved = 0
         for key, (etag, size) in listed.items():
             known = self.manifest.objects.get(key)
