@@ -162,7 +162,11 @@ async def test_bad_api_key_input_is_400_naming_the_field(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/v1/api-keys"), ("GET", "/v1/api-keys"), ("DELETE", f"/v1/api-keys/{UNKNOWN_KEY_ID}")],
+    [
+        ("POST", "/v1/api-keys"),
+        ("GET", "/v1/api-keys"),
+        ("DELETE", f"/v1/api-keys/{UNKNOWN_KEY_ID}"),
+    ],
 )
 async def test_api_key_endpoints_require_auth(
     client: AsyncTestClient, method: str, path: str

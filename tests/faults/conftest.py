@@ -1,6 +1,6 @@
-"""The fault suite's closing figures travel on each test's report (``user_properties``), so the
-summary in ``tests/conftest.py`` sees them whether the tests ran in this process or on a pytest-xdist
-worker."""
+"""The fault suite's closing figures travel on each test's report (``user_properties``), so
+the summary in ``tests/conftest.py`` sees them whether the tests ran in this process or on a
+pytest-xdist worker."""
 
 from __future__ import annotations
 
