@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,17 @@ def state_bytes(side: int) -> bytes:
 
 
 def run(
-    s3: Any, moto: MotoServer, root: Path, side: int, args: argparse.Namespace
+    s3: Any,
+    moto: MotoServer,
+    root: Path,
+    side: int,
+    leave_out: Callable[[str], bool],
+    args: argparse.Namespace,
 ) -> tuple[float, float]:
     """CPU ms per click: (this process's mirror passes, moto)."""
     bucket = "mirror-" + uuid.uuid4().hex[:10]
     s3.create_bucket(Bucket=bucket)
-    mirror = s3mirror.S3Mirror(s3, bucket, root / bucket)
+    mirror = s3mirror.S3Mirror(s3, bucket, root / bucket, leave_out)
     video, state = uuid.uuid4(), state_bytes(side)
     own = served = 0.0
     for click in range(args.clicks):
@@ -76,20 +82,17 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="roto-mirror-bench-"))
     moto = MotoServer.start(log_path=root / "moto.log")
     s3 = s3mirror.open_s3_client(moto.endpoint, "us-east-1")
-    leaves_out = s3mirror.is_derived
     try:
         print("| logits | states | mirror CPU per click | moto CPU per click |\n|---|---|---|---|")
         for side in (64, 256):  # SAM2's low-res logits at image_size 256 and 1024
             for _ in range(args.repeats):
-                for label, rule in (
+                for label, leave_out in (
                     ("kept (reference)", lambda key: False),
-                    ("left out", leaves_out),
+                    ("left out", s3mirror.is_derived),
                 ):
-                    s3mirror.is_derived = rule
-                    own, served = run(s3, moto, root, side, args)
+                    own, served = run(s3, moto, root, side, leave_out, args)
                     print(f"| {side}x{side} | {label} | {own:.2f} ms | {served:.2f} ms |")
     finally:
-        s3mirror.is_derived = leaves_out
         moto.stop()
 
 

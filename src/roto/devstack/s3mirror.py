@@ -64,12 +64,16 @@ def open_s3_client(endpoint_url: str, region: str) -> Any:
 
 
 class S3Mirror:
-    """A copy of one bucket on disk. Not thread-safe: one caller at a time."""
+    """A copy of one bucket on disk, without the objects ``leave_out`` names. Not thread-safe:
+    one caller at a time."""
 
-    def __init__(self, s3: Any, bucket: str, root: Path) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, root: Path, leave_out: Callable[[str], bool] = is_derived
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.root = root
+        self.leave_out = leave_out
         self.objects_dir = root / "objects"
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.manifest = self._load_manifest()
@@ -94,7 +98,7 @@ class S3Mirror:
         listed: dict[str, tuple[str, int]] = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             for item in page.get("Contents", []):
-                if not is_derived(item["Key"]):
+                if not self.leave_out(item["Key"]):
                     listed[item["Key"]] = (item["ETag"], item["Size"])
         saved = 0
         for key, (etag, size) in listed.items():
