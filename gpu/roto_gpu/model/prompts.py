@@ -43,6 +43,21 @@ class KeyframeRequest(NamedTuple):
     def point_count(self) -> int:
         return 0 if self.labels is None else len(self.labels)
 
+    @property
+    def pass_kind(self) -> tuple[object, ...]:
+        """Requests of one kind can share a decoder pass: the same number of points, the same
+        kind of features (with or without memory) and a previous mask or not. Padding points or
+        mixing kinds would change the answer compared with a request decoded alone."""
+        if self.matte is not None:
+            return ("matte",)
+        return (
+            "points",
+            self.point_count,
+            self.context is None,
+            self.prev_logits is None,
+            self.prev_is_raw,
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class KeyframeState:

@@ -4,7 +4,6 @@ autocast and compilation; its methods are called from the batcher's one model th
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +11,7 @@ import numpy as np
 import structlog
 import torch
 import torch.nn.functional as F
-from sam2.build_sam import build_sam2_video_predictor
 from sam2.utils.misc import fill_holes_in_mask_scores
-from torchvision.transforms import functional as TF
 
 from roto_gpu.model.backends import (
     BackendContext,
@@ -25,6 +22,7 @@ from roto_gpu.model.backends import (
 )
 from roto_gpu.model.backends.cache import engine_cache
 from roto_gpu.model.backends.transfer import to_device, to_host_many
+from roto_gpu.model.building import build_video_predictor, pick_device
 from roto_gpu.model.checkpoints import Checkpoint, resolve_checkpoint
 from roto_gpu.model.device_cache import ResidentEmbeddings
 from roto_gpu.model.driver import check_this_host
@@ -34,13 +32,21 @@ from roto_gpu.model.options import (
     CONFIGS,
     ModelLoadError,
     ModelOptions,
-    hydra_overrides,
 )
 from roto_gpu.model.prompts import (
     KeyframeRequest,
     KeyframeResult,
     KeyframeState,
     check_request,
+)
+from roto_gpu.model.sam2_inputs import (
+    PREV_LOGITS_CLAMP,
+    Normalizer,
+    as_sam2_lays_it_out,
+    check_image,
+    flat,
+    matte_inputs,
+    point_inputs,
 )
 
 if TYPE_CHECKING:
@@ -49,16 +55,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 MASK_THRESHOLD = 0.0
-# SAM2Transforms' normalisation (ImageNet statistics).
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
 # Device copies of this many recent embeddings are kept (8 MiB each at 1024 px, float16).
 RESIDENT_EMBEDDINGS = 64
 
 __all__ = ["KeyframeRequest", "KeyframeResult", "ModelLoadError", "ModelOptions", "Sam2Model"]
-#: SAM2 clamps previous mask logits to this before feeding them back (add_new_points_or_box).
-PREV_LOGITS_CLAMP = 32.0
-#: ``_use_mask_as_output`` turns an imported matte into logits of -10 / +10.
 
 
 def load_model(settings: Settings) -> Sam2Model:
@@ -88,7 +88,7 @@ class Sam2Model:
         self.options = options
         self.checkpoint = checkpoint
         self.image_size = options.image_size
-        self.device = _pick_device(options.device)
+        self.device = pick_device(options.device)
         # --- backends hook (roto_gpu.model.backends): precision and attention by hardware ---
         self.precision = device_precision(self.device)
         apply_attention(self.precision)
@@ -98,9 +98,8 @@ class Sam2Model:
         # CPU keeps float32 end to end; on CUDA the features come out of autocast in 16 bits.
         self._feature_dtype = torch.float32 if self.device.type == "cpu" else torch.float16
         # SAM2VideoPredictor, so the same weights can serve video propagation.
-        self._sam: Any = self._build(hydra_overrides(options.image_size))
-        self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(3, 1, 1)
-        self._std = torch.tensor(IMAGE_STD, device=self.device).view(3, 1, 1)
+        self._sam: Any = build_video_predictor(options, checkpoint, self.device)
+        self._normalize = Normalizer(options.image_size, self.device)
         side = self.image_size // BACKBONE_STRIDE
         dim = self._sam.hidden_dim
         self.embedding_shapes: tuple[tuple[int, ...], ...] = (
@@ -187,7 +186,7 @@ class Sam2Model:
     def encode_images(self, images: Sequence[np.ndarray]) -> list[Embedding]:
         """One image-encoder pass per ``max_batch_size`` images (H x W x 3 uint8 RGB)."""
         for image in images:
-            _check_image(image)
+            check_image(image)
         step = self.options.max_batch_size
         embeddings: list[Embedding] = []
         for start in range(0, len(images), step):
@@ -195,25 +194,13 @@ class Sam2Model:
         return embeddings
 
     def decode_keyframes(self, requests: Sequence[KeyframeRequest]) -> list[KeyframeResult]:
-        """Each request's keyframe state and its mask at the source resolution. Requests share a
-        decoder pass when they have the same number of points, the same kind of features (with
-        or without memory) and a previous mask or not: padding points or mixing kinds would
-        change the answer compared with a request decoded alone."""
+        """Each request's keyframe state and its mask at the source resolution; requests of one
+        kind (``KeyframeRequest.pass_kind``) share a decoder pass."""
         for request in requests:
             check_request(request, embedding_shapes=self.embedding_shapes)
         groups: dict[tuple[Any, ...], list[int]] = {}
         for index, r in enumerate(requests):
-            if r.matte is not None:
-                key: tuple[Any, ...] = ("matte",)
-            else:
-                key = (
-                    "points",
-                    r.point_count,
-                    r.context is None,
-                    r.prev_logits is None,
-                    r.prev_is_raw,
-                )
-            groups.setdefault(key, []).append(index)
+            groups.setdefault(r.pass_kind, []).append(index)
         results: list[KeyframeResult | None] = [None] * len(requests)
         for key, indices in groups.items():
             chosen = [requests[i] for i in indices]
@@ -264,7 +251,7 @@ class Sam2Model:
         """SAM2's backbone output for images (H x W x 3 uint8 RGB) as video tracking reads it:
         on the device, without the no-memory embedding, one row per image."""
         for image in images:
-            _check_image(image)
+            check_image(image)
         batch = torch.stack([self._preprocess(image) for image in images])
         padding = self._padded_size(len(images)) - len(images)
         if padding:
@@ -277,18 +264,6 @@ class Sam2Model:
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The autocast context of the model's passes (none on the CPU), for video tracking."""
         return self._autocast()
-
-    def _build(self, overrides: list[str]) -> Any:
-        config = CONFIGS[self.options.size]
-        # A private RNG seeded the same everywhere, so two processes with random weights agree.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.options.random_seed)
-            sam = build_sam2_video_predictor(
-                config, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
-            )
-        if self.checkpoint is not None:
-            _load_weights(sam, self.checkpoint)
-        return sam.to(self.device).eval()
 
     def _backend_context(self) -> BackendContext:
         options = self.options
@@ -387,10 +362,7 @@ class Sam2Model:
         # SAM2Transforms' steps (ToTensor, Resize, Normalize), but on the device so a large
         # frame crosses the bus as uint8, and without TorchScript (deprecated, and its first
         # calls spent about 80 ms profiling on an H200).
-        pixels = to_device(image, self.device)
-        tensor = pixels.permute(2, 0, 1).float().div(255.0)
-        resized = TF.resize(tensor, [self.image_size, self.image_size])
-        return (resized - self._mean) / self._std
+        return self._normalize(to_device(image, self.device))
 
     @torch.inference_mode()
     def _decode(self, requests: list[KeyframeRequest]) -> list[KeyframeResult]:
@@ -401,23 +373,13 @@ class Sam2Model:
         dtype = image_embed.dtype
         if requests[0].context is None:
             # A frame never tracked: SAM2 adds the no-memory embedding (``directly_add_no_mem``).
-            pix_feat = _as_sam2_lays_it_out(_flat(image_embed) + sam.no_mem_embed.to(dtype))
+            pix_feat = as_sam2_lays_it_out(flat(image_embed) + sam.no_mem_embed.to(dtype))
         else:
             contexts = torch.stack(
                 [torch.from_numpy(r.context) for r in requests if r.context is not None]
             ).to(self.device, dtype)
-            pix_feat = _as_sam2_lays_it_out(_flat(contexts))
-        coords, labels = [], []
-        for r in requests:
-            height, width = r.embedding.orig_hw
-            # As add_new_points_or_box: normalised by the video size, then the model's square.
-            points = torch.tensor(np.asarray(r.points).tolist(), dtype=torch.float32)
-            coords.append(points / torch.tensor([width, height]) * self.image_size)
-            labels.append(torch.tensor(np.asarray(r.labels).tolist(), dtype=torch.int32))
-        point_inputs = {
-            "point_coords": torch.stack(coords).to(self.device),
-            "point_labels": torch.stack(labels).to(self.device),
-        }
+            pix_feat = as_sam2_lays_it_out(flat(contexts))
+        points = point_inputs(requests, self.image_size, self.device)
         mask_inputs = None
         if requests[0].prev_logits is not None:
             previous = np.stack([r.prev_logits for r in requests if r.prev_logits is not None])
@@ -425,11 +387,11 @@ class Sam2Model:
             if requests[0].prev_is_raw:
                 mask_inputs = self.fill_holes(mask_inputs)
             mask_inputs = torch.clamp(mask_inputs, -PREV_LOGITS_CLAMP, PREV_LOGITS_CLAMP)
-        multimask = sam._use_multimask(requests[0].context is None, point_inputs)
+        multimask = sam._use_multimask(requests[0].context is None, points)
         with self._autocast():
             outputs = sam._forward_sam_heads(
                 backbone_features=pix_feat,
-                point_inputs=point_inputs,
+                point_inputs=points,
                 mask_inputs=mask_inputs,
                 high_res_features=high_res,
                 multimask_output=multimask,
@@ -444,25 +406,11 @@ class Sam2Model:
         object pointer from the raw features."""
         sam = self._sam
         image_embed, high_res = self._stack_embeddings([r.embedding for r in requests])
-        mattes = []
-        for r in requests:
-            assert r.matte is not None
-            mask = torch.from_numpy(np.ascontiguousarray(r.matte)).to(self.device)
-            mask = mask[None, None].float()
-            if mask.shape[-2:] != (self.image_size, self.image_size):
-                mask = F.interpolate(
-                    mask,
-                    size=(self.image_size, self.image_size),
-                    align_corners=False,
-                    mode="bilinear",
-                    antialias=True,
-                )
-                mask = (mask >= 0.5).float()
-            mattes.append(mask)
+        mattes = matte_inputs(requests, self.image_size, self.device)
         with self._autocast():
             # The raw features (no memory, no no-memory embedding), laid out as SAM2 has them.
-            pix_feat = _as_sam2_lays_it_out(_flat(image_embed))
-            outputs = sam._use_mask_as_output(pix_feat, high_res, torch.cat(mattes))
+            pix_feat = as_sam2_lays_it_out(flat(image_embed))
+            outputs = sam._use_mask_as_output(pix_feat, high_res, mattes)
         _, _, ious, low_res, _, obj_ptr, object_score_logits = outputs
         return self._results(requests, low_res, obj_ptr, object_score_logits, ious)
 
@@ -518,64 +466,3 @@ class Sam2Model:
 
     def _compute_dtype(self) -> torch.dtype:
         return torch.float32 if self.device.type == "cpu" else self.dtype
-
-
-def _flat(maps: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) features as SAM2's (HW, B, C) token layout, in memory as SAM2 holds them."""
-    return maps.flatten(2).permute(2, 0, 1).contiguous()
-
-
-def _as_sam2_lays_it_out(tokens: torch.Tensor) -> torch.Tensor:
-    """(HW, B, C) tokens as the (B, C, H, W) view SAM2 hands its mask decoder: a view, not a copy,
-    because the decoder's kernels then add up in SAM2's own order (a copy differs in the last
-    bits, enough to move a pixel at the mask's edge)."""
-    side = math.isqrt(tokens.shape[0])
-    return tokens.permute(1, 2, 0).view(tokens.shape[1], tokens.shape[2], side, side)
-
-
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"ROTO_MODEL_DEVICE {name!r} is not a device") from exc
-    if device.type not in ("cpu", "cuda"):
-        raise ModelLoadError(f"ROTO_MODEL_DEVICE must be auto, cpu or cuda[:N], got {name!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError("ROTO_MODEL_DEVICE asks for CUDA but no CUDA device is available")
-    return device
-
-
-def _load_weights(sam: torch.nn.Module, checkpoint: Checkpoint) -> None:
-    try:
-        loaded = torch.load(checkpoint.path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot read checkpoint {checkpoint.path}: {exc}") from exc
-    if not isinstance(loaded, dict) or not isinstance(loaded.get("model"), dict):
-        raise ModelLoadError(f"checkpoint {checkpoint.path} has no 'model' state dict")
-    try:
-        missing, unexpected = sam.load_state_dict(loaded["model"], strict=False)
-    except RuntimeError as exc:  # tensors of other shapes: weights of another size
-        raise ModelLoadError(
-            f"checkpoint {checkpoint.path} does not fit this model (ROTO_MODEL_SIZE?): {exc}"
-        ) from exc
-    if missing or unexpected:
-        raise ModelLoadError(
-            f"checkpoint {checkpoint.path} does not fit this model (ROTO_MODEL_SIZE?): "
-            f"missing {_few(missing)}, unexpected {_few(unexpected)}"
-        )
-
-
-def _few(names: list[str]) -> str:
-    if not names:
-        return "none"
-    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-    return ", ".join(names[:5]) + more
-
-
-def _check_image(image: object) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError("an image must be a numpy uint8 array")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"an image must be H x W x 3 RGB, got shape {image.shape}")
