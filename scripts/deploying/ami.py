@@ -12,15 +12,7 @@ class AmiSteps(DeployContext):
     def bake_ami(self, gpu_digest: str) -> None:
         """An AMI that already holds the gpu image's layers, published as /roto/<env>/gpu/ami-id.
         Set GpuAmiParameter to that name in params/<env>.json to boot from it."""
-        account = self.aws(
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Account",
-            "--output",
-            "text",
-            placeholder="<account>",
-        )
+        account = self.account()
         image = f"{account}.dkr.ecr.{self.region}.amazonaws.com/roto-gpu@{gpu_digest}"
         base = self.aws(
             "ssm",

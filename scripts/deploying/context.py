@@ -37,6 +37,18 @@ class DeployContext:
             ["aws", "--region", self.region, *args], placeholder=placeholder, note=note
         )
 
+    def account(self) -> str:
+        """The AWS account id the credentials belong to."""
+        return self.aws(
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Account",
+            "--output",
+            "text",
+            placeholder="<account>",
+        )
+
     def stack_output(self, stack: str, key: str) -> str:
         return self.aws(
             "cloudformation",

@@ -15,15 +15,7 @@ class ImageSteps(DeployContext):
     """Phase 1 of ``Deploy``: the images, by digest."""
 
     def images(self, release: str) -> dict[str, str]:
-        account = self.aws(
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Account",
-            "--output",
-            "text",
-            placeholder="<account>",
-        )
+        account = self.account()
         registry = f"{account}.dkr.ecr.{self.region}.amazonaws.com"
         self.aws(
             "cloudformation",
