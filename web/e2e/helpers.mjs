@@ -19,16 +19,22 @@ export async function overlay(page) {
   });
 }
 
-export async function waitForOverlay(page, predicate, what) {
+/** Reads `read()` every 100 ms until `accept` takes its value (returned); fails as soon as the
+ * app shows an error, or after the long wait with `still(value)` saying what it last saw. */
+async function untilAccepted(page, read, accept, what, still) {
   const began = Date.now();
   for (;;) {
-    const state = await overlay(page);
-    if (predicate(state)) return state;
+    const value = await read();
+    if (accept(value)) return value;
     const alert = await page.locator('[role="alert"]').allTextContents();
     if (alert.length) throw new Error(`${what}: the app shows an error: ${alert.join(" | ")}`);
-    if (Date.now() - began > longWait) throw new Error(`${what}: overlay still ${JSON.stringify(state)}`);
+    if (Date.now() - began > longWait) throw new Error(`${what}: ${still(value)}`);
     await page.waitForTimeout(100);
   }
+}
+
+export async function waitForOverlay(page, predicate, what) {
+  return untilAccepted(page, () => overlay(page), predicate, what, (state) => `overlay still ${JSON.stringify(state)}`);
 }
 
 /** In-page helpers, installed on every load: the API's PNG matte of a frame as inside flags,
@@ -130,15 +136,7 @@ export async function staleSpans(page) {
 /** Waits until the timeline shows a stale-span count that `predicate` accepts (spans are
  * reloaded after each change). */
 export async function waitForStale(page, predicate, what) {
-  const began = Date.now();
-  for (;;) {
-    const count = await staleSpans(page);
-    if (predicate(count)) return count;
-    const alert = await page.locator('[role="alert"]').allTextContents();
-    if (alert.length) throw new Error(`${what}: the app shows an error: ${alert.join(" | ")}`);
-    if (Date.now() - began > longWait) throw new Error(`${what}: ${count} stale spans`);
-    await page.waitForTimeout(100);
-  }
+  return untilAccepted(page, () => staleSpans(page), predicate, what, (count) => `${count} stale spans`);
 }
 
 /** Waits until the plate drawn is the current frame's and the frame's masks have been read. */
