@@ -84,9 +84,10 @@ class Servers:
 
     def stop(self, forced: Callable[[], bool], log: Callable[[str], None]) -> None:
         """S3+SQS first, then Redis (it saves its snapshot on SIGTERM), then PostgreSQL."""
-        for name, server in (("moto", self.moto), ("redis", self.redis)):
-            if server is not None:
-                _stop_popen(name, server.proc, forced, log)
+        if self.moto is not None:
+            _stop_popen("moto", self.moto.proc, forced, log, kill=self.moto.kill)
+        if self.redis is not None:
+            _stop_popen("redis", self.redis.proc, forced, log)
         if self.postgres is not None:
             self._stop_postgres(forced, log)
 
@@ -121,12 +122,17 @@ class Servers:
 
 
 def _stop_popen(
-    name: str, proc: subprocess.Popen[bytes], forced: Callable[[], bool], log: Callable[[str], None]
+    name: str,
+    proc: subprocess.Popen[bytes],
+    forced: Callable[[], bool],
+    log: Callable[[str], None],
+    *,
+    kill: Callable[[], None] | None = None,
 ) -> None:
     stop_server(
         name,
         terminate=proc.terminate,
-        kill=proc.kill,
+        kill=kill or proc.kill,
         is_running=lambda: proc.poll() is None,
         timeout_s=STOP_TIMEOUT_S,
         should_force=forced,

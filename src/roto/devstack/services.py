@@ -3,17 +3,21 @@ and moto's S3+SQS server. Used by the embedded stack and by the test suite."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 from urllib.request import urlopen
+
+import psutil
 
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -178,16 +182,32 @@ class MotoServer:
                     raise
                 time.sleep(0.1)
 
+    def kill(self) -> None:
+        """SIGKILL the server and the worker process it serves from (granian's), which a kill
+        of the server alone would leave running."""
+        try:
+            workers = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            workers = []
+        self.proc.kill()
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
+
     def stop(self) -> None:
-        _terminate(self.proc)
+        _terminate(self.proc, kill=self.kill)
 
 
-def _terminate(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
+def _terminate(
+    proc: subprocess.Popen[Any],
+    timeout_s: float = 10.0,
+    kill: Callable[[], None] | None = None,
+) -> None:
     if proc.poll() is not None:
         return
     proc.terminate()
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        (kill or proc.kill)()
         proc.wait()

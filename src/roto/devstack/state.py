@@ -107,6 +107,8 @@ def stop_leftovers(data_dir: Path, log: Callable[[str], None]) -> None:
             continue
         log(f"stopping {recorded.name} (pid {recorded.pid}) left running by a killed stack")
         with contextlib.suppress(psutil.NoSuchProcess):
+            # Its own children too (moto serves from a worker process), should it need a kill.
+            found.extend(proc.children(recursive=True))
             proc.send_signal(LEFTOVER_SIGNALS.get(recorded.name, signal.SIGKILL))
         found.append(proc)
     _, still_running = psutil.wait_procs(found, timeout=LEFTOVER_STOP_TIMEOUT_S)
