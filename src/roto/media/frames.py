@@ -153,6 +153,12 @@ class FrameExtractor:
                 await asyncio.wait(set(self._tasks))
             self._raise_failure()
             return index
+        except Exception:
+            # A put already sent lands even when its task is cancelled, and the cleanup after a
+            # failed ingest deletes what it lists: the uploads in flight end first, so none
+            # lands after it. Only a cancellation (a stop, a canceled job) cuts them off.
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
         finally:
             leftover = list(self._tasks)
             for task in leftover:
