@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from roto.devstack.processes import LogSink, stop_server
-from roto.devstack.services import MotoServer, Postgres, RedisServer
+from roto.devstack.services import MotoServer, Postgres, RedisServer, kill_tree
 from roto.devstack.state import ProcessInfo, describe_process, forget_dead_postgres_handles
 
 STOP_TIMEOUT_S = 30.0
@@ -84,10 +84,9 @@ class Servers:
 
     def stop(self, forced: Callable[[], bool], log: Callable[[str], None]) -> None:
         """S3+SQS first, then Redis (it saves its snapshot on SIGTERM), then PostgreSQL."""
-        if self.moto is not None:
-            _stop_popen("moto", self.moto.proc, forced, log, kill=self.moto.kill)
-        if self.redis is not None:
-            _stop_popen("redis", self.redis.proc, forced, log)
+        for name, server in (("moto", self.moto), ("redis", self.redis)):
+            if server is not None:
+                _stop_popen(name, server.proc, forced, log)
         if self.postgres is not None:
             self._stop_postgres(forced, log)
 
@@ -122,17 +121,12 @@ class Servers:
 
 
 def _stop_popen(
-    name: str,
-    proc: subprocess.Popen[bytes],
-    forced: Callable[[], bool],
-    log: Callable[[str], None],
-    *,
-    kill: Callable[[], None] | None = None,
+    name: str, proc: subprocess.Popen[bytes], forced: Callable[[], bool], log: Callable[[str], None]
 ) -> None:
     stop_server(
         name,
         terminate=proc.terminate,
-        kill=kill or proc.kill,
+        kill=lambda: kill_tree(proc),
         is_running=lambda: proc.poll() is None,
         timeout_s=STOP_TIMEOUT_S,
         should_force=forced,

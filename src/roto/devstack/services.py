@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,32 +181,29 @@ class MotoServer:
                     raise
                 time.sleep(0.1)
 
-    def kill(self) -> None:
-        """SIGKILL the server and the worker process it serves from (granian's), which a kill
-        of the server alone would leave running."""
-        try:
-            workers = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            workers = []
-        self.proc.kill()
-        for worker in workers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                worker.kill()
-
     def stop(self) -> None:
-        _terminate(self.proc, kill=self.kill)
+        _terminate(self.proc)
 
 
-def _terminate(
-    proc: subprocess.Popen[Any],
-    timeout_s: float = 10.0,
-    kill: Callable[[], None] | None = None,
-) -> None:
+def kill_tree(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL a server and the processes it started (granian serves moto from a worker
+    process), which a kill of the server alone would leave running."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    proc.kill()
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+def _terminate(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
     if proc.poll() is not None:
         return
     proc.terminate()
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        (kill or proc.kill)()
+        kill_tree(proc)
         proc.wait()
