@@ -7,7 +7,7 @@ import contextlib
 import http.client
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
 
 import boto3
 import moto.backends
@@ -88,32 +88,39 @@ def test_a_long_poll_in_flight_does_not_hold_up_a_stop() -> None:
     server = MotoServer.start()
     sqs = boto3.client("sqs", endpoint_url=server.endpoint, **CREDENTIALS)
     url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+    # The client above keeps its connection open: the poll's, from a client of its own, is new.
+    before = _served_connections(server)
     polling = threading.Thread(
-        target=_poll_until_cut_off, args=(sqs, url), name="long-poll", daemon=True
+        target=_poll_until_cut_off, args=(server, url), name="long-poll", daemon=True
     )
     polling.start()
-    _wait_for_a_poll_in_flight(server)
+    _wait_for(lambda: _served_connections(server) > before, "the long poll's connection")
     began = time.monotonic()
     server.stop()
     assert time.monotonic() - began < 10, "the stop waited for the long poll"
     assert server.proc.poll() is not None
+    polling.join(timeout=10)
+    assert not polling.is_alive(), "the long poll outlived the endpoint"
 
 
-def _poll_until_cut_off(sqs: Any, url: str) -> None:
+def _poll_until_cut_off(server: MotoServer, url: str) -> None:
+    sqs = boto3.client("sqs", endpoint_url=server.endpoint, **CREDENTIALS)
     with contextlib.suppress(Exception):  # the stop cuts the connection
         sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
 
 
-def _wait_for_a_poll_in_flight(server: MotoServer) -> None:
-    """Until a connection other than this check's is open to the endpoint (the long poll)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        established = [
-            c
-            for c in psutil.net_connections("tcp")
-            if c.laddr and c.laddr.port == server.port and c.status == psutil.CONN_ESTABLISHED
-        ]
-        if established:
-            return
+def _served_connections(server: MotoServer) -> int:
+    """Open TCP connections on the endpoint's side (its port is their local one)."""
+    return sum(
+        1
+        for c in psutil.net_connections("tcp")
+        if c.laddr and c.laddr.port == server.port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never came")
         time.sleep(0.05)
-    raise AssertionError("the long poll never reached the endpoint")
