@@ -30,7 +30,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,15 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-from gpu_engines import Ours, build_ours  # noqa: E402  # bench/, beside this script
-from gpu_plan import Budget, Plan, plan_for  # noqa: E402
-from gpu_report import table  # noqa: E402
-from gpu_sections import clicks, encoder, memory, propagation  # noqa: E402
+import torch
+from gpu_engines import Ours, build_ours  # bench/, beside this script
+from gpu_plan import REPO, Budget, Plan, plan_for  # it puts the repository on sys.path
+from gpu_report import table
+from gpu_sections import clicks, encoder, memory, propagation
 
 BUDGET_S = 480.0
 SIZE_SHARE = {"tiny": 0.35, "large": 0.65}
