@@ -252,10 +252,7 @@ class Sam2Model:
         on the device, without the no-memory embedding, one row per image."""
         for image in images:
             check_image(image)
-        batch = torch.stack([self._preprocess(image) for image in images])
-        padding = self._padded_size(len(images)) - len(images)
-        if padding:
-            batch = torch.cat([batch, batch.new_zeros((padding, *batch.shape[1:]))])
+        batch = self._batch(images)
         with self._autocast():
             out = self._sam.forward_image(batch)
         count = len(images)
@@ -331,10 +328,7 @@ class Sam2Model:
 
     @torch.inference_mode()
     def _encode(self, images: Sequence[np.ndarray]) -> list[Embedding]:
-        batch = torch.stack([self._preprocess(image) for image in images])
-        padding = self._padded_size(len(images)) - len(images)
-        if padding:
-            batch = torch.cat([batch, batch.new_zeros((padding, *batch.shape[1:]))])
+        batch = self._batch(images)
         with self._autocast():
             backbone_out = self._sam.forward_image(batch)
             _, feats, _, sizes = self._sam._prepare_backbone_features(backbone_out)
@@ -357,6 +351,14 @@ class Sam2Model:
             self._resident.put(embedding, on_device[i])
             embeddings.append(embedding)
         return embeddings
+
+    def _batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """The images preprocessed and stacked, zero-padded to a compiled batch size."""
+        batch = torch.stack([self._preprocess(image) for image in images])
+        padding = self._padded_size(len(images)) - len(images)
+        if padding:
+            batch = torch.cat([batch, batch.new_zeros((padding, *batch.shape[1:]))])
+        return batch
 
     def _preprocess(self, image: np.ndarray) -> torch.Tensor:
         # SAM2Transforms' steps (ToTensor, Resize, Normalize), but on the device so a large
