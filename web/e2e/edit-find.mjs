@@ -1,7 +1,7 @@
 // The editing flow's last phase: find all instances of a text and an exemplar box, each a new
 // object, and propagate them over the clip.
 import { longWait } from "./config.mjs";
-import { waitForOverlay } from "./helpers.mjs";
+import { propagateWith, waitForOverlay } from "./helpers.mjs";
 import { screenshot, step } from "./report.mjs";
 
 /** Find all on frame 20: a text and an exemplar box drawn with Shift+drag; each instance the
@@ -29,13 +29,7 @@ export async function findAll(page) {
   const answer = await detection.json();
   const foundOverlay = await waitForOverlay(page, (s) => s.painted > 0, "found objects");
   const foundShot = await screenshot(page, "found");
-  const propagated = (r) => r.request().method() === "POST" && r.url().includes("/propagations") && r.ok();
-  const [tracking] = await Promise.all([
-    page.waitForResponse(propagated, { timeout: longWait }),
-    page.getByTestId("propagate-found").click(),
-  ]);
-  const trackingId = (await tracking.json()).job.id;
-  await page.locator(`[data-testid="propagation-status"][data-job-id="${trackingId}"][data-status="succeeded"]`).waitFor({ timeout: longWait });
+  const tracking = await propagateWith(page, page.getByTestId("propagate-found"));
   const trackedMasks = await page.evaluate(async () => {
     const videoId = window.location.pathname.split("/").pop();
     const token = JSON.parse(localStorage.getItem("roto.tokens")).access_token;

@@ -11,6 +11,7 @@ import {
   paintedPoint,
   promptMarks,
   prompted,
+  propagateWith,
   saveMask,
   settled,
   staleSpans,
@@ -78,10 +79,7 @@ export async function refine(page, before) {
 
 /** "Update stale frames" propagates the selected object over its stale spans only. */
 export async function updateStale(page) {
-  const started = (r) => r.request().method() === "POST" && r.url().includes("/propagations") && r.ok();
-  const [update] = await Promise.all([page.waitForResponse(started, { timeout: longWait }), page.getByTestId("update-stale").click()]);
-  const updateJob = (await update.json()).job.id;
-  await page.locator(`[data-testid="propagation-status"][data-job-id="${updateJob}"][data-status="succeeded"]`).waitFor({ timeout: longWait });
+  const update = await propagateWith(page, page.getByTestId("update-stale"));
   step("stale_updated", {
     request: update.request().postDataJSON(),
     stale_spans: await waitForStale(page, (n) => n === 0, "after the update"),

@@ -248,3 +248,13 @@ export async function pngOf(page, frame) {
   }, frame);
   return Buffer.from(base64, "base64");
 }
+
+/** Clicks `button`, which starts a propagation, and waits until that job has succeeded; returns
+ * the answer to its POST (the request holds what was asked). */
+export async function propagateWith(page, button) {
+  const started = (r) => r.request().method() === "POST" && r.url().includes("/propagations") && r.ok();
+  const [answer] = await Promise.all([page.waitForResponse(started, { timeout: longWait }), button.click()]);
+  const jobId = (await answer.json()).job.id;
+  await page.locator(`[data-testid="propagation-status"][data-job-id="${jobId}"][data-status="succeeded"]`).waitFor({ timeout: longWait });
+  return answer;
+}

@@ -1,7 +1,7 @@
 // Review: loop playback of the 1080p clip (--hd) on proxy frames, then zoomed on full frames,
 // the plate sampled on every animation frame to count the frames shown and dropped.
 import { args, HD_IN, HD_OUT, longWait, PLAY_MS } from "./config.mjs";
-import { atFrame, frameShown, keys, waitForOverlay } from "./helpers.mjs";
+import { atFrame, frameShown, keys, propagateWith, waitForOverlay } from "./helpers.mjs";
 import { reviewScreenshot, step } from "./report.mjs";
 
 /** A 1080p clip uploaded, a disc clicked and propagated over its in/out range, then played at
@@ -41,12 +41,7 @@ export async function playback(page) {
   await layer.click({ position: { x: box.width * discX, y: box.height / 2 } });
   await waitForOverlay(page, (s) => s.painted > 0, "click on the 1080p clip");
   const propagatedAt = Date.now();
-  const [started] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === "POST" && r.url().includes("/propagations") && r.ok(), { timeout: longWait }),
-    page.getByRole("button", { name: "Propagate" }).click(),
-  ]);
-  const jobId = (await started.json()).job.id;
-  await page.locator(`[data-testid="propagation-status"][data-job-id="${jobId}"][data-status="succeeded"]`).waitFor({ timeout: longWait });
+  await propagateWith(page, page.getByRole("button", { name: "Propagate" }));
   const propagateSeconds = (Date.now() - propagatedAt) / 1000;
 
   await page.getByLabel("loop in/out").check();
