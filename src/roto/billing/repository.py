@@ -20,27 +20,28 @@ class QuotaState(msgspec.Struct, frozen=True):
     frames_reserved: int
 
 
+# A record that is new adds itself to its month in usage_months (a trigger, migration 0013).
 INSERT_USAGE = """
 INSERT INTO usage_records
     (job_id, user_id, job_type, frames, gpu_seconds, worker_seconds, counts_toward_quota)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (job_id) DO NOTHING
 """
-# Media jobs' rows are metering only: the month's frames and GPU seconds are the GPU jobs'.
-SELECT_USAGE_SINCE = """
-SELECT coalesce(sum(frames), 0)::bigint AS frames,
-       coalesce(sum(gpu_seconds), 0)::float8 AS gpu_seconds
-FROM usage_records
-WHERE user_id = $1 AND recorded_at >= $2 AND counts_toward_quota
+# The month's frames and GPU seconds: the GPU jobs' (media jobs' rows are metering only), as
+# usage_months sums them (a trigger adds each record, migration 0013); $2 is the month's first
+# instant in UTC.
+SELECT_MONTH_USAGE = """
+SELECT frames, gpu_seconds FROM usage_months WHERE user_id = $1 AND month = $2
 """
-# What a quota check needs, in one round trip on the click's path: the plan, the frames used
-# since $2, and the frames that unfinished GPU jobs may still record (a click or a detection one,
-# a propagation up to its whole range: its usage is recorded only when it finishes).
+# What a quota check needs, in one round trip on the click's path: the plan, the frames used in
+# the month that starts at $2 (one row of usage_months), and the frames that unfinished GPU
+# jobs may still record (a click or a detection one, a propagation up to its whole range: its
+# usage is recorded only when it finishes).
 SELECT_QUOTA_STATE = """
 SELECT
     (SELECT plan FROM users WHERE id = $1) AS plan,
-    (SELECT coalesce(sum(frames), 0)::bigint FROM usage_records
-     WHERE user_id = $1 AND recorded_at >= $2 AND counts_toward_quota) AS frames_used,
+    coalesce((SELECT frames FROM usage_months WHERE user_id = $1 AND month = $2), 0)
+        AS frames_used,
     (SELECT coalesce(sum(CASE WHEN type IN ('segment', 'detect') THEN 1 ELSE progress_total END),
                      0)::bigint
      FROM jobs
@@ -87,15 +88,20 @@ async def record_usage(
     )
 
 
-async def usage_since(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, since: datetime
+async def month_usage(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, month: datetime
 ) -> MonthUsage:
-    record = await conn.fetchrow(SELECT_USAGE_SINCE, user_id, since)
+    """What the user's GPU jobs used in the month that starts at ``month`` (UTC)."""
+    record = await conn.fetchrow(SELECT_MONTH_USAGE, user_id, month)
+    if record is None:
+        return MonthUsage(frames=0, gpu_seconds=0.0)
     return MonthUsage(frames=int(record["frames"]), gpu_seconds=float(record["gpu_seconds"]))
 
 
-async def quota_state(conn: asyncpg.Connection, user_id: uuid.UUID, since: datetime) -> QuotaState:
-    record = await conn.fetchrow(SELECT_QUOTA_STATE, user_id, since)
+async def quota_state(conn: asyncpg.Connection, user_id: uuid.UUID, month: datetime) -> QuotaState:
+    """The user's plan, the frames used in the month that starts at ``month`` (UTC), and those
+    that unfinished GPU jobs hold."""
+    record = await conn.fetchrow(SELECT_QUOTA_STATE, user_id, month)
     return QuotaState(
         plan=record["plan"],
         frames_used=int(record["frames_used"]),

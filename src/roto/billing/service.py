@@ -51,7 +51,7 @@ async def usage(resources: Resources, user_id: uuid.UUID) -> BillingUsage:
 async def usage_on_plan(conn: asyncpg.Connection, user_id: uuid.UUID, plan: str) -> BillingUsage:
     """The month's usage of a user whose plan the caller has already read."""
     start = period_start()
-    used = await repo.usage_since(conn, user_id, start)
+    used = await repo.month_usage(conn, user_id, start)
     return BillingUsage(
         period_start=rfc3339(start) or "",
         frames_processed=used.frames,
