@@ -130,7 +130,7 @@ def clicks(args: argparse.Namespace) -> None:
                 p50()  # the frame's embedding cached, the pools warm
                 before = p50()
                 dsn = json.loads((data_dir / "devstack.json").read_text())["database_url"]
-                asyncio.run(give_records(dsn, args.records))
+                asyncio.run(give_records(dsn, video_id, args.records))
                 p50()  # PostgreSQL's caches warm again after the bulk insert
                 after = p50()
         finally:
@@ -141,11 +141,13 @@ def clicks(args: argparse.Namespace) -> None:
     print(f"  {after:.1f} with {args.records} more ({after - before:+.1f} ms)")
 
 
-async def give_records(dsn: str, count: int) -> None:
+async def give_records(dsn: str, video_id: str, count: int) -> None:
+    """``count`` records for the owner of the clicked video, on the plan with room for them."""
     conn = await asyncpg.connect(dsn)
     try:
-        # The stack's only user (the dev stack signs one up), on the plan with room for them.
-        user_id = await conn.fetchval("SELECT id FROM users LIMIT 1")
+        user_id = await conn.fetchval(
+            "SELECT user_id FROM videos WHERE id = $1", uuid.UUID(video_id)
+        )
         await conn.execute("UPDATE users SET plan = 'pro' WHERE id = $1", user_id)
         await add_records(conn, user_id, count)
     finally:
