@@ -12,6 +12,7 @@ from collections.abc import Callable
 import boto3
 import moto.backends
 import psutil
+from botocore.config import Config
 
 from roto.devstack.moto_server import listed_once
 from roto.devstack.services import LOCAL_AWS_ENV, MotoServer
@@ -104,7 +105,10 @@ def test_a_long_poll_in_flight_does_not_hold_up_a_stop() -> None:
 
 
 def _poll_until_cut_off(server: MotoServer, url: str) -> None:
-    sqs = boto3.client("sqs", endpoint_url=server.endpoint, **CREDENTIALS)
+    # One attempt: botocore's default retries would call the stopped endpoint again after
+    # backoffs of up to 1, 2, 4 and 8 s, and keep this thread alive past the test's wait.
+    once = Config(retries={"total_max_attempts": 1})
+    sqs = boto3.client("sqs", endpoint_url=server.endpoint, config=once, **CREDENTIALS)
     with contextlib.suppress(Exception):  # the stop cuts the connection
         sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
 
