@@ -67,13 +67,19 @@ def services() -> Iterator[Services]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-async def _make_template(pg: Postgres) -> None:
-    conn = await asyncpg.connect(pg.dsn())
+async def as_admin(pg: Postgres, *statements: str) -> None:
+    """Run ``statements`` on the server's maintenance database (creating and dropping
+    databases), on a connection of their own."""
+    admin = await asyncpg.connect(pg.dsn())
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
-        await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        for statement in statements:
+            await admin.execute(statement)
     finally:
-        await conn.close()
+        await admin.close()
+
+
+async def _make_template(pg: Postgres) -> None:
+    await as_admin(pg, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}", f"CREATE DATABASE {TEMPLATE_DB}")
     await db.migrate_dsn(pg.dsn(TEMPLATE_DB))
 
 
@@ -122,21 +128,13 @@ async def provision(settings: Settings) -> None:
 @pytest.fixture
 async def settings(services: Services, request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
     tag = "t" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(services.postgres.dsn())
-    try:
-        await admin.execute(f"CREATE DATABASE {tag} TEMPLATE {TEMPLATE_DB}")
-    finally:
-        await admin.close()
+    await as_admin(services.postgres, f"CREATE DATABASE {tag} TEMPLATE {TEMPLATE_DB}")
     overrides = getattr(request, "param", None) or {}
     value = make_settings(services, tag, tag, **overrides)
     await provision(value)
     yield value
     Path(value.worker_liveness_path).unlink(missing_ok=True)  # a worker's beat, if one ran
-    admin = await asyncpg.connect(services.postgres.dsn())
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
-    finally:
-        await admin.close()
+    await as_admin(services.postgres, f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
 
 
 @pytest.fixture

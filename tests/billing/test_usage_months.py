@@ -15,7 +15,7 @@ from roto import db
 from roto.billing import repository as repo
 from roto.billing.service import period_start
 from roto.settings import Settings
-from tests.conftest import Services
+from tests.conftest import Services, as_admin
 from tests.videos.helpers import connect
 
 MIGRATION = "0013_usage_months"
@@ -143,11 +143,7 @@ async def test_a_deleted_user_takes_their_months_along(settings: Settings) -> No
 async def database_before_months(services: Services) -> AsyncIterator[asyncpg.Connection]:
     """A database migrated up to the migration before ``usage_months``."""
     name = "t" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(services.postgres.dsn())
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
+    await as_admin(services.postgres, f"CREATE DATABASE {name}")
     conn = await asyncpg.connect(services.postgres.dsn(name))
     try:
         for version, sql in db.migration_files():
@@ -157,11 +153,7 @@ async def database_before_months(services: Services) -> AsyncIterator[asyncpg.Co
         yield conn
     finally:
         await conn.close()
-        admin = await asyncpg.connect(services.postgres.dsn())
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+        await as_admin(services.postgres, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 async def test_the_migration_sums_the_ledger_so_far_and_then_keeps_counting(

@@ -14,7 +14,7 @@ from roto.devstack.provision import provision, requeue_unfinished_jobs
 from roto.jobs.contracts import JobMessage, decode_message
 from roto.jobs.outbox import create_job
 from roto.settings import Settings
-from tests.conftest import Services
+from tests.conftest import Services, as_admin
 
 INSERT_USER = "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'x')"
 SET_STATUS = "UPDATE jobs SET status = $2 WHERE id = $1"
@@ -78,9 +78,7 @@ async def test_provision_creates_the_database_once_and_migrates_it(
         finally:
             await conn.close()
     finally:
-        admin = await asyncpg.connect(services.postgres.dsn())
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+        await as_admin(services.postgres, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     assert first.created_database and first.migrations
     assert not again.created_database and again.migrations == []
     dlq_url = sqs_sync.get_queue_url(QueueName=settings.queue_media + "-dlq")["QueueUrl"]
