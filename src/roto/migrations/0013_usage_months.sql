@@ -1,7 +1,7 @@
 -- Each user's usage per calendar month (UTC), kept as its records arrive. A quota check (one on
 -- every click) summed the user's usage_records of the month, so each click cost more the more
--- the user had clicked: at 50,000 records the sum took 5.4 ms and a cached click's p50 went
--- from 35 to 46 ms (docs/performance.md, section 4). usage_records stays the ledger and is only
+-- the user had clicked: at 50,000 records the sum took 4-8 ms and a cached click's p50 rose by
+-- 11-16 ms (docs/performance.md, section 4). usage_records stays the ledger and is only
 -- ever inserted into; this is its running sum of the rows that count toward the quota. A trigger
 -- keeps it, so every writer does, an older release still running during a deploy among them.
 CREATE TABLE usage_months (
