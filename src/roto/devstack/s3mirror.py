@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from roto.aws import drop_unused_endpoint_params
+
 MANIFEST = "manifest.json"
 CHUNK = 1024 * 1024
 #: A keyframe's state after one of its prompts (``roto_gpu.jobs.track_store.state_key``): derived
@@ -60,7 +62,9 @@ def open_s3_client(endpoint_url: str, region: str) -> Any:
     config = Config(
         s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}
     )
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    drop_unused_endpoint_params(client)  # a sync reads and writes many keys
+    return client
 
 
 class S3Mirror:
