@@ -25,8 +25,7 @@ from gpu_engines import (  # bench/, beside this script
 from gpu_plan import Budget, LazyVideo, Plan, click_point, frames_of, percentile, sync
 
 from roto_gpu.batcher import Priority
-from roto_gpu.model.backends.graphs import uninstall
-from roto_gpu.model.backends.selection import BUILDERS
+from roto_gpu.model.backends.selection import BUILDERS, uninstall_all
 from roto_gpu.model.prompts import KeyframeRequest
 from roto_gpu.model.sam2_model import Sam2Model
 
@@ -158,8 +157,7 @@ def encoder(model: Sam2Model, plan: Plan, budget: Budget, out: dict[str, Any]) -
         if budget.left() < 45:
             figures[name] = f"skipped: budget ({budget.left():.0f} s left)"
             continue
-        uninstall(sam.image_encoder, "forward")
-        uninstall(sam.sam_mask_decoder, "predict_masks")
+        uninstall_all(sam)
         if name != "eager":
             try:
                 BUILDERS[name](context)
@@ -167,8 +165,7 @@ def encoder(model: Sam2Model, plan: Plan, budget: Budget, out: dict[str, Any]) -
                 figures[name] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
                 continue
         figures[name] = {f"batch_{b}_ms": encoder_ms(model, b) for b in (1, 8)}
-    uninstall(sam.image_encoder, "forward")
-    uninstall(sam.sam_mask_decoder, "predict_masks")
+    uninstall_all(sam)
     if started_with != "eager":
         BUILDERS[started_with](context)
     out["encoder"] = figures

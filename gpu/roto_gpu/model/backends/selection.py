@@ -32,6 +32,11 @@ from roto_gpu.model.backends.graphs import (
     uninstall,
 )
 from roto_gpu.model.backends.precision import Precision
+from roto_gpu.model.backends.track_step import (
+    compile_track_step,
+    example_step,
+    uninstall_track_step,
+)
 from roto_gpu.model.options import ModelLoadError
 
 log = structlog.get_logger(__name__)
@@ -129,7 +134,7 @@ def select_backend(requested: str, context: BackendContext) -> BackendReport:
         try:
             graphs = BUILDERS[name](context)
         except Exception as exc:
-            _uninstall_all(context.sam)
+            uninstall_all(context.sam)
             reason = _reason(exc)
             fallbacks.append({"backend": name, "reason": reason})
             log.warning(
@@ -149,9 +154,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _uninstall_all(sam: Any) -> None:
+def uninstall_all(sam: Any) -> None:
+    """Back to SAM2's own modules, whatever a backend put in their place."""
     uninstall(sam.image_encoder, "forward")
     uninstall(sam.sam_mask_decoder, "predict_masks")
+    uninstall_track_step(sam)
 
 
 def _install(context: BackendContext, spec: GraphSpec, run: Run) -> None:
@@ -245,7 +252,39 @@ def _compile(context: BackendContext) -> list[str]:
 
     # Padded to fixed batch sizes by the model (dynamic=False), so each size compiles once.
     _install(context, spec, run)
-    return [spec.name]
+    if context.device.type != "cuda":
+        # On this project's 2-core CPU the compiled track step ran at 0.91-1.03x eager
+        # (bench/track_step.py; inductor warns that it makes no code for complex operators,
+        # which the attention's rotary encoding uses). SAM2's vos_optimized predictor compiles
+        # it for a GPU, and so does this backend.
+        return [spec.name]
+    return [spec.name, *_compile_track_step(context)]
+
+
+def _compile_track_step(context: BackendContext) -> list[str]:
+    """The memory encoder and attention compiled (``track_step``), checked against eager on an
+    example step, which also compiles the one-pair shapes before the first propagation."""
+    sam = context.sam
+    encoder_inputs, attention_inputs = example_step(sam, context.image_size, context.device)
+    with torch.no_grad(), autocast(context.device.type, context.autocast):
+        expected = _step_outputs(sam, encoder_inputs, attention_inputs)
+        names = compile_track_step(sam)
+        got = _step_outputs(sam, encoder_inputs, attention_inputs)
+    score = similar(expected, got)
+    if score < MIN_SIMILARITY:
+        raise BackendUnavailable(
+            f"the compiled track step differs from eager (cosine similarity {score:.4f} < "
+            f"{MIN_SIMILARITY})"
+        )
+    return names
+
+
+def _step_outputs(
+    sam: Any, encoder_inputs: tuple[Any, ...], attention_inputs: tuple[Any, ...]
+) -> list[torch.Tensor]:
+    encoded = sam.memory_encoder(*encoder_inputs)
+    attended = sam.memory_attention(*attention_inputs)
+    return [encoded["vision_features"], *encoded["vision_pos_enc"], attended]
 
 
 BUILDERS: dict[str, Callable[[BackendContext], list[str]]] = {
