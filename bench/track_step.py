@@ -24,13 +24,9 @@ from typing import Any
 import numpy as np
 from gpu_engines import Ours, build_ours, ours_fps, run_ours  # bench/, beside this script
 from gpu_plan import Plan, click_point, frames_of
+from gpu_sections import iou
 
 from roto_gpu.model.backends.track_step import compile_track_step, uninstall_track_step
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def main() -> None:
