@@ -44,6 +44,7 @@ def main() -> None:
     )
     ours = Ours(build_ours(args.size, plan, model_args))
     sam = ours.model.video_predictor
+    uninstall_track_step(sam)  # the GPU's compile backend compiles it: start from SAM2's own
     point = click_point(plan)
     videos = [frames_of(v, args.frames, plan) for v in range(4)]
     try:

@@ -1,6 +1,6 @@
-"""The AWS clients' endpoint resolution: S3's is worked out once per bucket and operation, not once
-per key (``roto.aws.drop_unused_endpoint_params``), and every call still reaches the right place.
-The calls go over HTTP to the local S3 endpoint."""
+"""The AWS clients' endpoint resolution: S3's is worked out once per bucket, not once per key
+(``roto.aws.drop_unused_endpoint_params``), and every call still reaches the right place. The S3
+calls go over HTTP to the local endpoint."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> tuple[Any, 
     return s3, sqs
 
 
-#: A name an endpoint rule reads: ``{"ref": "Bucket"}``, or ``{Bucket}`` in a template string.
+#: A name a template string of an endpoint rule reads: ``{Bucket}``, or ``{url#scheme}``.
 _TEMPLATE_NAME = re.compile(r"\{([A-Za-z0-9_]+)")
 
 
@@ -51,13 +51,13 @@ def drop_unused_endpoint_params(client: Any) -> frozenset[str]:
     """Stop passing the client's endpoint resolver the parameters that no rule of its service's
     endpoint ruleset reads; returns their names.
 
-    botocore caches the endpoint it resolves for each set of parameters, and S3's ruleset declares
-    ``Key``, ``Prefix`` and ``CopySource`` without reading them: each call on a new key evaluated
-    the whole ruleset again: 0.2-0.5 ms of CPU per put, get or presign (botocore issue 3528,
-    fixed by its pull request 3692 in a botocore newer than the one aioboto3 15.5 allows).
-    Without them the endpoint depends only on what the rules read, so the cached one is the
-    same endpoint. A parameter marked required is always kept. Does nothing when the client has
-    no ruleset resolver where this botocore keeps it.
+    botocore caches the endpoint it resolves for each set of parameters. S3's ruleset declares
+    ``Key``, ``Prefix`` and ``CopySource`` without reading them, so each call on a new key
+    evaluated the whole ruleset again, 0.2-0.5 ms of CPU per put, get or presign (botocore issue
+    3528; its pull request 3692 fixes it in a botocore newer than aioboto3 15.5 allows). Without
+    them the endpoint depends only on what the rules read, so the cached one is the same
+    endpoint. A parameter marked required is always kept. Does nothing when the client has no
+    ruleset resolver where this botocore keeps it.
     """
     resolver = getattr(client, "_ruleset_resolver", None)
     ruleset = getattr(getattr(resolver, "_provider", None), "ruleset", None)

@@ -126,7 +126,7 @@ async def test_three_objects_track_in_a_bucket_of_four_and_give_eager_masks(
 
 
 @pytest.mark.skipif(aot.compiler() is None, reason="torch.compile on the CPU needs a C compiler")
-async def test_the_compile_backend_compiles_the_track_step_and_checks_it_against_eager(
+async def test_torch_compile_of_the_track_step_passes_the_backends_check_and_gives_eager_masks(
     model: Any, frames: list[np.ndarray], tmp_path: Path
 ) -> None:
     one_object = {1: KEYFRAMES[1]}
