@@ -53,10 +53,10 @@ SIZE_SHARE = {"tiny": 0.35, "large": 0.65}
 def run_size(size: str, plan: Plan, args: argparse.Namespace, budget: Budget) -> dict[str, Any]:
     out: dict[str, Any] = {}
     started = time.monotonic()
-    model = build_ours(size, plan, args)
+    ours = Ours(lambda: build_ours(size, plan, args))
+    model = ours.model
     out["model"] = {k: v for k, v in model.info().items() if k != "backend_graphs"}
     out["model"]["build_s"] = time.monotonic() - started
-    ours = Ours(model)
     sections: list[tuple[str, float, Callable[[], None]]] = []
     with tempfile.TemporaryDirectory(prefix="roto-bench-") as folder:
         tmp = Path(folder)
@@ -64,7 +64,12 @@ def run_size(size: str, plan: Plan, args: argparse.Namespace, budget: Budget) ->
             ("propagation", 30, lambda: propagation(model, ours, plan, budget, tmp, out)),
             ("clicks", 10, lambda: clicks(model, ours, plan, out)),
             ("memory", 20, lambda: memory(ours, plan, out)),
-            ("encoder", 20, lambda: encoder(model, plan, budget, out)),
+            # On the model's own thread, as the daemon runs the encoder.
+            (
+                "encoder",
+                20,
+                lambda: ours.on_model_thread(lambda: encoder(model, plan, budget, out)),
+            ),
         ]
         for name, needs, section in sections:
             if budget.left() < needs:

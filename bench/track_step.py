@@ -42,7 +42,7 @@ def main() -> None:
     model_args = argparse.Namespace(
         device=args.device, backend="auto", engine_dir="", checkpoints=None
     )
-    ours = Ours(build_ours(args.size, plan, model_args))
+    ours = Ours(lambda: build_ours(args.size, plan, model_args))
     sam = ours.model.video_predictor
     uninstall_track_step(sam)  # the GPU's compile backend compiles it: start from SAM2's own
     point = click_point(plan)
