@@ -6,6 +6,7 @@ track step eager on a CPU, where it gained nothing)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
 import torch
+from structlog.testing import capture_logs
+from torch._dynamo.utils import counters as dynamo_counters
 
 from roto_gpu.model.backends import aot, selection
 from roto_gpu.model.backends.cache import ArtifactCache
@@ -27,6 +30,7 @@ from roto_gpu.model.backends.track_step import (
     compile_track_step,
     pad_rows,
     uninstall_track_step,
+    warm_buckets,
 )
 from roto_gpu.tracking.propagator import plan_legs
 from roto_gpu.tracking.requests import ObjectMasks
@@ -64,9 +68,14 @@ async def propagate(
         await batcher.close()
 
 
-def recording(batches: list[tuple[str, int]]) -> Callable[..., Any]:
+def recording(
+    batches: list[tuple[str, int]],
+    memories: list[int] | None = None,
+    modes: list[bool] | None = None,
+) -> Callable[..., Any]:
     """A stand-in for ``torch.compile`` that runs the function as it is and notes the batch of
-    every call (dimension 0 of the encoder's features, 1 of the attention's memory)."""
+    every call (dimension 0 of the encoder's features, 1 of the attention's memory), the
+    attention's memory length, and whether the call ran in inference mode."""
 
     def compiler(function: Callable[..., Any], **options: Any) -> Callable[..., Any]:
         def run(*args: Any) -> Any:
@@ -74,6 +83,10 @@ def recording(batches: list[tuple[str, int]]) -> Callable[..., Any]:
                 batches.append(("memory_encoder", args[0].shape[0]))
             else:
                 batches.append(("memory_attention", args[1].shape[1]))
+                if memories is not None:
+                    memories.append(args[1].shape[0])
+            if modes is not None:
+                modes.append(torch.is_inference_mode_enabled())
             return function(*args)
 
         return run
@@ -107,6 +120,14 @@ def test_a_batch_is_padded_to_the_next_bucket_with_copies_of_its_last_row() -> N
     assert pad_rows(sequence_first, 4, 1)[:, 3].tolist() == [[2.0], [5.0]]
 
 
+def test_the_buckets_warmed_at_start_reach_the_batch_limit() -> None:
+    assert warm_buckets(1) == [1]
+    assert warm_buckets(3) == [1, 2, 4]
+    assert warm_buckets(8) == [1, 2, 4, 8]
+    assert warm_buckets(100) == list(PAIR_BUCKETS)
+    assert warm_buckets(0) == [1]
+
+
 async def test_three_objects_track_in_a_bucket_of_four_and_give_eager_masks(
     restored: Any, frames: list[np.ndarray]
 ) -> None:
@@ -125,29 +146,81 @@ async def test_three_objects_track_in_a_bucket_of_four_and_give_eager_masks(
     )
 
 
-@pytest.mark.skipif(aot.compiler() is None, reason="torch.compile on the CPU needs a C compiler")
-async def test_torch_compile_of_the_track_step_passes_the_backends_check_and_gives_eager_masks(
-    model: Any, frames: list[np.ndarray], tmp_path: Path
-) -> None:
-    one_object = {1: KEYFRAMES[1]}
-    eager = await propagate(model, frames, one_object)
-    context = BackendContext(
+def compiled_graphs() -> int:
+    """Graphs dynamo has compiled in this process, on any thread (its config patches, such as
+    ``error_on_recompile``, reach only the thread that sets them, not the batcher's)."""
+    return int(dynamo_counters["stats"]["unique_graphs"])
+
+
+def backend_context(model: Any, tmp_path: Path, max_batch_size: int) -> BackendContext:
+    return BackendContext(
         sam=model.video_predictor,
         device=torch.device("cpu"),
         precision=model.precision,
         image_size=IMAGE_SIZE,
-        max_batch_size=4,
+        max_batch_size=max_batch_size,
         identity={"model_id": model.model_id},
         cache=ArtifactCache(tmp_path / "engines"),
     )
+
+
+def test_the_start_up_check_runs_every_bucket_to_the_batch_limit_with_one_and_two_frames(
+    restored: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the ``compile`` backend compiles at start, the compiler recorded: the memory
+    encoder at each bucket up to the batch limit (3 pairs: buckets 1, 2 and 4), the attention
+    at each bucket with one remembered frame and with two (a one-frame memory is a graph of
+    its own), all in inference mode as the tracker calls them."""
+    batches: list[tuple[str, int]] = []
+    memories: list[int] = []
+    modes: list[bool] = []
+    monkeypatch.setattr(
+        selection,
+        "compile_track_step",
+        functools.partial(compile_track_step, compiler=recording(batches, memories, modes)),
+    )
+    names = selection._compile_track_step(backend_context(restored, tmp_path, 3))
+
+    tokens = (IMAGE_SIZE // 16) ** 2
+    pointers = restored.video_predictor.hidden_dim // restored.video_predictor.mem_dim
+    assert names == ["memory_encoder", "memory_attention"]
+    assert sorted(set(batches)) == [
+        *[("memory_attention", size) for size in (1, 2, 4)],
+        *[("memory_encoder", size) for size in (1, 2, 4)],
+    ]
+    assert sorted(set(memories)) == [tokens + pointers, 2 * tokens + pointers]
+    assert modes and all(modes)
+
+
+@pytest.mark.skipif(aot.compiler() is None, reason="torch.compile on the CPU needs a C compiler")
+async def test_torch_compile_of_the_track_step_compiles_at_start_and_not_during_a_propagation(
+    model: Any, frames: list[np.ndarray], tmp_path: Path
+) -> None:
+    """``torch.compile`` itself: the backend's start-up check compiles the graphs, and a
+    propagation then compiles none (dynamo's count of graphs does not move) and gives eager's
+    masks. One object: on the CPU, SAM2's rotary encoding takes a path of its own (an expand
+    of complex numbers, where CUDA takes a repeat) whose graph inductor breaks for some
+    (pairs, frames) sizes; the several-pair buckets are covered above with a recording
+    compiler."""
+    one_object = {1: KEYFRAMES[1]}
+    eager = await propagate(model, frames, one_object)
     try:
-        names = selection._compile_track_step(context)
+        before_start = compiled_graphs()
+        with capture_logs() as logs:
+            names = selection._compile_track_step(backend_context(model, tmp_path, 1))
         assert "forward" in model.video_predictor.memory_attention.__dict__
-        compiled = await propagate(model, frames, one_object)
+        before_propagation = compiled_graphs()
+        with capture_logs() as propagation_logs:
+            compiled = await propagate(model, frames, one_object)
+        after_propagation = compiled_graphs()
     finally:
         uninstall_track_step(model.video_predictor)
 
     assert names == ["memory_encoder", "memory_attention"]
+    assert [e["bucket"] for e in logs if e["event"] == "track_step_bucket_compile"] == [1]
+    assert before_propagation > before_start
+    assert after_propagation == before_propagation
+    assert not [e for e in propagation_logs if e["event"] == "track_step_bucket_compile"]
     assert_same_masks(
         compiled,
         {frame: {o: m.mask for o, m in masks.items()} for frame, masks in eager.items()},

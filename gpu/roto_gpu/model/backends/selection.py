@@ -36,6 +36,7 @@ from roto_gpu.model.backends.track_step import (
     compile_track_step,
     example_step,
     uninstall_track_step,
+    warm_buckets,
 )
 from roto_gpu.model.options import ModelLoadError
 
@@ -162,10 +163,13 @@ def uninstall_all(sam: Any) -> None:
 
 
 def _install(context: BackendContext, spec: GraphSpec, run: Run) -> None:
-    """Check ``run`` against eager on the example inputs, then put it in SAM2's place."""
-    with torch.no_grad():
-        expected = spec.module(*spec.inputs)
-        got = run(*spec.inputs)
+    """Check ``run`` against eager on the example inputs, then put it in SAM2's place. In
+    inference mode, as the model calls it: ``torch.compile`` keeps the graph it compiles here
+    for the model's warm-up and requests only if the tensors' dispatch keys match."""
+    with torch.inference_mode():
+        inputs = [value.clone() for value in spec.inputs]  # inference tensors, as the model's
+        expected = spec.module(*inputs)
+        got = run(*inputs)
     score = similar(expected, got)
     if score < MIN_SIMILARITY:
         raise BackendUnavailable(
@@ -262,20 +266,33 @@ def _compile(context: BackendContext) -> list[str]:
 
 
 def _compile_track_step(context: BackendContext) -> list[str]:
-    """The memory encoder and attention compiled (``track_step``), checked against eager on an
-    example step, which also compiles the one-pair shapes before the first propagation."""
+    """The memory encoder and attention compiled (``track_step``) and checked against eager on
+    example steps: every pair bucket up to the batch limit, with one and with two remembered
+    frames. This compiles the graphs a propagation needs here, at start, instead of in the
+    middle of a user's job. The examples run in inference mode as the tracker does: a graph
+    compiled for ordinary tensors is not reused for inference tensors. A
+    bucket past the limit compiles at its first use, logged as ``track_step_bucket_compile``."""
     sam = context.sam
-    encoder_inputs, attention_inputs = example_step(sam, context.image_size, context.device)
-    with torch.no_grad(), autocast(context.device.type, context.autocast):
-        expected = _step_outputs(sam, encoder_inputs, attention_inputs)
+    buckets = warm_buckets(context.max_batch_size)
+    with torch.inference_mode(), autocast(context.device.type, context.autocast):
+        # Made in inference mode too: dynamo's guards check a tensor's dispatch keys.
+        examples = [
+            example_step(sam, context.image_size, context.device, pairs, remembered)
+            for pairs in buckets
+            for remembered in (1, 2)
+        ]
+        expected = [_step_outputs(sam, *example) for example in examples]
         names = compile_track_step(sam)
-        got = _step_outputs(sam, encoder_inputs, attention_inputs)
-    score = similar(expected, got)
-    if score < MIN_SIMILARITY:
-        raise BackendUnavailable(
-            f"the compiled track step differs from eager (cosine similarity {score:.4f} < "
-            f"{MIN_SIMILARITY})"
-        )
+        got = [_step_outputs(sam, *example) for example in examples]
+    for example, want, have in zip(examples, expected, got, strict=True):
+        score = similar(want, have)
+        if score < MIN_SIMILARITY:
+            pairs = example[0][0].shape[0]
+            raise BackendUnavailable(
+                f"the compiled track step for {pairs} pair(s) differs from eager (cosine "
+                f"similarity {score:.4f} < {MIN_SIMILARITY})"
+            )
+    log.info("track_step_compiled", buckets=buckets)
     return names
 
 

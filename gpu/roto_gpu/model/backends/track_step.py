@@ -11,7 +11,8 @@ module's ``forward`` replaced on the instance, so every caller of ``sam.memory_a
 ``sam._encode_new_memory`` (the tracker, the seeds, a correction's rebuilt context) runs them.
 Compiling needs a C compiler at the first call of each shape (``torch.compile``), so this is part
 of the ``compile`` backend only, and on a GPU only (on the CPU it gained nothing over eager);
-with TensorRT or AOT packages the track step stays eager.
+with TensorRT or AOT packages the track step stays eager. The backend compiles every bucket up to
+the batch limit at start (``warm_buckets``), so a propagation does not stop to compile.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 import torch
 from torch import nn
+
+log = structlog.get_logger(__name__)
 
 #: Numbers of (video, object) pairs a compiled track step takes; a batch is padded up to the
 #: next one (past the last, to the next multiple of it).
@@ -36,6 +40,11 @@ def bucket(pairs: int) -> int:
             return size
     last = PAIR_BUCKETS[-1]
     return -(-pairs // last) * last
+
+
+def warm_buckets(max_pairs: int) -> list[int]:
+    """The buckets compiled at start: every one up to the bucket of ``max_pairs``."""
+    return [size for size in PAIR_BUCKETS if size <= bucket(max(1, max_pairs))]
 
 
 def pad_rows(tensor: torch.Tensor, rows: int, dim: int) -> torch.Tensor:
@@ -56,11 +65,13 @@ def compile_track_step(sam: Any, *, compiler: Compiler = torch.compile) -> list[
 
 
 def example_step(
-    sam: Any, image_size: int, device: torch.device, pairs: int = 1
+    sam: Any, image_size: int, device: torch.device, pairs: int = 1, remembered: int = 1
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Inputs of the memory encoder and of the memory attention for ``pairs`` pairs, as one
     track step passes them: a frame's top features and its high-resolution mask; its features
-    attending to one remembered frame and four object-pointer tokens."""
+    attending to ``remembered`` frames and four object-pointer tokens. (The attention's rotary
+    encoding repeats its table once per remembered frame, and a compiled graph treats one
+    frame apart from several: a warm-up needs both.)"""
     side = image_size // sam.backbone_stride
     tokens, pointer_tokens = side * side, sam.hidden_dim // sam.mem_dim
     generator = torch.Generator().manual_seed(0)
@@ -73,7 +84,7 @@ def example_step(
         noise(pairs, 1, image_size, image_size),
         True,
     )
-    memory = tokens + pointer_tokens
+    memory = remembered * tokens + pointer_tokens
     attention_inputs = (
         [noise(tokens, pairs, sam.hidden_dim)],
         noise(memory, pairs, sam.mem_dim),
@@ -85,16 +96,28 @@ def example_step(
 
 
 def install_memory_encoder(encoder: nn.Module, compiler: Compiler) -> None:
-    """``encoder(pix_feat, masks)`` runs a fixed-shape compiled graph per pair bucket."""
+    """``encoder(pix_feat, masks)`` runs a fixed-shape compiled graph per pair bucket. The
+    first call of a bucket compiles its graph (seconds on a GPU) and is logged, so a stall in
+    the middle of a propagation can be told from a slow model."""
     eager = type(encoder).forward.__get__(encoder)
     compiled = compiler(eager, dynamic=False, fullgraph=True)
+    seen: set[int] = set()
 
     def forward(
         pix_feat: torch.Tensor, masks: torch.Tensor, skip_mask_sigmoid: bool = False
     ) -> dict[str, Any]:
         pairs = pix_feat.shape[0]
         size = bucket(pairs)
-        out = compiled(pad_rows(pix_feat, size, 0), pad_rows(masks, size, 0), skip_mask_sigmoid)
+        if size not in seen:
+            seen.add(size)
+            log.info("track_step_bucket_compile", pairs=pairs, bucket=size)
+        # Contiguous: a fixed-shape graph is also fixed to its inputs' strides, and the
+        # tracker's features are a permuted view (a padded batch is a fresh, contiguous one).
+        out = compiled(
+            pad_rows(pix_feat, size, 0).contiguous(),
+            pad_rows(masks, size, 0).contiguous(),
+            skip_mask_sigmoid,
+        )
         return {
             "vision_features": out["vision_features"][:pairs],
             "vision_pos_enc": [pos[:pairs] for pos in out["vision_pos_enc"]],
