@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import AsyncExitStack
@@ -38,6 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "gpu"))
+sys.path.insert(0, str(REPO))  # tests.worker.support, for --daemon
 
 
 def memory(pid: int | str = "self") -> dict[str, int]:
@@ -130,57 +129,52 @@ def main() -> None:
 
 
 def daemon_memory(sam2_size: int) -> None:
-    from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer
+    from bench_services import local_services  # bench/, beside this script
+
+    from roto.devstack.services import LOCAL_AWS_ENV
     from roto.settings import load_settings
     from tests.worker.support import settings_env
 
-    os.environ.update(LOCAL_AWS_ENV)
-    root = Path(tempfile.mkdtemp(prefix="roto-bench-detector-"))
-    pg = Postgres.start(root / "pg")
-    redis = RedisServer.start(root / "redis", persist=False)
-    moto = MotoServer.start(log_path=root / "moto.log")
     proc = None
-    try:
-        settings = load_settings(
-            {},
-            env="bench",
-            database_url=pg.dsn("roto"),
-            redis_url=redis.url,
-            aws_endpoint_url=moto.endpoint,
-            s3_bucket="roto-bench",
-            jwt_secret="bench-" + "x" * 32,
-            data_dir=str(root / "data"),
-            log_json=False,
-            log_level="WARNING",
-            model_device="cpu",
-            model_allow_random_weights=True,
-            model_image_size=sam2_size,
-            worker_wait_time_s=1,
-        )
-        video_id, user_id = asyncio.run(prepare(settings, pg))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROTO_")}
-        env.update(LOCAL_AWS_ENV)
-        env.update(settings_env(settings))
-        env["PYTHONPATH"] = f"{REPO / 'src'}:{REPO / 'gpu'}:{REPO}"
-        with (root / "gpu.log").open("ab") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "roto.worker", "--role", "gpu"],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
+    with local_services("detector", postgres=True, redis=True) as services:
+        root, pg, redis, moto = services.root, services.pg, services.redis, services.moto
+        try:
+            settings = load_settings(
+                {},
+                env="bench",
+                database_url=pg.dsn("roto"),
+                redis_url=redis.url,
+                aws_endpoint_url=moto.endpoint,
+                s3_bucket="roto-bench",
+                jwt_secret="bench-" + "x" * 32,
+                data_dir=str(root / "data"),
+                log_json=False,
+                log_level="WARNING",
+                model_device="cpu",
+                model_allow_random_weights=True,
+                model_image_size=sam2_size,
+                worker_wait_time_s=1,
             )
-        asyncio.run(wait_serving(settings))
-        print(f"daemon (SAM2 tiny {sam2_size} px + detector, both loaded): {memory(proc.pid)}")
-        seconds = asyncio.run(run_detection(settings, video_id, user_id))
-        print(f"after a detect job with propagate ({seconds:.1f} s): {memory(proc.pid)}")
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-        moto.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+            video_id, user_id = asyncio.run(prepare(settings, pg))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ROTO_")}
+            env.update(LOCAL_AWS_ENV)
+            env.update(settings_env(settings))
+            env["PYTHONPATH"] = f"{REPO / 'src'}:{REPO / 'gpu'}:{REPO}"
+            with (root / "gpu.log").open("ab") as log_file:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "roto.worker", "--role", "gpu"],
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+            asyncio.run(wait_serving(settings))
+            print(f"daemon (SAM2 tiny {sam2_size} px + detector, both loaded): {memory(proc.pid)}")
+            seconds = asyncio.run(run_detection(settings, video_id, user_id))
+            print(f"after a detect job with propagate ({seconds:.1f} s): {memory(proc.pid)}")
+        finally:
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
 
 
 async def prepare(settings: Any, pg: Any) -> tuple[uuid.UUID, uuid.UUID]:

@@ -17,10 +17,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import AsyncExitStack
@@ -30,6 +28,7 @@ from typing import Any
 
 import av
 import numpy as np
+from bench_services import local_services  # bench/, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -261,12 +260,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(run_child(video_id, export_format, int(first), int(last)))))
         return
 
-    root = Path(tempfile.mkdtemp(prefix="roto-bench-export-"))
-    os.environ.update(LOCAL_AWS_ENV)
-    pg = Postgres.start(root / "pg")
-    redis = RedisServer.start(root / "redis", persist=False)
-    moto = MotoServer.start(log_path=root / "moto.log")
-    try:
+    with local_services("export", postgres=True, redis=True) as services:
+        root, pg, redis, moto = services.root, services.pg, services.redis, services.moto
         settings = settings_for(pg, redis, moto)
         started = time.monotonic()
         video_id = asyncio.run(prepare(settings, pg, args.long, root, args.grain))
@@ -288,11 +283,6 @@ def main() -> None:
                   f"for {args.long / args.short:.0f}x the frames")  # fmt: skip
         if args.late:
             late_range(settings, video_id, root / "source.mp4", args.long, args.late)
-    finally:
-        moto.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def late_range(settings: Settings, video_id: str, source: Path, total: int, frames: int) -> None:

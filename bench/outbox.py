@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,12 +26,12 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from bench_services import local_services  # bench/, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from roto import aws, db  # noqa: E402
-from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres  # noqa: E402
 from roto.jobs import outbox  # noqa: E402
 from roto.jobs import repository as repo  # noqa: E402
 from roto.settings import Settings, load_settings  # noqa: E402
@@ -192,11 +189,8 @@ def main() -> None:
     args = parser.parse_args()
     rtts = [float(v) for v in args.rtt_ms.split(",")]
 
-    root = Path(tempfile.mkdtemp(prefix="roto-bench-outbox-"))
-    os.environ.update(LOCAL_AWS_ENV)
-    pg = Postgres.start(root / "pg")
-    moto = MotoServer.start(log_path=root / "moto.log")
-    try:
+    with local_services("outbox", postgres=True) as services:
+        pg, moto = services.pg, services.moto
         settings = load_settings(
             {},
             env="bench",
@@ -215,10 +209,6 @@ def main() -> None:
 
         asyncio.run(prepare())
         asyncio.run(run(settings, args.jobs, rtts))
-    finally:
-        moto.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,17 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import aioboto3
+from bench_services import local_services  # bench/, beside this script
 from botocore.config import Config
 
 from roto.aws import drop_unused_endpoint_params
-from roto.devstack.services import LOCAL_AWS_ENV, MotoServer
 
 BUCKET = "endpoint-bench"
 STATE_BYTES = 16_000  # a keyframe state at image size 256 (a 64x64 logit map and its pointer)
@@ -118,13 +116,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls of each kind per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    os.environ.update(LOCAL_AWS_ENV)
-    root = Path(tempfile.mkdtemp(prefix="roto-endpoint-bench-"))
-    moto = MotoServer.start(log_path=root / "moto.log")
-    try:
-        asyncio.run(run(moto.endpoint, args))
-    finally:
-        moto.stop()
+    with local_services("endpoints") as services:
+        asyncio.run(run(services.moto.endpoint, args))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -23,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_services import local_services  # bench/, beside this script
 
 from roto.devstack import s3mirror
-from roto.devstack.services import LOCAL_AWS_ENV, MotoServer
+from roto.devstack.services import MotoServer
 from roto.masks.storage import keyframe_mask_key
 from roto_gpu.jobs.track_store import state_key
 
@@ -78,11 +78,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="clicks between mirror passes")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    os.environ.update(LOCAL_AWS_ENV)
-    root = Path(tempfile.mkdtemp(prefix="roto-mirror-bench-"))
-    moto = MotoServer.start(log_path=root / "moto.log")
-    s3 = s3mirror.open_s3_client(moto.endpoint, "us-east-1")
-    try:
+    with local_services("mirror") as services:
+        moto, root = services.moto, services.root
+        s3 = s3mirror.open_s3_client(moto.endpoint, "us-east-1")
         print("| logits | states | mirror CPU per click | moto CPU per click |\n|---|---|---|---|")
         for side in (64, 256):  # SAM2's low-res logits at image_size 256 and 1024
             for _ in range(args.repeats):
@@ -92,8 +90,6 @@ def main() -> None:
                 ):
                     own, served = run(s3, moto, root, side, leave_out, args)
                     print(f"| {side}x{side} | {label} | {own:.2f} ms | {served:.2f} ms |")
-    finally:
-        moto.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""The local services a benchmark runs against: moto's S3 and SQS over HTTP (with the local AWS
+environment set in this process), and PostgreSQL and Redis when asked, all in one temporary
+folder. Whatever happens in the benchmark, each service that started is stopped and the folder
+removed on the way out, the last started first.
+
+    with local_services("export", postgres=True, redis=True) as services:
+        services.moto.endpoint, services.pg.dsn("roto"), services.redis.url
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer
+
+
+@dataclass(frozen=True)
+class Services:
+    root: Path
+    moto: MotoServer
+    pg: Postgres | None = None
+    redis: RedisServer | None = None
+
+
+@contextmanager
+def local_services(name: str, *, postgres: bool = False, redis: bool = False) -> Iterator[Services]:
+    """Services for the benchmark ``name`` (it names the folder: ``roto-bench-<name>-...``)."""
+    os.environ.update(LOCAL_AWS_ENV)
+    root = Path(tempfile.mkdtemp(prefix=f"roto-bench-{name}-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        pg = redis_server = None
+        if postgres:
+            pg = Postgres.start(root / "pg")
+            stack.callback(pg.stop)
+        if redis:
+            redis_server = RedisServer.start(root / "redis", persist=False)
+            stack.callback(redis_server.stop)
+        moto = MotoServer.start(log_path=root / "moto.log")
+        stack.callback(moto.stop)
+        yield Services(root, moto, pg, redis_server)
