@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import uuid
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from roto.masks import rle
 from roto.masks.storage import chunk_key
 from roto.resources import Resources, open_resources
 from roto.settings import Settings
+from roto_gpu.jobs.track_store import state_key
 from tests.gpu.propagate_support import (
     PROMPT_SCORE,
     chunk_keys,
@@ -58,6 +60,10 @@ async def test_job_stores_every_frame_in_chunks_and_streams_masks_in_order(
     await keyframe(resources, clip, 1, 0, points=[[40, 48]])
     await keyframe(resources, clip, 2, 0, box=[0, 0, 80, 60])
     await keyframe(resources, clip, 2, 6, points=[[120, 40]])
+    # The state of a prompt deleted before this job: the job's sweep removes it.
+    bucket = resources.settings.s3_bucket
+    undone_state = state_key(clip.video_id, 1, 0, uuid.uuid4())
+    s3_sync.put_object(Bucket=bucket, Key=undone_state, Body=b"state")
     job = await enqueue_propagate(resources, clip, [1, 2], 0, 9)
     daemon = daemon_with(shared_model)
     cloud = io.StringIO()
@@ -85,11 +91,12 @@ async def test_job_stores_every_frame_in_chunks_and_streams_masks_in_order(
         )
     assert log.of_kind("progress")[-1] == {"done": 9, "total": 9}
 
+    assert s3_sync.list_objects_v2(Bucket=bucket, Prefix=undone_state)["KeyCount"] == 0
+
     rows = await mask_rows(resources, clip.video_id)
     assert [(r.object_id, r.frame_index) for r in rows] == [
         (o, f) for o in (1, 2) for f in range(10)
     ]
-    bucket = resources.settings.s3_bucket
     for row in rows:
         if (row.object_id, row.frame_index) in {(1, 0), (2, 0), (2, 6)}:
             assert (row.source, row.score, row.job_id) == ("prompt", PROMPT_SCORE, None)

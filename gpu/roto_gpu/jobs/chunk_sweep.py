@@ -74,13 +74,18 @@ async def sweep_orphan_chunks(
         if (chunk_of_track_key(key) or key) not in referenced
         and is_sweepable(writer, sweeper, finished)
     ]
-    for start in range(0, len(orphans), DELETE_BATCH):
-        batch = [{"Key": key} for key in orphans[start : start + DELETE_BATCH]]
+    await delete_keys(s3, bucket, orphans, failure="chunk_sweep_failed")
+    if orphans:
+        log.info("chunks_swept", video_id=str(video_id), deleted=len(orphans))
+    return len(orphans)
+
+
+async def delete_keys(s3: Any, bucket: str, keys: list[str], *, failure: str) -> None:
+    """Delete ``keys``, a thousand per call; a key S3 could not delete is logged as ``failure``."""
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
         answer: dict[str, Any] = await s3.delete_objects(
             Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
         )
         for error in answer.get("Errors", []):
-            log.warning("chunk_sweep_failed", key=error.get("Key"), error=error.get("Message"))
-    if orphans:
-        log.info("chunks_swept", video_id=str(video_id), deleted=len(orphans))
-    return len(orphans)
+            log.warning(failure, key=error.get("Key"), error=error.get("Message"))

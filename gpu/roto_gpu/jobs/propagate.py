@@ -38,6 +38,7 @@ from roto_gpu.engine import Engine
 from roto_gpu.jobs import repository as gpu_repo
 from roto_gpu.jobs.chunk_sweep import Writer, sweep_orphan_chunks
 from roto_gpu.jobs.frames import load_frame
+from roto_gpu.jobs.keyframe_sweep import sweep_keyframe_leftovers
 from roto_gpu.jobs.keyframes import KeyframeComputer
 from roto_gpu.jobs.mask_chunks import ChunkWriter
 from roto_gpu.model.prompts import KeyframeState
@@ -345,14 +346,19 @@ def _frame_masks(frame_index: int, masks: Mapping[int, Any]) -> list[FrameMask]:
 
 
 async def _sweep(ctx: JobContext, job: PropagatePayload) -> None:
-    """Delete the chunks that this job and the ones before it superseded; a failure here costs
-    storage, never masks, so it does not fail the job."""
+    """Delete the chunks that this job and the ones before it superseded, and the keyframe
+    states and contexts of prompts and keyframes that are gone; a failure here costs storage,
+    never masks, so it does not fail the job."""
     try:
         await sweep_orphan_chunks(
             ctx.resources, job.video_id, job.object_ids, Writer(ctx.job.id, ctx.job.attempts)
         )
     except Exception as exc:
         log.warning("chunk_sweep_failed", error=repr(exc))
+    try:
+        await sweep_keyframe_leftovers(ctx.resources, job.video_id, job.object_ids, ctx.job.id)
+    except Exception as exc:
+        log.warning("keyframe_sweep_failed", error=repr(exc))
 
 
 async def _publish(ctx: JobContext, frame: FrameMasks) -> None:

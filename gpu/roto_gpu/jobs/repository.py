@@ -1,5 +1,6 @@
 """SQL of the GPU daemon's jobs: what a segment job reads about its video, the object ids a
-detect job sets aside, and what the chunk sweep reads about the masks index and jobs."""
+detect job sets aside, and what the sweeps read about the masks index, prompts, keyframes and
+jobs."""
 
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ SELECT_FINISHED_JOBS = """
 SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')
 """
 
+# Jobs on the video other than ``$2`` that have not finished (one may be seeding a run from a
+# state whose prompt was deleted since it read it).
+SELECT_OTHER_UNFINISHED = """
+SELECT EXISTS (
+    SELECT 1 FROM jobs
+    WHERE video_id = $1 AND id <> $2 AND status NOT IN ('succeeded', 'failed', 'canceled')
+)
+"""
+SELECT_EXISTING_PROMPTS = "SELECT id FROM prompts WHERE id = ANY($1::uuid[])"
+SELECT_REFERENCED_CONTEXTS = """
+SELECT context_key FROM keyframes
+WHERE video_id = $1 AND object_id = ANY($2::int[]) AND context_key IS NOT NULL
+"""
+
 
 async def get_frame_source(conn: asyncpg.Connection, video_id: uuid.UUID) -> FrameSource | None:
     record = await conn.fetchrow(SELECT_FRAME_SOURCE, video_id)
@@ -88,6 +103,28 @@ async def referenced_chunks(
     """The S3 keys that propagated mask rows of these objects point at."""
     records = await conn.fetch(SELECT_REFERENCED_CHUNKS, video_id, object_ids)
     return {record["storage_key"] for record in records}
+
+
+async def others_unfinished(
+    conn: asyncpg.Connection, video_id: uuid.UUID, job_id: uuid.UUID
+) -> bool:
+    """Whether a job on the video other than ``job_id`` is queued or running."""
+    busy: bool = await conn.fetchval(SELECT_OTHER_UNFINISHED, video_id, job_id)
+    return busy
+
+
+async def existing_prompts(conn: asyncpg.Connection, prompt_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``prompt_ids`` that still exist (a prompt's id is never used again)."""
+    records = await conn.fetch(SELECT_EXISTING_PROMPTS, list(prompt_ids))
+    return {record["id"] for record in records}
+
+
+async def referenced_contexts(
+    conn: asyncpg.Connection, video_id: uuid.UUID, object_ids: list[int]
+) -> set[str]:
+    """The S3 keys of the decoding contexts that these objects' keyframe rows point at."""
+    records = await conn.fetch(SELECT_REFERENCED_CONTEXTS, video_id, object_ids)
+    return {record["context_key"] for record in records}
 
 
 async def finished_jobs(conn: asyncpg.Connection, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:

@@ -3,7 +3,8 @@ after a restart or on another daemon: each prompt's keyframe state, a keyframe's
 (the memory-conditioned features of a tracked frame), and beside each chunk of propagated masks
 the track records of its frames (raw logits, object pointer, score logit, direction) with the
 keyframe states their run was seeded from. Everything lives under the object's mask prefix, so
-deleting the object or the video deletes it.
+deleting the object or the video deletes it; a propagate job also deletes its objects' states of
+deleted prompts and contexts of ended keyframes (``roto_gpu.jobs.keyframe_sweep``).
 """
 
 from __future__ import annotations
@@ -11,16 +12,21 @@ from __future__ import annotations
 import io
 import json
 import uuid
+import zipfile
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+from botocore.exceptions import ClientError
 
 from roto.masks.storage import object_masks_prefix
-from roto.storage import object_bytes
+from roto.storage import is_missing, object_bytes
 from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.requests import TrackRecord
 
+#: The end of a track chunk read for its keyframes map alone: the map is the archive's last member,
+#: and with the archive's directory it takes a few hundred bytes per keyframe.
+TAIL_BYTES = 32 * 1024
 #: A chunk of propagated masks is ``.../<start>.json``; its track records ``.../<start>.track.npz``.
 CHUNK_SUFFIX = ".json"
 TRACK_SUFFIX = ".track.npz"
@@ -28,14 +34,36 @@ TRACK_SUFFIX = ".track.npz"
 
 def state_key(video_id: uuid.UUID, object_id: int, frame_index: int, prompt_id: uuid.UUID) -> str:
     """The keyframe's state after prompt ``prompt_id``."""
-    prefix = object_masks_prefix(video_id, object_id)
-    return f"{prefix}keyframes/{frame_index:06d}/states/{prompt_id}.npz"
+    prefix = keyframes_prefix(video_id, object_id)
+    return f"{prefix}{frame_index:06d}/states/{prompt_id}.npz"
 
 
 def context_key(video_id: uuid.UUID, object_id: int, frame_index: int) -> str:
     """A fresh key for a keyframe's decoding context (one per keyframe it was made for)."""
-    prefix = object_masks_prefix(video_id, object_id)
-    return f"{prefix}keyframes/{frame_index:06d}/context-{uuid.uuid4()}.npz"
+    prefix = keyframes_prefix(video_id, object_id)
+    return f"{prefix}{frame_index:06d}/context-{uuid.uuid4()}.npz"
+
+
+def keyframes_prefix(video_id: uuid.UUID, object_id: int) -> str:
+    """Under which an object's keyframe states and contexts are (with its keyframe masks)."""
+    return f"{object_masks_prefix(video_id, object_id)}keyframes/"
+
+
+def state_prompt_id(key: str) -> uuid.UUID | None:
+    """The prompt whose state ``key`` holds; None for a key that is not a state's."""
+    folder, _, name = key.rpartition("/")
+    if not folder.endswith("/states") or not name.endswith(".npz"):
+        return None
+    try:
+        return uuid.UUID(name.removesuffix(".npz"))
+    except ValueError:
+        return None
+
+
+def is_context_key(key: str) -> bool:
+    """Whether ``key`` is a keyframe's decoding context (``context_key`` makes them)."""
+    name = key.rpartition("/")[2]
+    return name.startswith("context-") and name.endswith(".npz")
 
 
 def track_key(chunk_key: str) -> str:
@@ -106,6 +134,55 @@ def decode_track_chunk(data: bytes) -> TrackChunk:
     return TrackChunk(records, keyframes)
 
 
+class _Tail(io.RawIOBase):
+    """The last bytes of a file of ``total`` bytes, read as the file: reading before them raises
+    ``_OutsideTail``."""
+
+    def __init__(self, tail: bytes, total: int) -> None:
+        self._tail, self._start, self._total, self._at = tail, total - len(tail), total, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: self._total}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def readinto(self, buffer: Any) -> int:
+        if self._at >= self._total:
+            return 0
+        if self._at < self._start:
+            raise _OutsideTail
+        data = self._tail[self._at - self._start : self._at - self._start + len(buffer)]
+        buffer[: len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+
+class _OutsideTail(Exception):
+    pass
+
+
+def keyframes_from_tail(tail: bytes, total: int) -> dict[int, str]:
+    """A track chunk's keyframes map from the last bytes of its archive; ValueError when they do
+    not hold the whole map (then the whole chunk has to be read)."""
+    try:
+        with zipfile.ZipFile(_Tail(tail, total)) as archive:
+            stored = np.load(io.BytesIO(archive.read("keyframes.npy")), allow_pickle=False)
+        return {int(k): str(v) for k, v in json.loads(str(stored)).items()}
+    except (_OutsideTail, zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        raise ValueError(
+            f"the keyframes map is not in the last {len(tail)} bytes: {exc!r}"
+        ) from exc
+
+
 class TrackStore:
     """Reads of the daemon's stored states, contexts and track chunks, each object read once."""
 
@@ -149,6 +226,27 @@ class TrackStore:
             except ValueError:
                 self._chunks[chunk_key] = None
         return self._chunks[chunk_key]
+
+    async def chunk_keyframes(self, chunk_key: str) -> dict[int, str] | None:
+        """The keyframe states a chunk's run was seeded from (keyframe -> state key), read from
+        the end of its track records rather than the whole chunk where that end holds them;
+        None for a chunk without track records."""
+        try:
+            answer = await self._s3.get_object(
+                Bucket=self._bucket, Key=track_key(chunk_key), Range=f"bytes=-{TAIL_BYTES}"
+            )
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        async with answer["Body"] as body:
+            tail: bytes = await body.read()
+        total = int(answer.get("ContentRange", f"/{len(tail)}").rpartition("/")[2])
+        try:
+            return keyframes_from_tail(tail, total)
+        except ValueError:
+            chunk = await self.chunk(chunk_key)
+            return None if chunk is None else chunk.keyframes
 
     async def record(
         self, chunk_key: str, frame_index: int
