@@ -18,7 +18,6 @@ pytest.importorskip("torch", reason="the gpu extra is not installed: no torch")
 pytest.importorskip("sam2", reason="the gpu extra is not installed: no sam2")
 
 import torch
-from structlog.testing import capture_logs
 from torch._dynamo.utils import counters as dynamo_counters
 
 from roto_gpu.model.backends import aot, selection
@@ -44,6 +43,7 @@ from tests.gpu.propagation_support import (
     propagator,
     video_frames,
 )
+from tests.gpu.support import captured_logs
 
 pytestmark = pytest.mark.slow
 
@@ -206,11 +206,11 @@ async def test_torch_compile_of_the_track_step_compiles_at_start_and_not_during_
     eager = await propagate(model, frames, one_object)
     try:
         before_start = compiled_graphs()
-        with capture_logs() as logs:
+        with captured_logs() as logs:
             names = selection._compile_track_step(backend_context(model, tmp_path, 1))
         assert "forward" in model.video_predictor.memory_attention.__dict__
         before_propagation = compiled_graphs()
-        with capture_logs() as propagation_logs:
+        with captured_logs() as propagation_logs:
             compiled = await propagate(model, frames, one_object)
         after_propagation = compiled_graphs()
     finally:
