@@ -4,7 +4,7 @@ folder. Whatever happens in the benchmark, each service that started is stopped 
 removed on the way out, the last started first.
 
     with local_services("export", postgres=True, redis=True) as services:
-        services.moto.endpoint, services.pg.dsn("roto"), services.redis.url
+        settings = bench_settings(services)  # the database "roto", the bucket "roto-bench"
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer
+from roto.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,21 @@ def local_services(name: str, *, postgres: bool = False, redis: bool = False) ->
         moto = MotoServer.start(log_path=root / "moto.log")
         stack.callback(moto.stop)
         yield Services(root, moto, pg, redis_server)
+
+
+def bench_settings(services: Services, **overrides: Any) -> Settings:
+    """The settings of a benchmark's processes on ``services``: the database ``roto`` (the
+    benchmark creates it), the bucket ``roto-bench``, logs quiet; ``overrides`` on top."""
+    values: dict[str, Any] = {
+        "env": "bench",
+        "aws_endpoint_url": services.moto.endpoint,
+        "s3_bucket": "roto-bench",
+        "jwt_secret": "bench-" + "x" * 32,
+        "log_json": False,
+        "log_level": "WARNING",
+    }
+    if services.pg is not None:
+        values["database_url"] = services.pg.dsn("roto")
+    if services.redis is not None:
+        values["redis_url"] = services.redis.url
+    return load_settings({}, **{**values, **overrides})

@@ -129,27 +129,18 @@ def main() -> None:
 
 
 def daemon_memory(sam2_size: int) -> None:
-    from bench_services import local_services  # bench/, beside this script
+    from bench_services import bench_settings, local_services  # bench/, beside this script
 
     from roto.devstack.services import LOCAL_AWS_ENV
-    from roto.settings import load_settings
     from tests.worker.support import settings_env
 
     proc = None
     with local_services("detector", postgres=True, redis=True) as services:
-        root, pg, redis, moto = services.root, services.pg, services.redis, services.moto
+        root, pg = services.root, services.pg
         try:
-            settings = load_settings(
-                {},
-                env="bench",
-                database_url=pg.dsn("roto"),
-                redis_url=redis.url,
-                aws_endpoint_url=moto.endpoint,
-                s3_bucket="roto-bench",
-                jwt_secret="bench-" + "x" * 32,
+            settings = bench_settings(
+                services,
                 data_dir=str(root / "data"),
-                log_json=False,
-                log_level="WARNING",
                 model_device="cpu",
                 model_allow_random_weights=True,
                 model_image_size=sam2_size,

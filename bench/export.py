@@ -28,13 +28,13 @@ from typing import Any
 
 import av
 import numpy as np
-from bench_services import local_services  # bench/, beside this script
+from bench_services import bench_settings, local_services  # bench/, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from roto import aws, db  # noqa: E402
-from roto.devstack.services import LOCAL_AWS_ENV, MotoServer, Postgres, RedisServer  # noqa: E402
+from roto.devstack.services import LOCAL_AWS_ENV, Postgres  # noqa: E402
 from roto.masks import rle, storage  # noqa: E402
 from roto.masks.schemas import FrameMask  # noqa: E402
 from roto.media.frame_pts import encode_pts  # noqa: E402
@@ -95,20 +95,6 @@ def write_source(path: Path, frames: int, grain: int = 0) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-
-
-def settings_for(pg: Postgres, redis: RedisServer, moto: MotoServer) -> Settings:
-    return load_settings(
-        {},
-        env="bench",
-        database_url=pg.dsn("roto"),
-        redis_url=redis.url,
-        aws_endpoint_url=moto.endpoint,
-        s3_bucket="roto-bench",
-        jwt_secret="bench-" + "x" * 32,
-        log_json=False,
-        log_level="WARNING",
-    )
 
 
 async def prepare(
@@ -261,8 +247,8 @@ def main() -> None:
         return
 
     with local_services("export", postgres=True, redis=True) as services:
-        root, pg, redis, moto = services.root, services.pg, services.redis, services.moto
-        settings = settings_for(pg, redis, moto)
+        root, pg = services.root, services.pg
+        settings = bench_settings(services)
         started = time.monotonic()
         video_id = asyncio.run(prepare(settings, pg, args.long, root, args.grain))
         print(f"prepared a {WIDTH}x{HEIGHT} {args.long}-frame source (grain {args.grain}) and "

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from bench_services import local_services  # bench/, beside this script
+from bench_services import bench_settings, local_services  # bench/, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from roto import aws, db  # noqa: E402
 from roto.jobs import outbox  # noqa: E402
 from roto.jobs import repository as repo  # noqa: E402
-from roto.settings import Settings, load_settings  # noqa: E402
+from roto.settings import Settings  # noqa: E402
 
 #: (job type, share of the burst); the type decides the queue.
 MIX = (("segment", 0.6), ("propagate", 0.2), ("export", 0.2))
@@ -190,16 +190,8 @@ def main() -> None:
     rtts = [float(v) for v in args.rtt_ms.split(",")]
 
     with local_services("outbox", postgres=True) as services:
-        pg, moto = services.pg, services.moto
-        settings = load_settings(
-            {},
-            env="bench",
-            database_url=pg.dsn("roto"),
-            aws_endpoint_url=moto.endpoint,
-            jwt_secret="bench-" + "x" * 32,
-            log_json=False,
-            log_level="WARNING",
-        )
+        pg = services.pg
+        settings = bench_settings(services)
 
         async def prepare() -> None:
             admin = await asyncpg.connect(pg.dsn())
