@@ -1,9 +1,10 @@
 """The S3 calls that every part of the service shares: presigning, multipart uploads, sizes,
-reads, prefix deletes, and the error codes that mean "not there" or "S3 failed"."""
+reads, listings, prefix deletes, and the error codes that mean "not there" or "S3 failed"."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
@@ -173,15 +174,39 @@ async def object_size(s3: Any, bucket: str, key: str) -> int | None:
 
 async def object_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
     """The stored bytes of ``key``, or None when there is no such object."""
+    read = await _read(s3, bucket, key)
+    return None if read is None else read[0]
+
+
+async def object_tail(s3: Any, bucket: str, key: str, size: int) -> tuple[bytes, int] | None:
+    """The last ``size`` bytes of ``key`` (all of it when it is smaller) by a ranged GET, with
+    the object's whole size; None when there is no such object."""
+    read = await _read(s3, bucket, key, Range=f"bytes=-{size}")
+    if read is None:
+        return None
+    data, answer = read
+    return data, int(answer.get("ContentRange", f"/{len(data)}").rpartition("/")[2])
+
+
+async def _read(s3: Any, bucket: str, key: str, **options: Any) -> tuple[bytes, Any] | None:
     try:
-        answer = await s3.get_object(Bucket=bucket, Key=key)
+        answer = await s3.get_object(Bucket=bucket, Key=key, **options)
     except ClientError as exc:
         if is_missing(exc):
             return None
         raise
     async with answer["Body"] as body:
         data: bytes = await body.read()
-    return data
+    return data, answer
+
+
+async def listed_objects(s3: Any, bucket: str, prefixes: Iterable[str]) -> AsyncIterator[Any]:
+    """Every object listed under each of ``prefixes`` (``Key``, ``LastModified``, ...)."""
+    for prefix in prefixes:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        async for page in pages:
+            for item in page.get("Contents", []):
+                yield item
 
 
 async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:

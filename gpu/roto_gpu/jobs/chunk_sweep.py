@@ -16,6 +16,7 @@ import structlog
 
 from roto.masks.storage import chunk_writer_id, object_chunks_prefix
 from roto.resources import Resources
+from roto.storage import listed_objects
 from roto_gpu.jobs import repository as gpu_repo
 from roto_gpu.jobs.track_store import chunk_of_track_key
 
@@ -54,14 +55,11 @@ async def sweep_orphan_chunks(
     """Delete the objects' orphan chunks that no live job can still index; returns how many."""
     s3, bucket = resources.s3, resources.settings.s3_bucket
     listed: dict[str, Writer] = {}
-    for object_id in object_ids:
-        prefix = object_chunks_prefix(video_id, object_id)
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        async for page in pages:
-            for item in page.get("Contents", []):
-                writer = Writer.parse(chunk_writer_id(item["Key"]) or "")
-                if writer is not None:
-                    listed[item["Key"]] = writer
+    prefixes = [object_chunks_prefix(video_id, object_id) for object_id in object_ids]
+    async for item in listed_objects(s3, bucket, prefixes):
+        writer = Writer.parse(chunk_writer_id(item["Key"]) or "")
+        if writer is not None:
+            listed[item["Key"]] = writer
     if not listed:
         return 0
     async with resources.pool.acquire() as conn:

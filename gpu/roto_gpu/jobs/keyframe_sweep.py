@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from roto.resources import Resources
+from roto.storage import listed_objects
 from roto_gpu.jobs import repository as gpu_repo
 from roto_gpu.jobs.chunk_sweep import delete_keys
 from roto_gpu.jobs.track_store import (
@@ -56,17 +57,14 @@ async def sweep_keyframe_leftovers(
     s3, bucket = resources.s3, resources.settings.s3_bucket
     states: dict[str, uuid.UUID] = {}
     contexts: dict[str, datetime] = {}
-    for object_id in object_ids:
-        prefix = keyframes_prefix(video_id, object_id)
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        async for page in pages:
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                prompt_id = state_prompt_id(key)
-                if prompt_id is not None:
-                    states[key] = prompt_id
-                elif is_context_key(key):
-                    contexts[key] = item["LastModified"]
+    prefixes = [keyframes_prefix(video_id, object_id) for object_id in object_ids]
+    async for item in listed_objects(s3, bucket, prefixes):
+        key = item["Key"]
+        prompt_id = state_prompt_id(key)
+        if prompt_id is not None:
+            states[key] = prompt_id
+        elif is_context_key(key):
+            contexts[key] = item["LastModified"]
     if not states and not contexts:
         return 0
     async with resources.pool.acquire() as conn:

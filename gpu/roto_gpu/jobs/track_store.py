@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-from botocore.exceptions import ClientError
 
 from roto.masks.storage import object_masks_prefix
-from roto.storage import is_missing, object_bytes
+from roto.storage import object_bytes, object_tail
 from roto_gpu.model.prompts import KeyframeState
 from roto_gpu.tracking.requests import TrackRecord
 
@@ -231,17 +230,10 @@ class TrackStore:
         """The keyframe states a chunk's run was seeded from (keyframe -> state key), read from
         the end of its track records rather than the whole chunk where that end holds them;
         None for a chunk without track records."""
-        try:
-            answer = await self._s3.get_object(
-                Bucket=self._bucket, Key=track_key(chunk_key), Range=f"bytes=-{TAIL_BYTES}"
-            )
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise
-        async with answer["Body"] as body:
-            tail: bytes = await body.read()
-        total = int(answer.get("ContentRange", f"/{len(tail)}").rpartition("/")[2])
+        read = await object_tail(self._s3, self._bucket, track_key(chunk_key), TAIL_BYTES)
+        if read is None:
+            return None
+        tail, total = read
         try:
             return keyframes_from_tail(tail, total)
         except ValueError:
