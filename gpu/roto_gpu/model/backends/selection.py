@@ -270,8 +270,8 @@ def _compile_track_step(context: BackendContext) -> list[str]:
     example steps: every pair bucket up to the batch limit, with one and with two remembered
     frames. This compiles the graphs a propagation needs here, at start, instead of in the
     middle of a user's job. The examples run in inference mode as the tracker does: a graph
-    compiled for ordinary tensors is not reused for inference tensors. A
-    bucket past the limit compiles at its first use, logged as ``track_step_bucket_compile``."""
+    compiled for ordinary tensors is not reused for inference tensors. A bucket past the limit
+    compiles at its first use, logged as ``track_step_bucket_compile``."""
     sam = context.sam
     buckets = warm_buckets(context.max_batch_size)
     with torch.inference_mode(), autocast(context.device.type, context.autocast):
