@@ -216,15 +216,24 @@ async def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
         Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": DELETE_BATCH}
     )
     async for page in pages:
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if not keys:
-            continue
-        answer = await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-        if answer.get("Errors"):
-            first = answer["Errors"][0]
+        keys = [item["Key"] for item in page.get("Contents", [])]
+        errors = await delete_keys(s3, bucket, keys)
+        if errors:
+            first = errors[0]
             raise StorageError(f"could not delete {first.get('Key')}: {first.get('Message')}")
         deleted += len(keys)
     return deleted
+
+
+async def delete_keys(s3: Any, bucket: str, keys: list[str]) -> list[dict[str, Any]]:
+    """Delete ``keys``, ``DELETE_BATCH`` per call; returns S3's errors (``Key``, ``Message``)
+    for those it could not delete."""
+    errors: list[dict[str, Any]] = []
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
+        answer = await s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        errors += answer.get("Errors", [])
+    return errors
 
 
 async def multipart_uploads(s3: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:

@@ -10,20 +10,17 @@ at it yet (it may be between its S3 write and its index rows).
 from __future__ import annotations
 
 import uuid
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import structlog
 
 from roto.masks.storage import chunk_writer_id, object_chunks_prefix
 from roto.resources import Resources
-from roto.storage import listed_objects
+from roto.storage import delete_keys, listed_objects
 from roto_gpu.jobs import repository as gpu_repo
 from roto_gpu.jobs.track_store import chunk_of_track_key
 
 log = structlog.get_logger(__name__)
-
-#: Keys per S3 DeleteObjects call (its limit).
-DELETE_BATCH = 1000
 
 
 class Writer(NamedTuple):
@@ -72,18 +69,8 @@ async def sweep_orphan_chunks(
         if (chunk_of_track_key(key) or key) not in referenced
         and is_sweepable(writer, sweeper, finished)
     ]
-    await delete_keys(s3, bucket, orphans, failure="chunk_sweep_failed")
+    for error in await delete_keys(s3, bucket, orphans):
+        log.warning("chunk_sweep_failed", key=error.get("Key"), error=error.get("Message"))
     if orphans:
         log.info("chunks_swept", video_id=str(video_id), deleted=len(orphans))
     return len(orphans)
-
-
-async def delete_keys(s3: Any, bucket: str, keys: list[str], *, failure: str) -> None:
-    """Delete ``keys``, a thousand per call; a key S3 could not delete is logged as ``failure``."""
-    for start in range(0, len(keys), DELETE_BATCH):
-        batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
-        answer: dict[str, Any] = await s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
-        )
-        for error in answer.get("Errors", []):
-            log.warning(failure, key=error.get("Key"), error=error.get("Message"))

@@ -25,9 +25,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from roto.resources import Resources
-from roto.storage import listed_objects
+from roto.storage import delete_keys, listed_objects
 from roto_gpu.jobs import repository as gpu_repo
-from roto_gpu.jobs.chunk_sweep import delete_keys
 from roto_gpu.jobs.track_store import (
     TrackStore,
     is_context_key,
@@ -81,7 +80,8 @@ async def sweep_keyframe_leftovers(
         key for key, at in contexts.items() if key not in referenced and at < written_before
     ]
     orphans = dead_states + dead_contexts
-    await delete_keys(s3, bucket, orphans, failure="keyframe_sweep_failed")
+    for error in await delete_keys(s3, bucket, orphans):
+        log.warning("keyframe_sweep_failed", key=error.get("Key"), error=error.get("Message"))
     if orphans or busy:
         log.info(
             "keyframe_leftovers_swept",
