@@ -136,7 +136,7 @@ def daemon_memory(sam2_size: int) -> None:
 
     proc = None
     with local_services("detector", postgres=True, redis=True) as services:
-        root, pg = services.root, services.pg
+        root = services.root
         try:
             settings = bench_settings(
                 services,
@@ -146,7 +146,7 @@ def daemon_memory(sam2_size: int) -> None:
                 model_image_size=sam2_size,
                 worker_wait_time_s=1,
             )
-            video_id, user_id = asyncio.run(prepare(settings, pg))
+            video_id, user_id = asyncio.run(prepare(settings))
             env = {k: v for k, v in os.environ.items() if not k.startswith("ROTO_")}
             env.update(LOCAL_AWS_ENV)
             env.update(settings_env(settings))
@@ -168,19 +168,15 @@ def daemon_memory(sam2_size: int) -> None:
                 proc.wait(60)
 
 
-async def prepare(settings: Any, pg: Any) -> tuple[uuid.UUID, uuid.UUID]:
+async def prepare(settings: Any) -> tuple[uuid.UUID, uuid.UUID]:
     """A ready 320x192 video of 8 frames, its JPEGs in S3."""
     import asyncpg
     from PIL import Image
 
-    from roto import aws, db
+    from roto import aws
     from roto.media.frames import encode_jpeg
     from roto.videos.storage import frame_key, source_key
 
-    admin = await asyncpg.connect(pg.dsn())
-    await admin.execute("CREATE DATABASE roto")
-    await admin.close()
-    await db.migrate_dsn(settings.database_url)
     video_id, user_id = uuid.uuid4(), uuid.uuid4()
     async with AsyncExitStack() as stack:
         s3, sqs = await aws.open_clients(settings, stack)

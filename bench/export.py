@@ -33,8 +33,8 @@ from bench_services import bench_settings, local_services  # bench/, beside this
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from roto import aws, db  # noqa: E402
-from roto.devstack.services import LOCAL_AWS_ENV, Postgres  # noqa: E402
+from roto import aws  # noqa: E402
+from roto.devstack.services import LOCAL_AWS_ENV  # noqa: E402
 from roto.masks import rle, storage  # noqa: E402
 from roto.masks.schemas import FrameMask  # noqa: E402
 from roto.media.frame_pts import encode_pts  # noqa: E402
@@ -97,16 +97,10 @@ def write_source(path: Path, frames: int, grain: int = 0) -> None:
             container.mux(packet)
 
 
-async def prepare(
-    settings: Settings, pg: Postgres, frames: int, folder: Path, grain: int = 0
-) -> str:
+async def prepare(settings: Settings, frames: int, folder: Path, grain: int = 0) -> str:
     """A ready 1080p video with its source in S3 and a mask on every frame; returns its id."""
     import asyncpg
 
-    admin = await asyncpg.connect(pg.dsn())
-    await admin.execute("CREATE DATABASE roto")
-    await admin.close()
-    await db.migrate_dsn(settings.database_url)
     video_id, user_id = uuid.uuid4(), uuid.uuid4()
     path = folder / "source.mp4"
     write_source(path, frames, grain)
@@ -247,10 +241,10 @@ def main() -> None:
         return
 
     with local_services("export", postgres=True, redis=True) as services:
-        root, pg = services.root, services.pg
+        root = services.root
         settings = bench_settings(services)
         started = time.monotonic()
-        video_id = asyncio.run(prepare(settings, pg, args.long, root, args.grain))
+        video_id = asyncio.run(prepare(settings, args.long, root, args.grain))
         print(f"prepared a {WIDTH}x{HEIGHT} {args.long}-frame source (grain {args.grain}) and "
               f"masks in {time.monotonic() - started:.1f}s (cpus: {os.cpu_count()})")  # fmt: skip
         print(f"{'format':<14}{'frames':>7}{'seconds':>9}{'fps':>8}{'archive MiB':>13}"

@@ -190,17 +190,7 @@ def main() -> None:
     rtts = [float(v) for v in args.rtt_ms.split(",")]
 
     with local_services("outbox", postgres=True) as services:
-        pg = services.pg
-        settings = bench_settings(services)
-
-        async def prepare() -> None:
-            admin = await asyncpg.connect(pg.dsn())
-            await admin.execute("CREATE DATABASE roto")
-            await admin.close()
-            await db.migrate_dsn(settings.database_url)
-
-        asyncio.run(prepare())
-        asyncio.run(run(settings, args.jobs, rtts))
+        asyncio.run(run(bench_settings(services), args.jobs, rtts))
 
 
 if __name__ == "__main__":
